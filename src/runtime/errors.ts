@@ -1,0 +1,25 @@
+/**
+ * The one error base class for Capstan. Every area keeps its own `errors.ts` with subclasses whose
+ * `code` follows `CAP_ERR_<AREA>_<WHAT>`, so callers and tests branch on `code`, never on messages.
+ */
+export class CapstanError extends Error {
+  /** Stable, machine-readable identifier such as `CAP_ERR_RUNTIME_CONFIG`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Raised when a peer program (etcd, dockerd, Prometheus, ...) cannot be installed or started. */
+export class PeerError extends CapstanError {
+  /** Tail of the peer's own log, attached so a CI failure shows why the peer died. */
+  readonly logTail: string;
+
+  constructor(code: string, message: string, logTail = '', options?: { cause?: unknown }) {
+    super(code, logTail ? `${message}\n--- peer log (tail) ---\n${logTail}` : message, options);
+    this.logTail = logTail;
+  }
+}

@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PeerError } from '../../runtime/errors.ts';
+
+/** What {@link startPeerProcess} needs to run one peer program. */
+export interface PeerProcessOptions {
+  /** Short peer name, used for the temp dir and in errors (`postgres`, `etcd`, ...). */
+  name: string;
+  command: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Working directory; defaults to the peer's own temp dir. */
+  cwd?: string;
+  /** Resolves true once the peer serves requests. Polled until it does or the timeout passes. */
+  ready: () => Promise<boolean>;
+  /** How long the peer may take to become ready. Default 60 s. */
+  readyTimeoutMs?: number;
+  /** How long `stop()` waits after SIGTERM before SIGKILL. Default 10 s. */
+  stopTimeoutMs?: number;
+  /** An existing dir to use (and remove on stop) instead of a fresh temp dir. */
+  dir?: string;
+  /** Keep the dir on stop (for state a caller owns). */
+  keepDir?: boolean;
+}
+
+/** A running peer. `stop()` is idempotent and also runs on process exit, so nothing is orphaned. */
+export interface PeerProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** Private scratch directory of this peer (removed on stop unless `keepDir`). */
+  readonly dir: string;
+  /** File that receives the peer's stdout and stderr. */
+  readonly logPath: string;
+  /** Last lines of the peer's log, for error messages. */
+  logTail(lines?: number): string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const running = new Set<{ child: ChildProcess; dir: string; keepDir: boolean }>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Synchronous: 'exit' handlers cannot await. SIGKILL because nothing will wait for a drain.
+  process.on('exit', () => {
+    for (const entry of running) {
+      try {
+        entry.child.kill('SIGKILL');
+      } catch {}
+      if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true });
+    }
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // Only when nobody else handles the signal: then the default would skip 'exit' handlers.
+    if (process.listenerCount(signal) === 0) {
+      process.once(signal, () => {
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+    }
+  }
+}
+
+/** Read the last `lines` lines of a file, tolerating its absence. */
+export function tailFile(path: string, lines = 60): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text.split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Make a private temp dir for a peer. */
+export function makePeerDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `capstan-${name}-`));
+}
+
+/**
+ * Start a peer program with its output captured to a log file, and wait until `ready()` says yes.
+ * If the program exits or never becomes ready, the error carries the tail of its log.
+ */
+export async function startPeerProcess(options: PeerProcessOptions): Promise<PeerProcess> {
+  installExitHook();
+  const dir = options.dir ?? makePeerDir(options.name);
+  const logPath = join(dir, `${options.name}.log`);
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(options.command, options.args ?? [], {
+    cwd: options.cwd ?? dir,
+    env: options.env ?? process.env,
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  const entry = { child, dir, keepDir: options.keepDir ?? false };
+  running.add(entry);
+
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let spawnError: Error | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+    child.once('error', (err) => {
+      spawnError = err;
+      exited = { code: -1, signal: null };
+      resolve();
+    });
+  });
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return exitPromise;
+    stopped = true;
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killTimer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs ?? 10_000);
+      await exitPromise;
+      clearTimeout(killTimer);
+    }
+    running.delete(entry);
+    if (!entry.keepDir) rmSync(dir, { recursive: true, force: true });
+  };
+  const handle: PeerProcess = {
+    name: options.name,
+    pid: child.pid ?? -1,
+    dir,
+    logPath,
+    logTail: (lines) => tailFile(logPath, lines),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (exited) {
+      const tail = tailFile(logPath);
+      await stop();
+      throw new PeerError(
+        'CAP_ERR_PEER_EXITED',
+        `peer ${options.name} (${options.command}) exited before it was ready: ` +
+          (spawnError ? spawnError.message : `code ${exited.code}, signal ${exited.signal}`),
+        tail,
+        { cause: spawnError },
+      );
+    }
+    try {
+      if (await options.ready()) return handle;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  const tail = tailFile(logPath);
+  await stop();
+  throw new PeerError(
+    'CAP_ERR_PEER_NOT_READY',
+    `peer ${options.name} was not ready within ${options.readyTimeoutMs ?? 60_000} ms` +
+      (lastError instanceof Error ? ` (last probe: ${lastError.message})` : ''),
+    tail,
+    { cause: lastError },
+  );
+}

@@ -1,0 +1,162 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PeerError } from '../runtime/errors.ts';
+
+/** How one peer is obtained: Debian packages, `go install`, or a Go module of ours under scripts/peers. */
+export type PeerSource =
+  | { source: 'apt'; packages: string[]; version: string }
+  | { source: 'go'; module: string; version: string; binaries: string[] }
+  | { source: 'go-module'; dir: string; version: string; binaries: string[] };
+
+export interface PeerCatalogue {
+  suite: string[];
+  peers: Record<string, PeerSource>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Root of the Capstan checkout or installed package (the folder holding scripts/peers). */
+export function packageRoot(): string {
+  let dir = here;
+  while (!existsSync(join(dir, 'scripts', 'peers', 'versions.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new PeerError('CAP_ERR_PEER_CATALOGUE', 'scripts/peers/versions.json not found');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The pinned peer catalogue from scripts/peers/versions.json. */
+export function peerCatalogue(): PeerCatalogue {
+  return JSON.parse(readFileSync(join(packageRoot(), 'scripts', 'peers', 'versions.json'), 'utf8'));
+}
+
+/** Root of the peer cache: `$CAPSTAN_CACHE_DIR` or `~/.cache/capstan`. */
+export function cacheRoot(): string {
+  return process.env.CAPSTAN_CACHE_DIR ?? join(homedir(), '.cache', 'capstan');
+}
+
+/** Cache folder of one peer build: `~/.cache/capstan/peers/<name>-<version>`. */
+export function peerCacheDir(name: string, version?: string): string {
+  const spec = peerCatalogue().peers[name];
+  const v = version ?? spec?.version ?? 'unknown';
+  return join(cacheRoot(), 'peers', `${name}-${v}`);
+}
+
+function aptInstalled(pkg: string): boolean {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed');
+}
+
+let aptUpdated = false;
+function aptInstall(packages: string[], log: (line: string) => void): void {
+  const missing = packages.filter((p) => !aptInstalled(p));
+  if (missing.length === 0) return;
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const run = (args: string[]) => {
+    const [cmd, ...rest] = [...sudo, ...args];
+    const r = spawnSync(cmd!, rest, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (r.status !== 0) {
+      throw new PeerError(
+        'CAP_ERR_PEER_INSTALL',
+        `${args.join(' ')} failed (exit ${r.status})`,
+        `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').slice(-40).join('\n'),
+      );
+    }
+  };
+  if (!aptUpdated) {
+    log('apt-get update');
+    run(['apt-get', 'update', '-qq']);
+    aptUpdated = true;
+  }
+  log(`apt-get install ${missing.join(' ')}`);
+  run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]);
+}
+
+function goBuild(
+  name: string,
+  spec: Extract<PeerSource, { source: 'go' | 'go-module' }>,
+  log: (l: string) => void,
+) {
+  const binDir = join(peerCacheDir(name, spec.version), 'bin');
+  if (spec.binaries.every((b) => existsSync(join(binDir, b)))) return;
+  mkdirSync(binDir, { recursive: true });
+  const env = {
+    ...process.env,
+    GOBIN: binDir,
+    CGO_ENABLED: process.env.CGO_ENABLED ?? '0',
+    GOFLAGS: '-trimpath',
+  };
+  if (spec.source === 'go') {
+    log(`go install ${spec.module}@${spec.version}`);
+    execFileSync('go', ['install', `${spec.module}@${spec.version}`], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  } else {
+    const dir = resolve(packageRoot(), spec.dir);
+    log(`go build (${spec.dir}) -> ${binDir}`);
+    for (const binary of spec.binaries) {
+      execFileSync('go', ['build', '-o', join(binDir, binary), `./cmd/${binary}`], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+    }
+  }
+}
+
+/** Install (or reuse from cache) the named peers. Throws a PeerError naming what failed. */
+export function ensurePeers(names: string[], log: (line: string) => void = () => {}): void {
+  const catalogue = peerCatalogue();
+  for (const name of names) {
+    const spec = catalogue.peers[name];
+    if (!spec) throw new PeerError('CAP_ERR_PEER_UNKNOWN', `unknown peer "${name}"`);
+    if (spec.source === 'apt') aptInstall(spec.packages, log);
+    else goBuild(name, spec, log);
+  }
+}
+
+/** Where each peer stands: installed or not, and where its binaries live. */
+export function peerStatus(): Array<{
+  name: string;
+  version: string;
+  source: string;
+  installed: boolean;
+  where: string;
+}> {
+  const catalogue = peerCatalogue();
+  return Object.entries(catalogue.peers).map(([name, spec]) => {
+    if (spec.source === 'apt') {
+      return {
+        name,
+        version: spec.version,
+        source: `apt: ${spec.packages.join(' ')}`,
+        installed: spec.packages.every(aptInstalled),
+        where: '/usr',
+      };
+    }
+    const binDir = join(peerCacheDir(name, spec.version), 'bin');
+    return {
+      name,
+      version: spec.version,
+      source: spec.source === 'go' ? `go: ${spec.module}` : `go-module: ${spec.dir}`,
+      installed: spec.binaries.every((b) => existsSync(join(binDir, b))),
+      where: binDir,
+    };
+  });
+}
+
+/** Path of a binary built into a Go peer's cache dir (after {@link ensurePeers}). */
+export function peerBinary(name: string, binary: string): string {
+  return join(peerCacheDir(name), 'bin', binary);
+}
