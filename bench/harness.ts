@@ -1,0 +1,80 @@
+// The benchmark contract shared by every bench/*.bench.ts file, plus small measuring helpers.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/** One measured figure for one subject (Capstan or a peer) in a benchmark. */
+export interface BenchResult {
+  /** `capstan`, or the peer it is compared with: `prom-client`, `client_golang`, `docker-modem`, ... */
+  subject: string;
+  metric: string;
+  unit: string;
+  /** The headline value (usually the median). */
+  value: number;
+  p50?: number;
+  p99?: number;
+  samples?: number;
+  peakRssMb?: number;
+  notes?: string;
+}
+
+/** A ratio the report computes: numerator.value / denominator.value. */
+export interface Ratio {
+  label: string;
+  numerator: { subject: string; metric: string };
+  denominator: { subject: string; metric: string };
+  goal?: string;
+}
+
+/** A named benchmark run by `npm run bench [name...]`. */
+export interface Benchmark {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<BenchResult[]>;
+  ratios?: Ratio[];
+}
+
+export interface BenchContext {
+  /** Fewer iterations (`npm run bench -- --quick`), for smoke runs. */
+  quick: boolean;
+  log: (msg: string) => void;
+}
+
+/** Nearest-rank percentile of `values` (p in 0..100). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** Median, p50 and p99 of a sample set, in the units given. */
+export function summarize(values: readonly number[]): {
+  value: number;
+  p50: number;
+  p99: number;
+  samples: number;
+} {
+  const p50 = percentile(values, 50);
+  return { value: p50, p50, p99: percentile(values, 99), samples: values.length };
+}
+
+/**
+ * Measure the event loop's delay while `fn` runs: returns the max and p99 delay in ms. Uses the
+ * histogram from perf_hooks at 1 ms resolution, so a blocked loop shows as one long delay.
+ */
+export async function measureLoopDelay<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; maxMs: number; p99Ms: number }> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  try {
+    const result = await fn();
+    return { result, maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6 };
+  } finally {
+    h.disable();
+  }
+}
+
+/** Peak resident set size of this process so far, in MiB. */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
