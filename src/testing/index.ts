@@ -1,4 +1,7 @@
 // capstan/testing: start real peers (control plane, databases, Prometheus, dockerd) for tests.
+
+export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
 export { freePort } from './internal/ports.ts';
 export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
+export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';
 export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
