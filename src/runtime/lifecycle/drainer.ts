@@ -1,0 +1,36 @@
+/** Kinds of servers a Lifecycle can drain. */
+export type ServerKind = 'http' | 'https' | 'http2' | 'grpc';
+
+/** What one server did during shutdown, as reported by {@link Drainer.report}. */
+export interface ServerDrainReport {
+  name: string;
+  kind: ServerKind;
+  /** Requests (HTTP/1 requests, HTTP/2 streams) running when the listener closed; `null` for gRPC. */
+  inFlightAtClose: number | null;
+  /** Requests accepted after the listener closed, on connections opened before (served with `Connection: close`). */
+  acceptedWhileDraining: number;
+  /** Idle keep-alive connections closed by us once their grace period ended. */
+  idleClosed: number;
+  /** Requests still running at the drain deadline and cut; `null` when the server cannot tell (gRPC). */
+  cut: number | null;
+  /** True when the deadline passed and remaining connections were destroyed. */
+  forced: boolean;
+}
+
+/**
+ * One tracked server. Tracking starts at registration so connections accepted before shutdown are
+ * known; `beginDrain` stops accepting and starts the graceful part; `forceClose` is the deadline.
+ */
+export interface Drainer {
+  readonly name: string;
+  readonly kind: ServerKind;
+  /** Stop accepting, ask clients to go away (Connection: close, GOAWAY) and close idle connections after `idleGraceMs`. */
+  beginDrain(idleGraceMs: number): void;
+  /** Resolves once the listener is closed and every connection has ended. */
+  readonly drained: Promise<void>;
+  /** Destroy whatever is left (deadline passed). */
+  forceClose(): void;
+  report(): ServerDrainReport;
+  /** Remove the listeners added to the server (used when the lifecycle is discarded). */
+  detach(): void;
+}

@@ -1,0 +1,103 @@
+import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Stream } from 'node:http2';
+import { Server as NetServer, type Socket } from 'node:net';
+import type { Drainer, ServerDrainReport } from './drainer.ts';
+
+/**
+ * Drains an HTTP/2 server (`http2.createServer` / `createSecureServer`): the listener closes, then each
+ * session gets `session.close()`, which sends GOAWAY naming the last stream it will process, lets those
+ * streams finish and then ends the session. Streams a client opens after GOAWAY are refused with a
+ * retriable error, so no grace period is needed as with HTTP/1 keep-alive.
+ */
+export class Http2Drainer implements Drainer {
+  readonly name: string;
+  readonly kind = 'http2' as const;
+  readonly drained: Promise<void>;
+  readonly #server: Http2Server | Http2SecureServer;
+  readonly #sessions = new Set<Http2Session>();
+  /** Raw sockets, so connections still in the TLS handshake or preface can be cut at the deadline. */
+  readonly #raw = new Set<Socket>();
+  #streams = 0;
+  #draining = false;
+  #listenerClosed = false;
+  #resolveDrained!: () => void;
+  #inFlightAtClose = 0;
+  #acceptedWhileDraining = 0;
+  #cut = 0;
+  #forced = false;
+  readonly #onSession: (session: Http2Session) => void;
+  readonly #onStream: (stream: ServerHttp2Stream) => void;
+  readonly #onConnection: (socket: Socket) => void;
+
+  constructor(server: Http2Server | Http2SecureServer, name: string) {
+    this.#server = server;
+    this.name = name;
+    this.drained = new Promise((resolve) => {
+      this.#resolveDrained = resolve;
+    });
+    this.#onSession = (session) => {
+      this.#sessions.add(session);
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        this.#checkDrained();
+      });
+      if (this.#draining) session.close();
+    };
+    this.#onStream = (stream) => {
+      this.#streams++;
+      if (this.#draining) this.#acceptedWhileDraining++;
+      stream.once('close', () => {
+        this.#streams--;
+      });
+    };
+    this.#onConnection = (socket) => {
+      this.#raw.add(socket);
+      socket.once('close', () => {
+        this.#raw.delete(socket);
+        this.#checkDrained();
+      });
+    };
+    server.on('session', this.#onSession);
+    server.on('stream', this.#onStream);
+    server.on('connection', this.#onConnection);
+  }
+
+  beginDrain(_idleGraceMs: number): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#inFlightAtClose = this.#streams;
+    // net.Server's close only stops accepting; the sessions are closed here, one GOAWAY each.
+    if (this.#server.listening) NetServer.prototype.close.call(this.#server);
+    this.#listenerClosed = true;
+    for (const session of this.#sessions) session.close();
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#listenerClosed && this.#sessions.size === 0 && this.#raw.size === 0) this.#resolveDrained();
+  }
+
+  forceClose(): void {
+    this.#forced = true;
+    this.#cut += this.#streams;
+    for (const session of this.#sessions) session.destroy();
+    for (const raw of this.#raw) raw.destroy();
+  }
+
+  report(): ServerDrainReport {
+    return {
+      name: this.name,
+      kind: this.kind,
+      inFlightAtClose: this.#inFlightAtClose,
+      acceptedWhileDraining: this.#acceptedWhileDraining,
+      idleClosed: 0,
+      cut: this.#cut,
+      forced: this.#forced,
+    };
+  }
+
+  detach(): void {
+    this.#server.off('session', this.#onSession);
+    this.#server.off('stream', this.#onStream);
+    this.#server.off('connection', this.#onConnection);
+  }
+}
