@@ -15,26 +15,3 @@ export {
   type ShutdownReport,
   type TaskReport,
 } from './lifecycle/lifecycle.ts';
-export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
-export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
-export { type PostgresCheckOptions, type PostgresQueryable, postgresCheck } from './health/checks/postgres.ts';
-export { type RedisTarget, redisCheck } from './health/checks/redis.ts';
-export { tcpCheck } from './health/checks/tcp.ts';
-export { HealthError, type HealthErrorCode } from './health/errors.ts';
-export type { EventLoopOptions } from './health/event-loop.ts';
-export {
-  type CheckFunction,
-  type CheckKind,
-  type CheckOptions,
-  type CheckResult,
-  type CheckState,
-  type CheckStatus,
-  Health,
-  type HealthOptions,
-  type HealthPhase,
-  type HealthReport,
-  type HealthVerdict,
-  type ProbeKind,
-} from './health/health.ts';
-export type { HealthRequest, HealthResponse } from './health/http.ts';
-export { redactUrl } from './health/redact.ts';
