@@ -5,3 +5,4 @@ export { freePort } from './internal/ports.ts';
 export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
 export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';
 export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
+export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
