@@ -1,0 +1,211 @@
+// HTTP side of metrics: the /metrics handler (negotiation, gzip, streaming) and server instrumentation.
+import { once } from 'node:events';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createGzip } from 'node:zlib';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { contentTypeOf, type ExpositionFormat, negotiateFormat } from './format.ts';
+
+/** What the handler needs from a registry (a {@link MetricsRegistry}). */
+export interface ExposingRegistry {
+  expose(options: { format?: ExpositionFormat; signal?: AbortSignal }): AsyncIterable<string>;
+}
+
+/** Options of {@link metricsHandler}. */
+export interface MetricsHandlerOptions {
+  /** Compress with gzip when the client sends `Accept-Encoding: gzip` (default true). */
+  gzip?: boolean;
+  /** Disable OpenMetrics negotiation and always answer text 0.0.4 (default false). */
+  textOnly?: boolean;
+}
+
+/** A Node `(req, res)` handler serving the registry's exposition on whatever path it is mounted. */
+export function metricsHandler(
+  registry: ExposingRegistry,
+  options: MetricsHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => serveMetrics(registry, req, res, options);
+}
+
+/** Serve one scrape. Streams chunks as they are serialized; a client that hangs up stops the work. */
+export function serveMetrics(
+  registry: ExposingRegistry,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: MetricsHandlerOptions = {},
+): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+    res.end('method not allowed\n');
+    return;
+  }
+  const format = options.textOnly ? 'text' : negotiateFormat(req.headers.accept);
+  const gzip = options.gzip !== false && acceptsGzip(req.headers['accept-encoding']);
+  const headers: Record<string, string> = {
+    'content-type': contentTypeOf(format),
+    vary: 'Accept, Accept-Encoding',
+  };
+  if (gzip) headers['content-encoding'] = 'gzip';
+  if (req.method === 'HEAD') {
+    res.writeHead(200, headers);
+    res.end();
+    return;
+  }
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClose);
+  void (async () => {
+    let started = false;
+    try {
+      const iterator = registry.expose({ format, signal: abort.signal })[Symbol.asyncIterator]();
+      // Pull the first chunk before sending headers, so a failing collect can still become a 500.
+      let next = await iterator.next();
+      res.writeHead(200, headers);
+      started = true;
+      const sink = gzip ? createGzip() : res;
+      if (gzip) sink.pipe(res);
+      while (!next.done) {
+        if (!sink.write(next.value)) await once(sink, 'drain', { signal: abort.signal });
+        next = await iterator.next();
+      }
+      sink.end();
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      if (!started) {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`metrics exposition failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      } else {
+        // Half a body would parse as a valid but truncated exposition; reset instead.
+        res.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    } finally {
+      res.off('close', onClose);
+    }
+  })();
+}
+
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return q === undefined || Number.parseFloat(q.slice(2)) > 0;
+  });
+}
+
+/** Options of {@link httpServerMetrics} and {@link instrumentHttpServer}. */
+export interface HttpMetricsOptions {
+  /** Name prefix (default `http_server`). */
+  prefix?: string;
+  /** Duration histogram buckets in seconds. */
+  buckets?: number[];
+  /** Requests whose path is listed here are not recorded (default `['/metrics']`). */
+  ignorePaths?: readonly string[];
+}
+
+/** Records one request; returned by {@link httpServerMetrics}. */
+export type HttpRequestHook = (req: IncomingMessage, res: ServerResponse) => void;
+
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+]);
+
+interface HttpMetricSet {
+  requests: Counter<'method' | 'code'>;
+  duration: Histogram<'method' | 'code'>;
+  inFlight: Gauge;
+}
+
+/**
+ * A request hook for any Node HTTP server or framework: call it when a request arrives. It records
+ * `<prefix>_requests_total{method,code}` (code is the status class: 2xx, 4xx...),
+ * `<prefix>_request_duration_seconds{method,code}` and `<prefix>_requests_in_flight`. Methods outside
+ * the standard set are recorded as `OTHER` so clients cannot blow up cardinality. Metrics are
+ * created once per registry and prefix and shared by every server using them.
+ */
+export function httpServerMetrics(registry: Registry, options: HttpMetricsOptions = {}): HttpRequestHook {
+  const set = httpMetricSet(registry, options);
+  const ignore = new Set(options.ignorePaths ?? ['/metrics']);
+  return (req, res) => {
+    if (ignore.size > 0 && ignore.has((req.url ?? '/').split('?')[0]!)) return;
+    const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
+    const start = process.hrtime.bigint();
+    set.inFlight.inc();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      set.inFlight.dec();
+      // A response closed before finishing (client hung up) has no real status: count it apart.
+      const code = res.writableFinished ? `${Math.floor(res.statusCode / 100)}xx` : 'aborted';
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      set.requests.inc({ method, code });
+      set.duration.observe({ method, code }, seconds);
+    };
+    res.once('finish', finish);
+    res.once('close', finish);
+  };
+}
+
+/**
+ * Instrument a Node HTTP server with {@link httpServerMetrics}. Returns a function that detaches
+ * the hook again.
+ */
+export function instrumentHttpServer(
+  server: Server,
+  registry: Registry,
+  options: HttpMetricsOptions = {},
+): () => void {
+  const hook = httpServerMetrics(registry, options);
+  server.prependListener('request', hook);
+  return () => {
+    server.off('request', hook);
+  };
+}
+
+function httpMetricSet(registry: Registry, options: HttpMetricsOptions): HttpMetricSet {
+  const prefix = options.prefix ?? 'http_server';
+  const names = {
+    requests: `${prefix}_requests_total`,
+    duration: `${prefix}_request_duration_seconds`,
+    inFlight: `${prefix}_requests_in_flight`,
+  };
+  const existing = registry.getSingleMetric(names.requests);
+  if (existing) {
+    return {
+      requests: existing as Counter<'method' | 'code'>,
+      duration: registry.getSingleMetric(names.duration) as Histogram<'method' | 'code'>,
+      inFlight: registry.getSingleMetric(names.inFlight) as Gauge,
+    };
+  }
+  return {
+    requests: new Counter({
+      name: names.requests,
+      help: 'HTTP requests handled, by method and status class.',
+      labelNames: ['method', 'code'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: names.duration,
+      help: 'HTTP request duration in seconds, by method and status class.',
+      labelNames: ['method', 'code'],
+      buckets: options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: names.inFlight,
+      help: 'HTTP requests being handled right now.',
+      registers: [registry],
+    }),
+  };
+}
