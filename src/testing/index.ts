@@ -1,6 +1,13 @@
 // capstan/testing: start real peers (control plane, databases, Prometheus, dockerd) for tests.
 
 export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
+export {
+  busyboxTarball,
+  DOCKER_TEST_IMAGE,
+  type DockerPeer,
+  type StartDockerOptions,
+  startDocker,
+} from './docker.ts';
 export { freePort } from './internal/ports.ts';
 export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
 export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';

@@ -1,0 +1,533 @@
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { type DockerEndpoint, resolveEndpoint } from './connection.ts';
+import { type DemuxOptions, demux, type Frame } from './demux.ts';
+import { codeForStatus, DockerError, DockerErrorCode } from './errors.ts';
+import { ndjson, throwIfStreamError } from './ndjson.ts';
+import { formatDockerTime, toNs } from './time.ts';
+import type {
+  CallOptions,
+  ContainerCreateSpec,
+  ContainerInspect,
+  ContainerSummary,
+  DockerEvent,
+  ExecResult,
+  Filters,
+  ImageSummary,
+  ProgressEvent,
+} from './types.ts';
+
+/** The newest Engine API version this client speaks; the daemon's is used when older. */
+export const CLIENT_API_VERSION = '1.45';
+
+/** Options of {@link DockerClient}. */
+export interface DockerClientOptions {
+  /** `unix:///path`, `tcp://host:2376`, ... Default: `DOCKER_HOST`, else `/var/run/docker.sock`. */
+  host?: string;
+  /** Environment to read `DOCKER_*` from. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Pin the API version (else negotiated with `/_ping`). */
+  apiVersion?: string;
+}
+
+/** A point in time for `since` / `until`: Date, Unix seconds, RFC3339(Nano), or a duration ago (`'10m'`). */
+export type TimeSpec = Date | number | string;
+
+/** Options of {@link DockerClient.logs}. */
+export interface LogsOptions extends CallOptions {
+  follow?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  since?: TimeSpec;
+  until?: TimeSpec;
+  /** Number of lines from the end, or `'all'`. */
+  tail?: number | 'all';
+  timestamps?: boolean;
+  /** The container has a TTY; looked up with inspect when omitted. */
+  tty?: boolean;
+  onTruncated?: DemuxOptions['onTruncated'];
+}
+
+/** Options of {@link DockerClient.events}. */
+export interface EventsOptions extends CallOptions {
+  since?: TimeSpec;
+  until?: TimeSpec;
+  filters?: Filters;
+}
+
+/** Options of {@link DockerClient.exec}. */
+export interface ExecOptions extends CallOptions {
+  env?: string[];
+  user?: string;
+  workingDir?: string;
+  tty?: boolean;
+  /** Called with each output frame as it arrives (output is still collected in the result). */
+  onFrame?: (frame: Frame) => void;
+}
+
+interface RequestSpec extends CallOptions {
+  method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'HEAD';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  rawBody?: Buffer | Readable | AsyncIterable<Uint8Array>;
+  headers?: Record<string, string>;
+  /** Long-lived response (logs -f, events): no body timeout. */
+  streaming?: boolean;
+  /** Skip the `/vX.Y` prefix (`/_ping`). */
+  unversioned?: boolean;
+}
+
+interface RawResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array> & {
+    text(): Promise<string>;
+    json(): Promise<unknown>;
+    dump(): Promise<void>;
+  };
+}
+
+function encodeFilters(filters: Filters | undefined): string | undefined {
+  if (!filters) return undefined;
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(filters)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v : [v];
+  }
+  return Object.keys(out).length ? JSON.stringify(out) : undefined;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split('.').map(Number);
+  const [bm = 0, bn = 0] = b.split('.').map(Number);
+  return am - bm || an - bn;
+}
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** True when `err` means the daemon could not be reached or the connection broke (worth a retry). */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof DockerError) return err.code === DockerErrorCode.connect;
+  const code = (err as { code?: string } | undefined)?.code;
+  return code !== undefined && CONNECT_CODES.has(code);
+}
+
+/**
+ * Docker Engine API client over undici. Connects like the Docker CLI (`DOCKER_HOST`, TLS variables),
+ * negotiates the API version once (`/_ping`), streams logs, events, exec and pull progress as async
+ * iterables, and raises {@link DockerError} with the daemon's message and HTTP status.
+ */
+export class DockerClient {
+  /** The resolved endpoint. */
+  readonly endpoint: DockerEndpoint;
+  readonly #pool: Pool;
+  #version: Promise<string> | undefined;
+  #closed = false;
+
+  constructor(options: DockerClientOptions = {}) {
+    this.endpoint = resolveEndpoint(options.host, options.env ?? process.env);
+    const pinned = options.apiVersion ?? this.endpoint.apiVersion;
+    if (pinned) this.#version = Promise.resolve(pinned);
+    this.#pool = new Pool(this.endpoint.origin, {
+      ...(this.endpoint.socketPath ? { socketPath: this.endpoint.socketPath } : {}),
+      ...(this.endpoint.tls ? { connect: { ...this.endpoint.tls } } : {}),
+      // Idle keep-alive sockets die with a daemon restart; keep them short-lived.
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 10_000,
+    });
+  }
+
+  /** The API version in use: min(ours, the daemon's), asked once per client. */
+  apiVersion(options: CallOptions = {}): Promise<string> {
+    if (!this.#version) {
+      const p = this.#negotiate(options);
+      this.#version = p;
+      // A failed negotiation (daemon down) must be retried on the next call, not cached.
+      p.catch(() => {
+        if (this.#version === p) this.#version = undefined;
+      });
+    }
+    return this.#version;
+  }
+
+  async #negotiate(options: CallOptions): Promise<string> {
+    const res = await this.#send({ path: '/_ping', unversioned: true, ...options });
+    await res.body.dump();
+    const server = res.headers['api-version'];
+    const v = typeof server === 'string' ? server : undefined;
+    if (!v) return '1.24';
+    return compareVersions(v, CLIENT_API_VERSION) < 0 ? v : CLIENT_API_VERSION;
+  }
+
+  async #send(spec: RequestSpec): Promise<RawResponse> {
+    if (this.#closed) throw new DockerError(DockerErrorCode.connect, 'client is closed');
+    const version = spec.unversioned ? '' : `/v${await this.apiVersion({ signal: spec.signal })}`;
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(spec.query ?? {})) {
+      if (v !== undefined) params.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+    }
+    const qs = params.toString();
+    const headers: Record<string, string> = { ...spec.headers };
+    let body: Buffer | Readable | AsyncIterable<Uint8Array> | undefined = spec.rawBody;
+    if (spec.body !== undefined) {
+      body = Buffer.from(JSON.stringify(spec.body));
+      headers['content-type'] = 'application/json';
+    }
+    try {
+      const res = await this.#pool.request({
+        method: spec.method ?? 'GET',
+        path: `${version}${spec.path}${qs ? `?${qs}` : ''}`,
+        headers,
+        body: body as Buffer,
+        signal: spec.signal,
+        ...(spec.streaming ? { bodyTimeout: 0, headersTimeout: 0 } : {}),
+      });
+      return res as unknown as RawResponse;
+    } catch (err) {
+      if (spec.signal?.aborted) throw spec.signal.reason ?? err;
+      if (isConnectionError(err)) {
+        throw new DockerError(
+          DockerErrorCode.connect,
+          `cannot reach the Docker daemon at ${this.endpoint.host}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Send a request; a 4xx/5xx answer becomes a {@link DockerError} carrying the daemon's message. */
+  async #request(spec: RequestSpec): Promise<RawResponse> {
+    const res = await this.#send(spec);
+    if (res.statusCode < 400) return res;
+    let message = '';
+    try {
+      const text = await res.body.text();
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        message = text;
+      }
+    } catch {}
+    message = message.trim();
+    throw new DockerError(
+      codeForStatus(res.statusCode),
+      `${spec.method ?? 'GET'} ${spec.path}: ${res.statusCode} ${message || 'error'}`,
+      { status: res.statusCode, daemonMessage: message },
+    );
+  }
+
+  async #json<T>(spec: RequestSpec): Promise<T> {
+    const res = await this.#request(spec);
+    if (res.statusCode === 204 || res.statusCode === 304) {
+      await res.body.dump();
+      return undefined as T;
+    }
+    const text = await res.body.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** `GET /_ping`: resolves when the daemon answers. */
+  async ping(options: CallOptions = {}): Promise<void> {
+    const res = await this.#request({ path: '/_ping', unversioned: true, ...options });
+    await res.body.dump();
+  }
+
+  /** `GET /version`. */
+  version(
+    options: CallOptions = {},
+  ): Promise<{ Version: string; ApiVersion: string; MinAPIVersion?: string }> {
+    return this.#json({ path: '/version', ...options });
+  }
+
+  /** `GET /containers/json`; `all` includes stopped containers; filters like `{ label: ['app=web'] }`. */
+  listContainers(options: CallOptions & { all?: boolean; filters?: Filters; limit?: number } = {}) {
+    return this.#json<ContainerSummary[]>({
+      path: '/containers/json',
+      query: { all: options.all, limit: options.limit, filters: encodeFilters(options.filters) },
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /containers/{id}/json`. 404 raises `CAP_ERR_DOCKER_NOT_FOUND`. */
+  inspectContainer(id: string, options: CallOptions = {}): Promise<ContainerInspect> {
+    return this.#json({ path: `/containers/${encodeURIComponent(id)}/json`, ...options });
+  }
+
+  /** `POST /containers/create`. 409 (`CAP_ERR_DOCKER_CONFLICT`) when the name is taken. */
+  createContainer(
+    spec: ContainerCreateSpec,
+    options: CallOptions & { name?: string } = {},
+  ): Promise<{ Id: string; Warnings: string[] | null }> {
+    return this.#json({
+      method: 'POST',
+      path: '/containers/create',
+      query: { name: options.name },
+      body: spec,
+      signal: options.signal,
+    });
+  }
+
+  /** `POST /containers/{id}/start` (already started is not an error). */
+  async startContainer(id: string, options: CallOptions = {}): Promise<void> {
+    await this.#json({ method: 'POST', path: `/containers/${encodeURIComponent(id)}/start`, ...options });
+  }
+
+  /** `POST /containers/{id}/stop`; `timeout` seconds before SIGKILL (already stopped is not an error). */
+  async stopContainer(id: string, options: CallOptions & { timeout?: number } = {}): Promise<void> {
+    await this.#json({
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(id)}/stop`,
+      query: { t: options.timeout },
+      signal: options.signal,
+    });
+  }
+
+  /** `POST /containers/{id}/restart`. */
+  async restartContainer(id: string, options: CallOptions & { timeout?: number } = {}): Promise<void> {
+    await this.#json({
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(id)}/restart`,
+      query: { t: options.timeout },
+      signal: options.signal,
+    });
+  }
+
+  /** `POST /containers/{id}/kill`. 409 when the container is not running. */
+  async killContainer(id: string, options: CallOptions & { killSignal?: string } = {}): Promise<void> {
+    await this.#json({
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(id)}/kill`,
+      query: { signal: options.killSignal },
+      signal: options.signal,
+    });
+  }
+
+  /** `DELETE /containers/{id}`; `force` kills a running one. */
+  async removeContainer(
+    id: string,
+    options: CallOptions & { force?: boolean; volumes?: boolean } = {},
+  ): Promise<void> {
+    await this.#json({
+      method: 'DELETE',
+      path: `/containers/${encodeURIComponent(id)}`,
+      query: { force: options.force, v: options.volumes },
+      signal: options.signal,
+    });
+  }
+
+  /** `POST /containers/{id}/wait`: resolves with the exit code once the condition is met. */
+  async waitContainer(
+    id: string,
+    options: CallOptions & { condition?: 'not-running' | 'next-exit' | 'removed' } = {},
+  ): Promise<{ StatusCode: number; Error?: { Message: string } | null }> {
+    return this.#json({
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(id)}/wait`,
+      query: { condition: options.condition },
+      signal: options.signal,
+      streaming: true,
+    });
+  }
+
+  /** `GET /images/json`. */
+  listImages(options: CallOptions & { all?: boolean; filters?: Filters } = {}): Promise<ImageSummary[]> {
+    return this.#json({
+      path: '/images/json',
+      query: { all: options.all, filters: encodeFilters(options.filters) },
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /images/{name}/json`. */
+  inspectImage(name: string, options: CallOptions = {}): Promise<{ Id: string; RepoTags: string[] }> {
+    return this.#json({ path: `/images/${encodeURIComponent(name)}/json`, ...options });
+  }
+
+  /** `DELETE /images/{name}`. */
+  async removeImage(name: string, options: CallOptions & { force?: boolean } = {}): Promise<void> {
+    await this.#json({
+      method: 'DELETE',
+      path: `/images/${encodeURIComponent(name)}`,
+      query: { force: options.force },
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * `POST /images/create?fromImage=`: pull, reading the progress stream to its end (an unread stream
+   * would stall the daemon). A failure reported inside the 200 body raises `CAP_ERR_DOCKER_STREAM`.
+   * Returns the number of progress objects seen.
+   */
+  async pullImage(
+    ref: string,
+    options: CallOptions & { onProgress?: (event: ProgressEvent) => void; platform?: string } = {},
+  ): Promise<{ events: number; lastStatus: string | undefined }> {
+    const at = ref.lastIndexOf(':');
+    const slash = ref.lastIndexOf('/');
+    const [image, tag] = at > slash ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const res = await this.#request({
+      method: 'POST',
+      path: '/images/create',
+      query: { fromImage: image, tag, platform: options.platform },
+      signal: options.signal,
+      streaming: true,
+    });
+    return consumeProgress(res.body, `pull ${ref}`, options.onProgress);
+  }
+
+  /**
+   * `POST /images/create?fromSrc=-`: import a root filesystem tarball as an image (`repo:tag`).
+   * Returns the new image id.
+   */
+  async importImage(
+    tarball: Buffer | Readable | AsyncIterable<Uint8Array>,
+    ref: string,
+    options: CallOptions & { onProgress?: (event: ProgressEvent) => void } = {},
+  ): Promise<string> {
+    const at = ref.lastIndexOf(':');
+    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const res = await this.#request({
+      method: 'POST',
+      path: '/images/create',
+      query: { fromSrc: '-', repo, tag },
+      rawBody: tarball,
+      headers: { 'content-type': 'application/x-tar' },
+      signal: options.signal,
+      streaming: true,
+    });
+    let id = '';
+    await consumeProgress(res.body, `import ${ref}`, (event) => {
+      if (event.status?.startsWith('sha256:')) id = event.status;
+      options.onProgress?.(event);
+    });
+    return id;
+  }
+
+  /**
+   * Run a command in a running container and collect its demultiplexed output and exit code
+   * (`POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json`).
+   */
+  async exec(id: string, cmd: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const tty = options.tty ?? false;
+    const created = await this.#json<{ Id: string }>({
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(id)}/exec`,
+      body: {
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: tty,
+        Cmd: cmd,
+        Env: options.env,
+        User: options.user,
+        WorkingDir: options.workingDir,
+      },
+      signal: options.signal,
+    });
+    const res = await this.#request({
+      method: 'POST',
+      path: `/exec/${created.Id}/start`,
+      body: { Detach: false, Tty: tty },
+      signal: options.signal,
+      streaming: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    for await (const frame of demux(res.body, { tty })) {
+      options.onFrame?.(frame);
+      (frame.stream === 'stderr' ? err : out).push(Buffer.from(frame.data));
+    }
+    // The output stream can close a moment before the daemon records the exit code.
+    for (let i = 0; ; i++) {
+      const info = await this.#json<{ Running: boolean; ExitCode: number | null }>({
+        path: `/exec/${created.Id}/json`,
+        signal: options.signal,
+      });
+      if (!info.Running && info.ExitCode !== null) {
+        return { exitCode: info.ExitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+      }
+      await sleep(Math.min(10 * 2 ** i, 200), undefined, { signal: options.signal });
+    }
+  }
+
+  /**
+   * `GET /containers/{id}/logs` as demultiplexed frames (raw passthrough when the container has a TTY).
+   * See `followLogs` for a follow that survives restarts and reconnects.
+   */
+  async *logs(id: string, options: LogsOptions = {}): AsyncGenerator<Frame> {
+    const tty = options.tty ?? (await this.inspectContainer(id, options)).Config.Tty;
+    const res = await this.#request({
+      path: `/containers/${encodeURIComponent(id)}/logs`,
+      query: {
+        follow: options.follow,
+        stdout: options.stdout ?? true,
+        stderr: options.stderr ?? true,
+        since: options.since === undefined ? undefined : formatDockerTime(toNs(options.since)),
+        until: options.until === undefined ? undefined : formatDockerTime(toNs(options.until)),
+        tail: options.tail,
+        timestamps: options.timestamps,
+      },
+      signal: options.signal,
+      streaming: true,
+    });
+    yield* demux(res.body, { tty, onTruncated: options.onTruncated ?? 'throw' });
+  }
+
+  /**
+   * `GET /events` as a typed async iterator. Without `until` it runs until aborted or the connection ends
+   * (daemon restart): see `watchEvents` for a watcher that reconnects.
+   */
+  async *events(options: EventsOptions = {}): AsyncGenerator<DockerEvent> {
+    const res = await this.#request({
+      path: '/events',
+      query: {
+        since: options.since === undefined ? undefined : formatDockerTime(toNs(options.since)),
+        until: options.until === undefined ? undefined : formatDockerTime(toNs(options.until)),
+        filters: encodeFilters(options.filters),
+      },
+      signal: options.signal,
+      streaming: true,
+    });
+    yield* ndjson<DockerEvent>(res.body);
+  }
+
+  /** Close all connections (in-flight streams are destroyed). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function consumeProgress(
+  body: AsyncIterable<Uint8Array>,
+  what: string,
+  onProgress?: (event: ProgressEvent) => void,
+): Promise<{ events: number; lastStatus: string | undefined }> {
+  let events = 0;
+  let lastStatus: string | undefined;
+  for await (const event of ndjson<ProgressEvent>(body)) {
+    throwIfStreamError(event, what);
+    events++;
+    lastStatus = event.status ?? lastStatus;
+    onProgress?.(event);
+  }
+  return { events, lastStatus };
+}

@@ -1,0 +1,44 @@
+// capstan/docker: Docker Engine client, events, and log tailing that never loses a line.
+export {
+  CLIENT_API_VERSION,
+  DockerClient,
+  type DockerClientOptions,
+  type EventsOptions,
+  type ExecOptions,
+  isConnectionError,
+  type LogsOptions,
+  type TimeSpec,
+} from './client.ts';
+export { DEFAULT_DOCKER_HOST, type DockerEndpoint, resolveEndpoint } from './connection.ts';
+export {
+  Demuxer,
+  type DemuxOptions,
+  demux,
+  demuxBuffer,
+  encodeFrame,
+  type Frame,
+  type StdStream,
+} from './demux.ts';
+export { DockerError, DockerErrorCode } from './errors.ts';
+export {
+  type FollowLogsOptions,
+  followLogs,
+  type LogLine,
+  type LogNotice,
+  resolveTargets,
+  tailLogs,
+} from './logs.ts';
+export { mergeAsync } from './merge.ts';
+export { ndjson, type StreamErrorObject, throwIfStreamError } from './ndjson.ts';
+export { formatDockerTime, formatRfc3339Nano, parseDurationMs, parseTimestampNs, toNs } from './time.ts';
+export type {
+  CallOptions,
+  ContainerCreateSpec,
+  ContainerInspect,
+  ContainerSummary,
+  DockerEvent,
+  ExecResult,
+  Filters,
+  ImageSummary,
+  ProgressEvent,
+} from './types.ts';

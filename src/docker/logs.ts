@@ -1,0 +1,405 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DockerClient, TimeSpec } from './client.ts';
+import { DockerError, DockerErrorCode } from './errors.ts';
+import { mergeAsync } from './merge.ts';
+import { formatDockerTime, parseTimestampNs } from './time.ts';
+import type { CallOptions, ContainerInspect, Filters } from './types.ts';
+
+/** One log line of one container. */
+export interface LogLine {
+  /** Full container id. */
+  containerId: string;
+  /** Container name without the leading slash. */
+  container: string;
+  stream: 'stdout' | 'stderr';
+  /** The daemon's RFC3339Nano timestamp, verbatim. */
+  timestamp: string;
+  /** The same as nanoseconds since the epoch (exact). */
+  timeNs: bigint;
+  /** The line without its trailing newline. */
+  text: string;
+}
+
+/** Something the follower did that a caller may want to report (reconnects, restarts, endings). */
+export type LogNotice =
+  | { type: 'reconnecting'; container: string; attempt: number; delayMs: number; error: string }
+  | { type: 'reconnected'; container: string; downMs: number; duplicatesDropped: number }
+  | { type: 'restarted'; container: string; startedAt: string }
+  | { type: 'ended'; container: string; reason: 'exited' | 'removed' | 'not-following'; exitCode?: number };
+
+/** Options of {@link followLogs} and {@link tailLogs}. */
+export interface FollowLogsOptions extends CallOptions {
+  /** Keep following new output (default true). Without it, print what is there and end. */
+  follow?: boolean;
+  /** Only lines at or after this time (Date, Unix seconds, RFC3339, or a duration ago such as `'10m'`). */
+  since?: TimeSpec;
+  /** Only the last N lines of the existing output (first connection only). */
+  tail?: number | 'all';
+  stdout?: boolean;
+  stderr?: boolean;
+  /**
+   * After every followed container stopped, how long to wait for a restart before ending (ms).
+   * A restart within the grace continues the same output. Default 5000.
+   */
+  graceMs?: number;
+  /**
+   * How far back (ms) a reconnect asks for, to catch lines the daemon stamped slightly out of order across
+   * stdout and stderr. Lines already delivered in that window are dropped. Default 1000.
+   */
+  overlapMs?: number;
+  /** First and largest delay between reconnect attempts (ms). Default 100 and 2000. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Reconnects, restarts and endings, for logs or a status line. */
+  onNotice?: (notice: LogNotice) => void;
+}
+
+const NL = 0x0a;
+
+/** Splits demuxed payloads into lines per stream, carrying partial lines over to the next payload. */
+class LineSplitter {
+  readonly #partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+
+  push(
+    stream: 'stdout' | 'stderr',
+    data: Buffer,
+    out: Array<[stream: 'stdout' | 'stderr', line: string]>,
+  ): void {
+    let start = 0;
+    let nl = data.indexOf(NL, start);
+    while (nl !== -1) {
+      const pieces = this.#partial[stream];
+      let line: string;
+      if (pieces.length) {
+        pieces.push(data.subarray(start, nl));
+        line = Buffer.concat(pieces).toString('utf8');
+        this.#partial[stream] = [];
+      } else {
+        line = data.toString('utf8', start, nl);
+      }
+      out.push([stream, line]);
+      start = nl + 1;
+      nl = data.indexOf(NL, start);
+    }
+    if (start < data.length) this.#partial[stream].push(Buffer.from(data.subarray(start)));
+  }
+
+  /** Lines left without a final newline when the stream ended. */
+  flush(out: Array<[stream: 'stdout' | 'stderr', line: string]>): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const pieces = this.#partial[stream];
+      if (pieces.length) out.push([stream, Buffer.concat(pieces).toString('utf8')]);
+      this.#partial[stream] = [];
+    }
+  }
+}
+
+/**
+ * Remembers what was delivered in the last `overlapMs`, as a multiset of (timestamp, stream, text), so a
+ * reconnect that asks from `max - overlap` can drop exactly what was already delivered and nothing else.
+ */
+class Deduper {
+  readonly #windowNs: bigint;
+  readonly #seen = new Map<string, number>();
+  readonly #order: Array<{ ns: bigint; key: string }> = [];
+  #head = 0;
+  #replay: Map<string, number> | undefined;
+  maxNs: bigint | undefined;
+  dropped = 0;
+
+  constructor(overlapMs: number) {
+    this.#windowNs = BigInt(Math.round(overlapMs * 1e6));
+  }
+
+  /** `since` for the next connection, or undefined before anything was seen. */
+  resumeFrom(): bigint | undefined {
+    return this.maxNs === undefined ? undefined : this.maxNs - this.#windowNs;
+  }
+
+  /** Start a new connection: what was seen in the window may come again and must be dropped. */
+  beginReplay(): void {
+    this.#replay = new Map(this.#seen);
+    this.dropped = 0;
+  }
+
+  /** True if the line is new; records it. */
+  admit(ns: bigint, stream: string, text: string): boolean {
+    const key = `${ns}|${stream}|${text}`;
+    if (this.#replay && this.maxNs !== undefined && ns <= this.maxNs) {
+      const left = this.#replay.get(key) ?? 0;
+      if (left > 0) {
+        this.#replay.set(key, left - 1);
+        this.dropped++;
+        return false;
+      }
+    }
+    this.#seen.set(key, (this.#seen.get(key) ?? 0) + 1);
+    this.#order.push({ ns, key });
+    if (this.maxNs === undefined || ns > this.maxNs) this.maxNs = ns;
+    this.#prune();
+    return true;
+  }
+
+  #prune(): void {
+    const floor = (this.maxNs ?? 0n) - this.#windowNs;
+    while (this.#head < this.#order.length && this.#order[this.#head]!.ns < floor) {
+      const { key } = this.#order[this.#head]!;
+      const n = (this.#seen.get(key) ?? 1) - 1;
+      if (n <= 0) this.#seen.delete(key);
+      else this.#seen.set(key, n);
+      this.#head++;
+    }
+    // Compact now and then so the array does not grow without bound.
+    if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
+      this.#order.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof DockerError && err.code === DockerErrorCode.notFound;
+}
+
+function isFatal(err: unknown): boolean {
+  return (
+    err instanceof DockerError &&
+    (err.code === DockerErrorCode.badRequest || err.code === DockerErrorCode.config)
+  );
+}
+
+/**
+ * Follow one container's logs as lines, surviving what ends `docker logs -f`: a container restart, a broken
+ * connection, a daemon restart (with or without `--live-restore`). It always asks for timestamps, remembers the
+ * last one, reconnects with `since` and drops the lines it already delivered, so no line is lost or repeated.
+ * With `follow` it ends when the container is removed, or stopped and not restarted within `graceMs`.
+ */
+export async function* followLogs(
+  client: DockerClient,
+  container: string,
+  options: FollowLogsOptions = {},
+): AsyncGenerator<LogLine> {
+  const follow = options.follow ?? true;
+  const signal = options.signal;
+  const graceMs = options.graceMs ?? 5_000;
+  const initialDelay = options.retryInitialMs ?? 100;
+  const maxDelay = options.retryMaxMs ?? 2_000;
+  const dedupe = new Deduper(options.overlapMs ?? 1_000);
+  const notify = options.onNotice ?? (() => {});
+  let attempt = 0;
+  let downSince: number | undefined;
+  let first = true;
+  let name = container;
+
+  /** Wait before a retry; returns false when aborted. */
+  const backoff = async (err: unknown): Promise<boolean> => {
+    if (signal?.aborted) return false;
+    downSince ??= Date.now();
+    const delayMs = Math.min(maxDelay, initialDelay * 2 ** attempt);
+    attempt++;
+    notify({
+      type: 'reconnecting',
+      container: name,
+      attempt,
+      delayMs,
+      error: (err as Error)?.message ?? String(err),
+    });
+    try {
+      await sleep(delayMs, undefined, { signal });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const reportReconnect = () => {
+    if (downSince === undefined) return;
+    notify({
+      type: 'reconnected',
+      container: name,
+      downMs: Date.now() - downSince,
+      duplicatesDropped: dedupe.dropped,
+    });
+    downSince = undefined;
+  };
+
+  /** Inspect, retrying while the daemon is unreachable. undefined = removed; null = aborted. */
+  const inspect = async (): Promise<ContainerInspect | undefined | null> => {
+    for (;;) {
+      try {
+        return await client.inspectContainer(container, { signal });
+      } catch (err) {
+        if (signal?.aborted) return null;
+        if (isNotFound(err)) return undefined;
+        if (isFatal(err)) throw err;
+        if (!(await backoff(err))) return null;
+      }
+    }
+  };
+
+  let info = await inspect();
+  if (info === null) return;
+  if (info === undefined) {
+    throw new DockerError(DockerErrorCode.notFound, `no such container: ${container}`, {
+      status: 404,
+      daemonMessage: `No such container: ${container}`,
+    });
+  }
+  name = info.Name.replace(/^\//, '');
+  const id = info.Id;
+  let startedAt = info.State.StartedAt;
+
+  for (;;) {
+    if (signal?.aborted) return;
+    const resume = dedupe.resumeFrom();
+    const since = resume !== undefined ? formatDockerTime(resume) : options.since;
+    if (!first) dedupe.beginReplay();
+    const lines: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
+    const splitter = new LineSplitter();
+    let cleanEnd = false;
+    try {
+      const frames = client.logs(id, {
+        follow,
+        timestamps: true,
+        stdout: options.stdout ?? true,
+        stderr: options.stderr ?? true,
+        ...(since !== undefined ? { since } : {}),
+        ...(first && options.tail !== undefined ? { tail: options.tail } : {}),
+        tty: info.Config.Tty,
+        signal,
+      });
+      for await (const frame of frames) {
+        attempt = 0;
+        if (frame.stream === 'stdin') continue;
+        splitter.push(frame.stream, frame.data, lines);
+        for (const [stream, raw] of lines) {
+          const line = toLine(id, name, stream, raw, info.Config.Tty);
+          if (line && dedupe.admit(line.timeNs, stream, line.text)) {
+            // Reported at the first new line, once the replayed overlap has been dropped.
+            if (downSince !== undefined) reportReconnect();
+            yield line;
+          }
+        }
+        lines.length = 0;
+      }
+      cleanEnd = true;
+    } catch (err) {
+      if (signal?.aborted) return;
+      if (isFatal(err)) throw err;
+      if (!isNotFound(err) && !(await backoff(err))) return;
+    } finally {
+      // What arrived before the end or break still counts; a partial last line is kept.
+      splitter.flush(lines);
+    }
+    for (const [stream, raw] of lines) {
+      const line = toLine(id, name, stream, raw, info.Config.Tty);
+      if (line && dedupe.admit(line.timeNs, stream, line.text)) yield line;
+    }
+    first = false;
+    if (cleanEnd) reportReconnect();
+    if (!follow) {
+      notify({ type: 'ended', container: name, reason: 'not-following' });
+      return;
+    }
+    info = await inspect();
+    if (info === null) return;
+    if (info === undefined) {
+      notify({ type: 'ended', container: name, reason: 'removed' });
+      return;
+    }
+    if (info.State.Running || info.State.Restarting) {
+      if (info.State.StartedAt !== startedAt) {
+        startedAt = info.State.StartedAt;
+        notify({ type: 'restarted', container: name, startedAt });
+      }
+      continue;
+    }
+    // Stopped. A broken connection may have left output unread: one more pass (which ends at once on a
+    // stopped container) drains it before the grace period starts.
+    if (!cleanEnd) continue;
+    const deadline = Date.now() + graceMs;
+    let restarted = false;
+    while (Date.now() < deadline) {
+      try {
+        await sleep(Math.min(200, Math.max(0, deadline - Date.now())), undefined, { signal });
+      } catch {
+        return;
+      }
+      const now = await inspect();
+      if (now === null) return;
+      if (now === undefined) {
+        notify({ type: 'ended', container: name, reason: 'removed' });
+        return;
+      }
+      info = now;
+      if (now.State.Running || now.State.Restarting || now.State.StartedAt !== startedAt) {
+        restarted = true;
+        startedAt = now.State.StartedAt;
+        notify({ type: 'restarted', container: name, startedAt });
+        break;
+      }
+    }
+    if (!restarted) {
+      notify({ type: 'ended', container: name, reason: 'exited', exitCode: info.State.ExitCode });
+      return;
+    }
+  }
+}
+
+function toLine(
+  containerId: string,
+  container: string,
+  stream: 'stdout' | 'stderr',
+  raw: string,
+  tty: boolean,
+): LogLine | undefined {
+  const space = raw.indexOf(' ');
+  const timestamp = space === -1 ? raw : raw.slice(0, space);
+  const timeNs = parseTimestampNs(timestamp);
+  // Every line asked with timestamps=1 starts with one; anything else is not a log line.
+  if (timeNs === undefined) return undefined;
+  let text = space === -1 ? '' : raw.slice(space + 1);
+  if (tty && text.endsWith('\r')) text = text.slice(0, -1);
+  return { containerId, container, stream, timestamp, timeNs, text };
+}
+
+/**
+ * Resolve targets to container ids: a name or id as is, a label selector (`app=web`, `app`) to every
+ * container carrying it (stopped ones included).
+ */
+export async function resolveTargets(
+  client: DockerClient,
+  targets: string[],
+  options: CallOptions = {},
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const target of targets) {
+    if (target.includes('=') || target.startsWith('label:')) {
+      const selector = target.replace(/^label:/, '');
+      const filters: Filters = { label: [selector] };
+      const found = await client.listContainers({ all: true, filters, signal: options.signal });
+      ids.push(...found.sort((a, b) => a.Created - b.Created).map((c) => c.Id));
+    } else {
+      ids.push((await client.inspectContainer(target, options)).Id);
+    }
+  }
+  return [...new Set(ids)];
+}
+
+/**
+ * Follow several containers (names, ids or label selectors) merged into one stream, in arrival order.
+ * Ends when every follower ended (see {@link followLogs}).
+ */
+export async function* tailLogs(
+  client: DockerClient,
+  targets: string[],
+  options: FollowLogsOptions = {},
+): AsyncGenerator<LogLine> {
+  const ids = await resolveTargets(client, targets, options);
+  if (ids.length === 0) {
+    throw new DockerError(DockerErrorCode.notFound, `no container matches ${targets.join(' ')}`, {
+      status: 404,
+    });
+  }
+  yield* mergeAsync(ids.map((id) => followLogs(client, id, options)));
+}

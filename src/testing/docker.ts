@@ -1,0 +1,257 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DockerClient } from '../docker/index.ts';
+import { PeerError } from '../runtime/index.ts';
+import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
+import { ensurePeers, peerCacheDir } from './peers.ts';
+
+/** Options of {@link startDocker}. */
+export interface StartDockerOptions {
+  /** Run dockerd with `--live-restore`: containers keep running across {@link DockerPeer.restart}. */
+  liveRestore?: boolean;
+  /** How long dockerd may take to answer `/_ping`. Default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+/** A private dockerd for tests, with the `busybox:local` image imported. */
+export interface DockerPeer {
+  /** The daemon's unix socket. */
+  readonly socketPath: string;
+  /** `unix://<socketPath>`, for `DOCKER_HOST` or `new DockerClient({ host })`. */
+  readonly dockerHost: string;
+  /** A small local image (busybox applets as /bin/*), imported on start: no registry needed. */
+  readonly image: string;
+  /** Private folder holding socket, data root, exec root and log. */
+  readonly dir: string;
+  readonly liveRestore: boolean;
+  /** Tail of dockerd's log (all runs), for failure messages. */
+  logTail(lines?: number): string;
+  /** Stop dockerd and start it again on the same data root (with live restore, containers keep running). */
+  restart(): Promise<void>;
+  /** Kill all containers, stop dockerd, unmount and remove everything. Idempotent. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The image every {@link DockerPeer} holds. */
+export const DOCKER_TEST_IMAGE = 'busybox:local';
+
+/**
+ * Build (once, cached in the peer cache dir) a rootfs tarball with Debian's static busybox as `/bin/busybox`
+ * and a symlink per applet. Returns its path.
+ */
+export function busyboxTarball(): string {
+  const cache = peerCacheDir('docker');
+  const tarball = join(cache, 'busybox.tar');
+  if (existsSync(tarball)) return tarball;
+  mkdirSync(cache, { recursive: true });
+  const work = join(cache, `build-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const root = join(work, 'root');
+  try {
+    for (const d of ['bin', 'tmp', 'etc', 'proc', 'sys', 'dev'])
+      mkdirSync(join(root, d), { recursive: true });
+    const copy = spawnSync('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
+    if (copy.status !== 0)
+      throw new PeerError('CAP_ERR_PEER_INSTALL', `cannot copy /bin/busybox: ${copy.stderr}`);
+    const list = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' });
+    if (list.status !== 0) throw new PeerError('CAP_ERR_PEER_INSTALL', 'busybox --list failed', list.stderr);
+    for (const applet of list.stdout.split('\n')) {
+      if (applet && applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
+    }
+    const tmp = join(work, 'busybox.tar');
+    const tar = spawnSync('tar', ['-C', root, '-cf', tmp, '.'], { encoding: 'utf8' });
+    if (tar.status !== 0)
+      throw new PeerError('CAP_ERR_PEER_INSTALL', 'tar of busybox rootfs failed', tar.stderr);
+    // rename is atomic: parallel test files building at once both end with a whole tarball.
+    renameSync(tmp, tarball);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return tarball;
+}
+
+function ping(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/_ping', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+/** Processes whose command line mentions `dir` (dockerd, containerd, shims of this daemon). */
+function processesUsing(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(dir)) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
+
+function childrenOf(pids: number[]): number[] {
+  const wanted = new Set(pids);
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (wanted.has(ppid)) out.push(Number(entry));
+    } catch {}
+  }
+  return out;
+}
+
+function mountsUnder(dir: string): string[] {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  const points = text
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .map((p) => p.replace(/\\040/g, ' '))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+  // Deepest first, so parents unmount after their children.
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Start a private dockerd (own socket, data root, exec root and managed containerd namespace) with
+ * `--bridge none` and no iptables, so it touches no host networking: run containers with `--network none`.
+ * Imports `busybox:local` from a cached tarball. Several may run at once.
+ */
+export async function startDocker(options: StartDockerOptions = {}): Promise<DockerPeer> {
+  ensurePeers(['docker']);
+  const tarball = busyboxTarball();
+  const dir = makePeerDir('docker');
+  const socketPath = join(dir, 'd.sock');
+  const ns = `capstan-${randomBytes(4).toString('hex')}`;
+  const liveRestore = options.liveRestore ?? false;
+  const args = [
+    '--host',
+    `unix://${socketPath}`,
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'd.pid'),
+    '--bridge',
+    'none',
+    '--iptables=false',
+    '--ip6tables=false',
+    '--userland-proxy=false',
+    '--containerd-namespace',
+    ns,
+    '--containerd-plugins-namespace',
+    `${ns}-plugins`,
+    // Containers that ignore SIGTERM (sleep as PID 1) would hold a stop for the default 15 s.
+    '--shutdown-timeout',
+    '2',
+    ...(liveRestore ? ['--live-restore'] : []),
+  ];
+  let proc: PeerProcess | undefined;
+  const launch = async () => {
+    proc = await startPeerProcess({
+      name: 'docker',
+      command: 'dockerd',
+      args,
+      dir,
+      keepDir: true,
+      ready: () => ping(socketPath),
+      readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+      stopTimeoutMs: 20_000,
+    });
+  };
+  const cleanup = async () => {
+    const leftovers = processesUsing(dir);
+    if (leftovers.length) {
+      for (const pid of [...childrenOf(leftovers), ...leftovers]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await sleep(200);
+    }
+    for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await launch();
+    const client = new DockerClient({ host: `unix://${socketPath}` });
+    try {
+      await client.importImage(createReadStream(tarball), DOCKER_TEST_IMAGE);
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    const tail = proc?.logTail() ?? '';
+    await proc?.stop();
+    await cleanup();
+    if (err instanceof PeerError) throw err;
+    throw new PeerError(
+      'CAP_ERR_PEER_NOT_READY',
+      `dockerd started but setup failed: ${(err as Error).message}`,
+      tail,
+      {
+        cause: err,
+      },
+    );
+  }
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Kill containers through the API first: with --live-restore they would outlive the daemon.
+    const client = new DockerClient({ host: `unix://${socketPath}` });
+    try {
+      const signal = AbortSignal.timeout(15_000);
+      const all = await client.listContainers({ all: true, signal });
+      await Promise.all(
+        all.map((c) => client.removeContainer(c.Id, { force: true, signal }).catch(() => {})),
+      );
+    } catch {
+      // Daemon already gone: the process sweep below covers it.
+    } finally {
+      await client.close();
+    }
+    await proc?.stop();
+    await cleanup();
+  };
+  return {
+    socketPath,
+    dockerHost: `unix://${socketPath}`,
+    image: DOCKER_TEST_IMAGE,
+    dir,
+    liveRestore,
+    logTail: (lines) => proc?.logTail(lines) ?? '',
+    restart: async () => {
+      await proc?.stop();
+      await launch();
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
