@@ -1,0 +1,35 @@
+import { lookup } from 'node:dns/promises';
+import { raceAbort } from '../abort.ts';
+import { HealthError } from '../errors.ts';
+import type { CheckFunction } from '../health.ts';
+
+/** Options of {@link dnsCheck}. */
+export interface DnsCheckOptions {
+  /** Only accept addresses of this family. Default any. */
+  family?: 4 | 6;
+}
+
+/**
+ * A check that resolves `hostname` the way the process's own connections do (getaddrinfo, so
+ * /etc/hosts and the system resolver configuration apply). getaddrinfo cannot be cancelled; the
+ * registry stops waiting at the check's timeout.
+ */
+export function dnsCheck(hostname: string, options: DnsCheckOptions = {}): CheckFunction {
+  if (typeof hostname !== 'string' || hostname === '') {
+    throw new HealthError('CAP_ERR_RUNTIME_HEALTH_INVALID', 'dnsCheck: hostname must be a non-empty string');
+  }
+  return async (signal) => {
+    try {
+      const addresses = await raceAbort(
+        lookup(hostname, { all: true, ...(options.family ? { family: options.family } : {}) }),
+        signal,
+      );
+      if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENODATA' });
+      return { detail: addresses.map((a) => a.address).join(', ') };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new HealthError('CAP_ERR_RUNTIME_HEALTH_DNS', `dns ${hostname}: ${code}`, { cause: err });
+    }
+  };
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { PeerError } from '../runtime/errors.ts';
+import { canConnect } from './internal/ports.ts';
+import { startRedis } from './redis.ts';
+
+/** Send raw RESP inline commands and collect `lines` reply lines. */
+function talk(port: number, commands: string[], lines: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let buf = '';
+    socket.on('data', (c) => {
+      buf += c.toString();
+      const got = buf.split('\r\n').filter((l) => l !== '');
+      if (got.length >= lines) {
+        socket.destroy();
+        resolve(got.slice(0, lines));
+      }
+    });
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(commands.map((c) => `${c}\r\n`).join('')));
+  });
+}
+
+test('startRedis without a password: serves, persists nothing, cleans up', async () => {
+  const server = await startRedis();
+  try {
+    assert.equal(server.url, `redis://127.0.0.1:${server.port}`);
+    assert.equal(server.password, undefined);
+    const replies = await talk(
+      server.port,
+      ['SET k v', 'GET k', 'CONFIG GET save', 'CONFIG GET appendonly'],
+      12,
+    );
+    assert.deepEqual(replies, [
+      '+OK',
+      '$1',
+      'v',
+      '*2',
+      '$4',
+      'save',
+      '$0',
+      '*2',
+      '$10',
+      'appendonly',
+      '$2',
+      'no',
+    ]);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(await canConnect(server.port), false);
+  assert.equal(existsSync(server.dir), false);
+  await server.stop();
+});
+
+test('startRedis with a password requires AUTH', async () => {
+  await using server = await startRedis({ password: 'pw with space' });
+  assert.equal(new URL(server.url).password, 'pw%20with%20space');
+  assert.deepEqual(await talk(server.port, ['PING'], 1), ['-NOAUTH Authentication required.']);
+  assert.deepEqual(await talk(server.port, ['AUTH "pw with space"', 'PING'], 2), ['+OK', '+PONG']);
+});
+
+test('a bad setting fails with the server log', async () => {
+  await assert.rejects(startRedis({ settings: { maxmemory: 'plenty' } }), (err: unknown) => {
+    assert.ok(err instanceof PeerError);
+    assert.equal(err.code, 'CAP_ERR_PEER_EXITED');
+    assert.match(err.logTail, /maxmemory|argument/i);
+    return true;
+  });
+});
