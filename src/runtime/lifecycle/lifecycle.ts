@@ -20,6 +20,8 @@ export interface PhaseEvent {
   phase: LifecyclePhase;
   /** Why shutdown began (`SIGTERM`, `SIGINT` or the reason given to `shutdown()`). */
   reason: string;
+  /** Set on the `stopped` event: what shutdown did (log it; the process exits right after). */
+  report?: ShutdownReport;
 }
 
 /** Exit codes used by {@link Lifecycle.handleSignals}. */
@@ -293,13 +295,14 @@ export class Lifecycle {
     return () => this.#phaseListeners.delete(listener);
   }
 
-  async #setPhase(phase: LifecyclePhase, reason: string): Promise<void> {
+  async #setPhase(phase: LifecyclePhase, reason: string, report?: ShutdownReport): Promise<void> {
     this.#phase = phase;
     this.#log('info', `lifecycle ${phase}`, { phase, reason });
     const pending: Promise<unknown>[] = [];
+    const event: PhaseEvent = report ? { phase, reason, report } : { phase, reason };
     for (const listener of this.#phaseListeners) {
       try {
-        const result = listener({ phase, reason });
+        const result = listener(event);
         if (result instanceof Promise) pending.push(result.catch(() => {}));
       } catch (err) {
         this.#log('warn', 'phase listener threw', { phase, err });
@@ -363,9 +366,7 @@ export class Lifecycle {
       hooks.push(report);
     }
 
-    await this.#setPhase('stopped', reason);
-    this.#signalCleanup?.();
-    return {
+    const report: ShutdownReport = {
       reason,
       exitCode: errors.length === 0 ? ShutdownExitCode.ok : ShutdownExitCode.incomplete,
       servers: this.#drainers.map((d) => d.report()),
@@ -373,6 +374,9 @@ export class Lifecycle {
       hooks,
       errors,
     };
+    await this.#setPhase('stopped', reason, report);
+    this.#signalCleanup?.();
+    return report;
   }
 
   async #runHook(name: string, fn: (signal: AbortSignal) => unknown): Promise<TaskReport> {

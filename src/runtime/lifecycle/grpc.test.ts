@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { canConnect } from '../../testing/internal/ports.ts';
+import { Lifecycle } from './lifecycle.ts';
+
+// A one-method service with raw byte messages, so no .proto file or codegen is needed.
+const identity = (b: Buffer) => b;
+const service = {
+  echo: {
+    path: '/capstan.test.Slow/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+} satisfies grpc.ServiceDefinition;
+
+type EchoClient = grpc.Client & {
+  echo(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  echo(
+    req: Buffer,
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
+  ): grpc.ClientUnaryCall;
+};
+const EchoClientCtor = grpc.makeGenericClientConstructor(service, 'Slow') as unknown as new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+) => EchoClient;
+
+/** Start a server whose Echo waits for `gate` before answering (or never, when `gate` never settles). */
+async function startServer(
+  gate: Promise<void>,
+  entered: () => void,
+): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server();
+  server.addService(service, {
+    echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      entered();
+      void gate.then(() => callback(null, Buffer.concat([Buffer.from('echo:'), call.request])));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return { server, port };
+}
+
+function call(client: EchoClient, text: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    client.echo(Buffer.from(text), (err, res) => (err ? reject(err) : resolve(res!.toString()))),
+  );
+}
+
+test('gRPC: an in-flight call completes after shutdown begins, then the port refuses', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
+  let signalEntered!: () => void;
+  const entered = new Promise<void>((r) => {
+    signalEntered = r;
+  });
+  const { server, port } = await startServer(gate, signalEntered);
+  const lifecycle = new Lifecycle({ drainDelayMs: 0, drainTimeoutMs: 30_000 });
+  lifecycle.addServer(server, { name: 'grpc' });
+  const client = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  try {
+    const inFlight = call(client, 'first');
+    await entered;
+    const reportPromise = lifecycle.shutdown('test');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await canConnect(port), false, 'the port is unbound while the call runs');
+    open();
+    assert.equal(await inFlight, 'echo:first');
+    const report = await reportPromise;
+    assert.equal(report.exitCode, 0);
+    assert.deepEqual(report.servers[0], {
+      name: 'grpc',
+      kind: 'grpc',
+      inFlightAtClose: null,
+      acceptedWhileDraining: 0,
+      idleClosed: 0,
+      cut: null,
+      forced: false,
+    });
+    const late = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      await assert.rejects(
+        new Promise((resolve, reject) =>
+          late.echo(Buffer.from('late'), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) =>
+            err ? reject(err) : resolve(undefined),
+          ),
+        ),
+        (err: grpc.ServiceError) =>
+          err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED,
+      );
+    } finally {
+      late.close();
+    }
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
+});
+
+test('gRPC: a call still running at the deadline is cancelled and the drain reported as forced', async () => {
+  let signalEntered!: () => void;
+  const entered = new Promise<void>((r) => {
+    signalEntered = r;
+  });
+  const { server, port } = await startServer(new Promise(() => {}), signalEntered);
+  const lifecycle = new Lifecycle({ drainDelayMs: 0, drainTimeoutMs: 300 });
+  lifecycle.addServer(server);
+  const client = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  try {
+    const inFlight = call(client, 'never');
+    await entered;
+    const report = await lifecycle.shutdown('test');
+    await assert.rejects(inFlight, (err: grpc.ServiceError) =>
+      [grpc.status.CANCELLED, grpc.status.UNAVAILABLE, grpc.status.INTERNAL].includes(err.code),
+    );
+    assert.equal(report.exitCode, 1);
+    assert.equal(report.servers[0]!.name, 'grpc-1');
+    assert.equal(report.servers[0]!.forced, true);
+    assert.deepEqual(
+      report.errors.map((e) => e.code),
+      ['CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT'],
+    );
+  } finally {
+    client.close();
+  }
+});
