@@ -17,6 +17,21 @@ const groups: CommandGroup[] = [
     summary: 'Local development: peers and a local control plane',
     load: () => import('./dev.ts'),
   },
+  {
+    name: 'config',
+    summary: 'Document and check environment configuration',
+    load: () => import('./config.ts'),
+  },
+  {
+    name: 'docker',
+    summary: 'Docker Engine helpers: sidecar event watch',
+    load: () => import('./docker.ts'),
+  },
+  {
+    name: 'logs',
+    summary: 'Follow container logs (merged, no line lost or repeated)',
+    load: () => import('./logs.ts'),
+  },
 ];
 
 function packageVersion(): string {

@@ -1,0 +1,184 @@
+// JSON logs on stdout, one object per line, with secrets redacted at any depth and nothing lost on
+// exit. Built on pino; the destination is synchronous because pino's worker transports drop lines on
+// exit (pino 2054, 1400) and a log line written before a crash is the one you need.
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import pino, {
+  type DestinationStream,
+  type Logger as PinoLogger,
+  type LoggerOptions as PinoOptions,
+} from 'pino';
+import { defineConfig, loadConfig } from '../config/config.ts';
+import { env } from '../config/env-types.ts';
+import { createRedactor, maskUrlCredentials } from './redact.ts';
+
+/** pino's levels, plus `silent`. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** A log level name. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `json`: one JSON object per line; `pretty`: human-readable, via pino-pretty. */
+export type LogFormat = 'json' | 'pretty';
+
+/** The logger: pino's, so its whole API (child, isLevelEnabled, bindings...) is available. */
+export type Logger = PinoLogger;
+
+/** `LOG_LEVEL` (default info) and `LOG_FORMAT` (default: pretty on a TTY, JSON otherwise). */
+export const logConfig = defineConfig({
+  name: 'log',
+  fields: {
+    level: env
+      .enum(LOG_LEVELS, { caseInsensitive: true })
+      .default('info')
+      .env('LOG_LEVEL')
+      .describe('Minimum level logged'),
+    format: env
+      .enum(['json', 'pretty'], { caseInsensitive: true })
+      .optional()
+      .env('LOG_FORMAT')
+      .describe('json or pretty; unset = pretty on a terminal, json otherwise'),
+  },
+});
+
+/** Options for {@link createLogger}; unset ones come from the environment. */
+export interface LoggerOptions {
+  /** Program or library name, logged as `name`. */
+  name?: string;
+  /** Part of the program, logged as `component` (children may override it). */
+  component?: string;
+  /** Minimum level; default `LOG_LEVEL`, else `info`. */
+  level?: LogLevel;
+  /** Default `LOG_FORMAT`, else pretty when the destination is a terminal. */
+  format?: LogFormat;
+  /** File descriptor (default 1, stdout), file path, or any stream with `write(string)`. */
+  destination?: number | string | DestinationStream;
+  /** Extra field-name fragments to redact, on top of password, token, secret, authorization... */
+  redactKeys?: readonly string[];
+  /** Extra fields on every line. */
+  base?: Record<string, unknown>;
+  /** Environment read for LOG_LEVEL / LOG_FORMAT (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Something {@link flushLogs} can flush synchronously (a sonic-boom destination). */
+interface Flushable {
+  flushSync(): void;
+}
+
+// Destinations we opened; flushLogs() drains them all. One shared destination per fd, so several
+// loggers on stdout keep their lines in order.
+const flushables = new Set<Flushable>();
+const fdDestinations = new Map<number, DestinationStream & Flushable>();
+let exitHookInstalled = false;
+
+function fdDestination(fd: number): DestinationStream & Flushable {
+  let d = fdDestinations.get(fd);
+  if (!d) {
+    d = pino.destination({ dest: fd, sync: true });
+    fdDestinations.set(fd, d);
+    flushables.add(d);
+  }
+  return d;
+}
+
+/**
+ * Flush every destination opened by {@link createLogger}, synchronously. Call it last in a shutdown
+ * sequence, right before `process.exit`. Also runs on the process `exit` event.
+ */
+export function flushLogs(): void {
+  for (const d of flushables) {
+    try {
+      d.flushSync();
+    } catch {
+      // A closed descriptor (EBADF) or a reader gone (EPIPE): nothing left to save.
+    }
+  }
+}
+
+const requireCjs = createRequire(import.meta.url);
+
+/** Wrap `dest` so each JSON line is prettified first; synchronous, so flushing still works. */
+function prettyDestination(dest: DestinationStream, colorize: boolean): DestinationStream {
+  // Loaded only in pretty mode: production (JSON) never pays for pino-pretty.
+  const { prettyFactory } = requireCjs('pino-pretty') as typeof import('pino-pretty');
+  const pretty = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return { write: (line: string) => dest.write(pretty(line)) };
+}
+
+function isTty(fd: number): boolean {
+  return (fd === 1 && process.stdout.isTTY === true) || (fd === 2 && process.stderr.isTTY === true);
+}
+
+/**
+ * Create a logger writing JSON lines (`level` as a label, ISO-8601 `time`, `msg`) synchronously to
+ * stdout. Fields named like secrets are replaced by `[REDACTED]` at any depth, in logged objects and in
+ * child bindings, and URL passwords are masked in every string, including the message.
+ *
+ * ```ts
+ * const log = createLogger({ name: 'exporter' });
+ * log.child({ component: 'scrape', requestId }).info({ target }, 'scraped');
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const cfg = loadConfig(logConfig, options.env ?? process.env);
+  const fd =
+    typeof options.destination === 'number'
+      ? options.destination
+      : options.destination === undefined
+        ? 1
+        : -1;
+  const format: LogFormat = options.format ?? cfg.format ?? (fd >= 0 && isTty(fd) ? 'pretty' : 'json');
+
+  let dest: DestinationStream;
+  if (typeof options.destination === 'object') {
+    dest = options.destination;
+  } else if (typeof options.destination === 'string') {
+    const file = pino.destination({ dest: options.destination, sync: true, mkdir: true });
+    flushables.add(file);
+    dest = file;
+  } else {
+    dest = fdDestination(fd);
+  }
+  if (format === 'pretty') dest = prettyDestination(dest, fd >= 0 && isTty(fd));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', flushLogs);
+  }
+
+  const redact = createRedactor(options.redactKeys ? { extraKeys: options.redactKeys } : {});
+  const redactRecord = (o: Record<string, unknown>) => redact(o) as Record<string, unknown>;
+  const base: Record<string, unknown> = { pid: process.pid, hostname: hostname(), ...options.base };
+  if (options.name !== undefined) base['name'] = options.name;
+  if (options.component !== undefined) base['component'] = options.component;
+
+  const pinoOptions: PinoOptions = {
+    level: options.level ?? cfg.level,
+    base,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: {
+      // Pipelines (Loki, Elasticsearch, Cloud Logging) expect "info", not 30. pino-pretty reads
+      // labels as well.
+      level: (label) => ({ level: label }),
+      bindings: redactRecord,
+      log: redactRecord,
+    },
+    serializers: {
+      // Errors were already turned into plain, redacted objects by `log`; this covers the case
+      // where pino builds `{ err }` itself from `log.error(err)`.
+      err: (e: unknown) => redact(e),
+      // pino runs the message through the serializer named like its key.
+      msg: (m: unknown) => (typeof m === 'string' ? maskUrlCredentials(m) : m),
+    },
+  };
+  const logger = pino(pinoOptions, dest);
+  // pino skips the bindings formatter for child() without options, so redact child bindings here;
+  // children inherit this method through their prototype.
+  const child = logger.child;
+  Object.defineProperty(logger, 'child', {
+    value(this: Logger, bindings: Record<string, unknown>, childOptions?: Parameters<Logger['child']>[1]) {
+      return child.call(this, redactRecord(bindings), childOptions);
+    },
+    writable: true,
+    configurable: true,
+  });
+  return logger;
+}
