@@ -15,3 +15,11 @@ export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerSt
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';
 export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
 export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
+export {
+  type PrometheusPeer,
+  type PromSample,
+  type ScrapeTarget,
+  type StartPrometheusOptions,
+  startPrometheus,
+  type WaitForOptions,
+} from './prometheus.ts';
