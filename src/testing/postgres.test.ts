@@ -84,3 +84,28 @@ test('a server that cannot start fails with its log and leaves nothing behind', 
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('a temp dir the postgres user cannot reach gives an init error with a hint (as root)', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'capstan-pgtest-')); // 0700, owned by us
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    if (process.getuid?.() === 0) {
+      await assert.rejects(startPostgres(), (err: unknown) => {
+        assert.ok(err instanceof PeerError);
+        assert.equal(err.code, 'CAP_ERR_PEER_INIT');
+        assert.match(err.message, /traversable by the postgres user/);
+        return true;
+      });
+    } else {
+      t.diagnostic('not root: postgres runs as us, so the private dir works');
+      const server = await startPostgres();
+      await server.stop();
+    }
+    assert.deepEqual(readdirSync(tmp), []);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -10,6 +10,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PeerError } from '../runtime/errors.ts';
@@ -168,10 +169,15 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     rmSync(dir, { recursive: true, force: true });
+    const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+    // As root we run as `postgres`, which must be able to traverse every parent of the temp dir.
+    const hint = /permission denied/i.test(output)
+      ? ` (is ${tmpdir()} traversable by the postgres user?)`
+      : '';
     throw new PeerError(
       'CAP_ERR_PEER_INIT',
-      `initdb failed: ${e.message.split('\n')[0]}`,
-      `${e.stdout ?? ''}${e.stderr ?? ''}`.split('\n').slice(-40).join('\n'),
+      `initdb failed: ${e.message.split('\n')[0]}${hint}`,
+      output.split('\n').slice(-40).join('\n'),
       { cause: err },
     );
   }
