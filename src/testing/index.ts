@@ -8,13 +8,12 @@ export {
   type StartDockerOptions,
   startDocker,
 } from './docker.ts';
+export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
 export { freePort } from './internal/ports.ts';
 export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
 export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';
 export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';
-export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
-export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
 export {
   type PrometheusPeer,
   type PromSample,
@@ -23,3 +22,5 @@ export {
   startPrometheus,
   type WaitForOptions,
 } from './prometheus.ts';
+export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
+export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
