@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../config/errors.ts';
+import { createLogger, flushLogs, type LoggerOptions } from './logger.ts';
+import { createRedactor, maskUrlCredentials } from './redact.ts';
+
+/** A logger writing into an array; each entry is one raw line. */
+function capture(options: LoggerOptions = {}) {
+  const lines: string[] = [];
+  const log = createLogger({
+    format: 'json',
+    env: {},
+    ...options,
+    destination: { write: (s: string) => lines.push(s) },
+  });
+  const parsed = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { log, lines, parsed };
+}
+
+describe('JSON lines', () => {
+  test('one object per line: level label, ISO time, msg, pid, hostname, name, component', () => {
+    const { log, lines, parsed } = capture({ name: 'svc', component: 'api' });
+    log.info('hello');
+    log.warn({ answer: 42 }, 'with %s', 'args');
+    assert.equal(lines.length, 2);
+    for (const l of lines) assert.ok(l.endsWith('}\n') && !l.slice(0, -1).includes('\n'));
+    const [a, b] = parsed();
+    assert.equal(a!['level'], 'info');
+    assert.equal(a!['msg'], 'hello');
+    assert.equal(a!['name'], 'svc');
+    assert.equal(a!['component'], 'api');
+    assert.equal(a!['pid'], process.pid);
+    assert.equal(typeof a!['hostname'], 'string');
+    assert.match(a!['time'] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(new Date(a!['time'] as string).toISOString(), a!['time']);
+    assert.equal(b!['level'], 'warn');
+    assert.equal(b!['msg'], 'with args');
+    assert.equal(b!['answer'], 42);
+  });
+
+  test('child bindings are added to every line and can be nested', () => {
+    const { log, parsed } = capture({ name: 'svc' });
+    const req = log.child({ component: 'http', requestId: 'r-1' });
+    req.info('a');
+    req.child({ attempt: 2 }).error('b');
+    log.info('c');
+    const [a, b, c] = parsed();
+    assert.deepEqual([a!['component'], a!['requestId']], ['http', 'r-1']);
+    assert.deepEqual(
+      [b!['component'], b!['requestId'], b!['attempt'], b!['level']],
+      ['http', 'r-1', 2, 'error'],
+    );
+    assert.equal(c!['requestId'], undefined);
+  });
+
+  test('errors are serialised with type, message and stack', () => {
+    const { log, parsed } = capture();
+    log.error(new TypeError('bad thing'));
+    log.error({ err: new Error('outer', { cause: new Error('inner') }) }, 'failed');
+    const [a, b] = parsed();
+    assert.equal(a!['msg'], 'bad thing');
+    const err = a!['err'] as Record<string, unknown>;
+    assert.equal(err['type'], 'TypeError');
+    assert.match(err['stack'] as string, /TypeError: bad thing/);
+    assert.equal(b!['msg'], 'failed');
+    assert.match(JSON.stringify(b!['err']), /inner/);
+  });
+});
+
+describe('levels', () => {
+  test('level filtering from options and from LOG_LEVEL', () => {
+    const explicit = capture({ level: 'warn' });
+    explicit.log.debug('d');
+    explicit.log.info('i');
+    explicit.log.warn('w');
+    explicit.log.error('e');
+    assert.deepEqual(
+      explicit.parsed().map((l) => l['msg']),
+      ['w', 'e'],
+    );
+    const fromEnv = capture({ env: { LOG_LEVEL: 'DEBUG' } });
+    fromEnv.log.trace('t');
+    fromEnv.log.debug('d');
+    assert.deepEqual(
+      fromEnv.parsed().map((l) => l['level']),
+      ['debug'],
+    );
+    const byDefault = capture({ env: { LOG_LEVEL: '' } });
+    byDefault.log.debug('d');
+    byDefault.log.info('i');
+    assert.equal(byDefault.lines.length, 1);
+  });
+
+  test('an invalid LOG_LEVEL or LOG_FORMAT is a ConfigError naming both', () => {
+    assert.throws(
+      () =>
+        createLogger({ env: { LOG_LEVEL: 'verbose', LOG_FORMAT: 'xml' }, destination: { write: () => {} } }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.issues.map((i) => i.env).join() === 'LOG_LEVEL,LOG_FORMAT' &&
+        /LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal, silent, found "verbose"/.test(
+          e.message,
+        ),
+    );
+  });
+});
+
+describe('redaction', () => {
+  test('secret-named fields at any depth, in arrays and in headers', () => {
+    const { log, lines, parsed } = capture();
+    const input = {
+      user: {
+        name: 'ann',
+        password: 'pw1',
+        profile: { apiKey: 'k1', api_key: 'k2', nested: [{ token: 't1' }] },
+      },
+      headers: {
+        Authorization: 'Bearer abc',
+        cookie: 'sid=1',
+        'Set-Cookie': 'sid=2',
+        'X-Api-Key': 'k3',
+        accept: '*/*',
+      },
+      accessKeyId: 'AKIA',
+      privateKey: '-----BEGIN',
+      clientSecret: 's1',
+      passwd: 'p2',
+      refresh_token: 'r1',
+      count: 3,
+    };
+    log.info(input, 'req');
+    const line = lines[0]!;
+    for (const secret of [
+      'pw1',
+      'k1',
+      'k2',
+      't1',
+      'Bearer abc',
+      'sid=1',
+      'sid=2',
+      'k3',
+      'AKIA',
+      '-----BEGIN',
+      's1',
+      'p2',
+      'r1',
+    ]) {
+      assert.ok(!line.includes(secret), `${secret} leaked: ${line}`);
+    }
+    const o = parsed()[0]!;
+    const user = o['user'] as Record<string, Record<string, unknown>>;
+    assert.equal(user['name'] as unknown, 'ann');
+    assert.equal(user['password'] as unknown, '[REDACTED]');
+    assert.deepEqual(user['profile'], {
+      apiKey: '[REDACTED]',
+      api_key: '[REDACTED]',
+      nested: [{ token: '[REDACTED]' }],
+    });
+    assert.deepEqual(o['headers'], {
+      Authorization: '[REDACTED]',
+      cookie: '[REDACTED]',
+      'Set-Cookie': '[REDACTED]',
+      'X-Api-Key': '[REDACTED]',
+      accept: '*/*',
+    });
+    assert.equal(o['count'], 3);
+    // The caller's object is untouched.
+    assert.equal(input.user.password, 'pw1');
+    assert.equal(input.headers.Authorization, 'Bearer abc');
+  });
+
+  test('URL credentials in field values, messages, errors and child bindings', () => {
+    const { log, lines, parsed } = capture();
+    log.info(
+      { dsn: 'postgres://app:pa55@db:5432/x', list: ['redis://:rp@cache:6379'] },
+      'connecting to amqp://guest:gp@mq/',
+    );
+    log.child({ upstream: 'https://bot:ghp_abc@git.example/x.git', sessionToken: 'st' }).warn('child');
+    log.error(new Error('cannot reach mysql://root:rootpw@db'));
+    log.info({ url: new URL('https://u:urlpw@h/') }, 'url object');
+    for (const secret of ['pa55', ':rp@', 'gp@', 'ghp_abc', 'rootpw', 'urlpw', '"st"']) {
+      assert.ok(!lines.join('').includes(secret), `${secret} leaked`);
+    }
+    const [a, b, c, d] = parsed();
+    assert.equal(a!['dsn'], 'postgres://app:[REDACTED]@db:5432/x');
+    assert.deepEqual(a!['list'], ['redis://:[REDACTED]@cache:6379']);
+    assert.equal(a!['msg'], 'connecting to amqp://guest:[REDACTED]@mq/');
+    assert.equal(b!['upstream'], 'https://bot:[REDACTED]@git.example/x.git');
+    assert.equal(b!['sessionToken'], '[REDACTED]');
+    assert.equal(c!['msg'], 'cannot reach mysql://root:[REDACTED]@db');
+    assert.equal(d!['url'], 'https://u:[REDACTED]@h/');
+  });
+
+  test('extra keys, cycles, and values without secrets pass unchanged', () => {
+    const { log, parsed } = capture({ redactKeys: ['ssn'] });
+    const cyclic: Record<string, unknown> = { name: 'loop', ssn: '123' };
+    cyclic['self'] = cyclic;
+    log.info({ cyclic }, 'c');
+    const o = parsed()[0]!['cyclic'] as Record<string, unknown>;
+    assert.equal(o['ssn'], '[REDACTED]');
+    assert.equal(o['name'], 'loop');
+    const redact = createRedactor();
+    const clean = { a: 1, b: ['x', { c: 'http://host/no-creds' }] };
+    assert.equal(redact(clean), clean);
+    assert.equal(maskUrlCredentials('plain text'), 'plain text');
+    assert.equal(maskUrlCredentials('a@b and x://h'), 'a@b and x://h');
+    assert.equal(maskUrlCredentials('ftp://user@host'), 'ftp://user@host');
+  });
+});
+
+describe('pretty', () => {
+  test('LOG_FORMAT=pretty prints human lines through pino-pretty, still redacted', () => {
+    const lines: string[] = [];
+    const log = createLogger({
+      component: 'web',
+      env: { LOG_FORMAT: 'pretty' },
+      destination: { write: (s: string) => lines.push(s) },
+    });
+    log.info({ password: 'pw', port: 8080 }, 'listening');
+    log.debug('not shown');
+    assert.equal(lines.length, 1);
+    const text = lines[0]!;
+    assert.throws(() => JSON.parse(text));
+    assert.match(text, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: listening\n/);
+    assert.match(text, /component: "web"/);
+    assert.match(text, /password: "\[REDACTED\]"/);
+    assert.match(text, /port: 8080/);
+    assert.ok(!text.includes('"pw"'));
+  });
+
+  test('JSON by default when the destination is not a terminal', () => {
+    const lines: string[] = [];
+    createLogger({ env: {}, destination: { write: (s: string) => lines.push(s) } }).info('x');
+    assert.equal((JSON.parse(lines[0]!) as Record<string, unknown>)['msg'], 'x');
+  });
+});
+
+describe('destinations and flushing', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test('file destination receives every line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-log-'));
+    dirs.push(dir);
+    const file = join(dir, 'sub', 'app.log');
+    const log = createLogger({ env: {}, format: 'json', destination: file });
+    for (let i = 0; i < 500; i++) log.info({ i }, 'l');
+    flushLogs();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 500);
+    assert.equal((JSON.parse(lines[499]!) as Record<string, unknown>)['i'], 499);
+  });
+
+  const script = fileURLToPath(new URL('./testdata/log-burst.ts', import.meta.url));
+  const N = 20_000;
+
+  /** Run the burst child; resolve with its stdout, exit code and signal. */
+  function burst(mode: 'exit' | 'sigterm') {
+    return new Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        const child = spawn(process.execPath, [script, String(N), mode], {
+          env: { PATH: process.env['PATH'] ?? '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+        const chunks: Buffer[] = [];
+        let err = '';
+        child.stdout.on('data', (c: Buffer) => chunks.push(c));
+        child.stderr.on('data', (c: Buffer) => {
+          err += c.toString();
+          if (mode === 'sigterm' && err.includes('ready\n')) child.kill('SIGTERM');
+        });
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ out: Buffer.concat(chunks).toString('utf8'), code, signal });
+        });
+      },
+    );
+  }
+
+  function assertAllLines(out: string) {
+    const lines = out.split('\n');
+    assert.equal(lines.pop(), '', 'output ends with a newline');
+    assert.equal(lines.length, N);
+    for (let i = 0; i < N; i++) {
+      const o = JSON.parse(lines[i]!) as Record<string, unknown>;
+      assert.equal(o['seq'], i);
+      assert.equal(o['password'], '[REDACTED]');
+    }
+  }
+
+  test(`process.exit right after ${N} lines loses none`, async () => {
+    const r = await burst('exit');
+    assert.equal(r.code, 0);
+    assertAllLines(r.out);
+  });
+
+  test(`SIGTERM then flushLogs after ${N} lines loses none`, async () => {
+    const r = await burst('sigterm');
+    assert.equal(r.signal, null);
+    assert.equal(r.code, 0);
+    assertAllLines(r.out);
+  });
+});
