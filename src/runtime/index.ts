@@ -3,7 +3,7 @@ export { CapstanError, PeerError } from './errors.ts';
 export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
 export { LifecycleError, type LifecycleErrorCode } from './lifecycle/errors.ts';
 export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
-export {
+
   type AddServerOptions,
   type HandleSignalsOptions,
   Lifecycle,
@@ -15,7 +15,6 @@ export {
   type ShutdownReport,
   type TaskReport,
 } from './lifecycle/lifecycle.ts';
-export {
   type CapstanMetricOptions,
   type Collector,
   type CollectorStatus,
@@ -50,34 +49,10 @@ export {
   TEXT_CONTENT_TYPE,
 } from './metrics/index.ts';
 
-export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
-export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
-export {
   type PostgresCheckOptions,
   type PostgresQueryable,
   postgresCheck,
 } from './health/checks/postgres.ts';
-export { type RedisTarget, redisCheck } from './health/checks/redis.ts';
-export { tcpCheck } from './health/checks/tcp.ts';
-export { HealthError, type HealthErrorCode } from './health/errors.ts';
-export type { EventLoopOptions } from './health/event-loop.ts';
-export {
-  type CheckFunction,
-  type CheckKind,
-  type CheckOptions,
-  type CheckResult,
-  type CheckState,
-  type CheckStatus,
-  Health,
-  type HealthOptions,
-  type HealthPhase,
-  type HealthReport,
-  type HealthVerdict,
-  type ProbeKind,
-} from './health/health.ts';
-export type { HealthRequest, HealthResponse } from './health/http.ts';
-export { redactUrl } from './health/redact.ts';
-export {
   type ConfigDefinition,
   type ConfigDocFormat,
   type ConfigEntry,
@@ -98,7 +73,6 @@ export {
   loadConfigOrExit,
   renderConfigRows,
 } from './config/config.ts';
-export {
   type DurationUnit,
   EnvField,
   type EnvFieldInfo,
@@ -108,8 +82,9 @@ export {
   parseDuration,
   type RangeOptions,
 } from './config/env-types.ts';
+
 export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
-export {
+
   createLogger,
   flushLogs,
   LOG_LEVELS,
@@ -119,10 +94,34 @@ export {
   type LogLevel,
   logConfig,
 } from './log/logger.ts';
-export {
   createRedactor,
   maskUrlCredentials,
   REDACTED,
   type Redactor,
   type RedactorOptions,
 } from './log/redact.ts';
+
+export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
+export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
+export { type PostgresCheckOptions, type PostgresQueryable, postgresCheck } from './health/checks/postgres.ts';
+export { type RedisTarget, redisCheck } from './health/checks/redis.ts';
+export { tcpCheck } from './health/checks/tcp.ts';
+export { HealthError, type HealthErrorCode } from './health/errors.ts';
+export type { EventLoopOptions } from './health/event-loop.ts';
+export {
+  type CheckFunction,
+  type CheckKind,
+  type CheckOptions,
+  type CheckResult,
+  type CheckState,
+  type CheckStatus,
+  Health,
+  type HealthChange,
+  type HealthOptions,
+  type HealthPhase,
+  type HealthReport,
+  type HealthVerdict,
+  type ProbeKind,
+} from './health/health.ts';
+export type { HealthRequest, HealthResponse } from './health/http.ts';
+export { redactUrl } from './health/redact.ts';

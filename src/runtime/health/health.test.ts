@@ -268,6 +268,51 @@ describe('Health registry and probes', () => {
     }
   });
 
+  test('onChange reports status transitions and phase changes, not every run', async () => {
+    const health = new Health({ eventLoop: false });
+    const seen: string[] = [];
+    health.onChange(() => {
+      throw new Error('a broken listener must not matter');
+    });
+    const off = health.onChange((c) => {
+      seen.push(
+        c.type === 'check' ? `${c.name}:${c.from}->${c.to}:${c.state.runs}` : `phase:${c.from}->${c.to}`,
+      );
+    });
+    try {
+      let healthy = true;
+      health.register({
+        name: 'dep',
+        intervalMs: 600_000,
+        check: async () => {
+          if (!healthy) throw new Error('down');
+        },
+      });
+      await health.runNow();
+      await health.runNow();
+      health.markReady();
+      healthy = false;
+      await health.runNow();
+      await health.runNow();
+      healthy = true;
+      await health.runNow();
+      health.markStopping();
+      health.markReady();
+      off();
+      healthy = false;
+      await health.runNow();
+      assert.deepEqual(seen, [
+        'dep:pending->ok:1',
+        'phase:starting->serving',
+        'dep:ok->failing:3',
+        'dep:failing->ok:5',
+        'phase:serving->stopping',
+      ]);
+    } finally {
+      health.close();
+    }
+  });
+
   test('exclude drops checks like kube-apiserver and warns about unknown names', async () => {
     const { health, json, get } = await serve({ phase: 'serving' });
     health.register({ name: 'db', check: fail('down') });

@@ -87,6 +87,11 @@ export interface HealthReport {
   unknownExcludes?: string[];
 }
 
+/** A change reported to {@link Health.onChange} listeners: a check's status, or the phase. */
+export type HealthChange =
+  | { type: 'check'; name: string; from: CheckStatus; to: CheckStatus; state: CheckState }
+  | { type: 'phase'; from: HealthPhase; to: HealthPhase };
+
 /** Options of {@link Health}. */
 export interface HealthOptions {
   /** Watchdog for `/livez`, reported as the check `eventloop`; `false` turns it off. */
@@ -152,6 +157,7 @@ export class Health {
   #entries = new Map<string, Entry>();
   #loop: EventLoopMonitor | undefined;
   #closed = new AbortController();
+  #listeners = new Set<(change: HealthChange) => unknown>();
 
   constructor(options: HealthOptions = {}) {
     this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
@@ -172,8 +178,32 @@ export class Health {
    */
   setPhase(phase: HealthPhase): boolean {
     if (this.#phase === phase || this.#phase === 'stopping') return false;
+    const from = this.#phase;
     this.#phase = phase;
+    this.#emit({ type: 'phase', from, to: phase });
     return true;
+  }
+
+  /**
+   * Be told when a check's status changes (pending → ok, ok → failing, ...) or the phase changes: the
+   * place to log transitions, not every run. A throwing listener is ignored. Returns an unsubscribe.
+   */
+  onChange(listener: (change: HealthChange) => unknown): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #emit(change: HealthChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        const r = listener(change);
+        if (r instanceof Promise) r.catch(() => {});
+      } catch {
+        // A broken logger must not stop health checking.
+      }
+    }
   }
 
   /** The service can take traffic: readiness now follows the checks. */
@@ -354,6 +384,20 @@ export class Health {
   ): void {
     if (entry.removed) return;
     const s = entry.state;
+    const from = s.status;
+    this.#apply(entry, outcome);
+    if (s.status !== from) {
+      this.#emit({ type: 'check', name: entry.name, from, to: s.status, state: { ...s } });
+    }
+  }
+
+  #apply(
+    entry: Entry,
+    outcome:
+      | { ok: true; latencyMs: number; detail: string | null }
+      | { ok: false; latencyMs: number | null; error: unknown },
+  ): void {
+    const s = entry.state;
     const now = new Date().toISOString();
     s.runs += 1;
     s.lastRun = now;
@@ -456,7 +500,7 @@ export class Health {
   /** Stop all checks (aborting runs in flight) and the watchdog. Readiness reports stopping. */
   close(): void {
     if (this.#closed.signal.aborted) return;
-    this.#phase = 'stopping';
+    this.setPhase('stopping');
     this.#closed.abort(new HealthError('CAP_ERR_RUNTIME_HEALTH_CLOSED', 'health registry closed'));
     for (const entry of this.#entries.values()) {
       clearTimeout(entry.timer);
