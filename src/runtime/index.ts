@@ -3,7 +3,7 @@ export { CapstanError, PeerError } from './errors.ts';
 export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
 export { LifecycleError, type LifecycleErrorCode } from './lifecycle/errors.ts';
 export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
-
+export {
   type AddServerOptions,
   type HandleSignalsOptions,
   Lifecycle,
@@ -15,6 +15,7 @@ export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
   type ShutdownReport,
   type TaskReport,
 } from './lifecycle/lifecycle.ts';
+export {
   type CapstanMetricOptions,
   type Collector,
   type CollectorStatus,
@@ -49,61 +50,13 @@ export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
   TEXT_CONTENT_TYPE,
 } from './metrics/index.ts';
 
+export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
+export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
+export {
   type PostgresCheckOptions,
   type PostgresQueryable,
   postgresCheck,
 } from './health/checks/postgres.ts';
-  type ConfigDefinition,
-  type ConfigDocFormat,
-  type ConfigEntry,
-  type ConfigFieldInput,
-  type ConfigOf,
-  type ConfigRow,
-  checkConfig,
-  type DefineConfigOptions,
-  defineConfig,
-  describeConfig,
-  EX_CONFIG,
-  envNameFor,
-  type FieldValue,
-  isConfigDefinition,
-  listenConfig,
-  listenFields,
-  loadConfig,
-  loadConfigOrExit,
-  renderConfigRows,
-} from './config/config.ts';
-  type DurationUnit,
-  EnvField,
-  type EnvFieldInfo,
-  env,
-  formatDuration,
-  isEnvField,
-  parseDuration,
-  type RangeOptions,
-} from './config/env-types.ts';
-
-export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
-
-  createLogger,
-  flushLogs,
-  LOG_LEVELS,
-  type LogFormat,
-  type Logger,
-  type LoggerOptions,
-  type LogLevel,
-  logConfig,
-} from './log/logger.ts';
-  createRedactor,
-  maskUrlCredentials,
-  REDACTED,
-  type Redactor,
-  type RedactorOptions,
-} from './log/redact.ts';
-
-export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
-export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
-export { type PostgresCheckOptions, type PostgresQueryable, postgresCheck } from './health/checks/postgres.ts';
 export { type RedisTarget, redisCheck } from './health/checks/redis.ts';
 export { tcpCheck } from './health/checks/tcp.ts';
 export { HealthError, type HealthErrorCode } from './health/errors.ts';
@@ -125,3 +78,52 @@ export {
 } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
 export { redactUrl } from './health/redact.ts';
+export {
+  type ConfigDefinition,
+  type ConfigDocFormat,
+  type ConfigEntry,
+  type ConfigFieldInput,
+  type ConfigOf,
+  type ConfigRow,
+  checkConfig,
+  type DefineConfigOptions,
+  defineConfig,
+  describeConfig,
+  EX_CONFIG,
+  envNameFor,
+  type FieldValue,
+  isConfigDefinition,
+  listenConfig,
+  listenFields,
+  loadConfig,
+  loadConfigOrExit,
+  renderConfigRows,
+} from './config/config.ts';
+export {
+  type DurationUnit,
+  EnvField,
+  type EnvFieldInfo,
+  env,
+  formatDuration,
+  isEnvField,
+  parseDuration,
+  type RangeOptions,
+} from './config/env-types.ts';
+export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
+export {
+  createLogger,
+  flushLogs,
+  LOG_LEVELS,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  logConfig,
+} from './log/logger.ts';
+export {
+  createRedactor,
+  maskUrlCredentials,
+  REDACTED,
+  type Redactor,
+  type RedactorOptions,
+} from './log/redact.ts';
