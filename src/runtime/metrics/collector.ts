@@ -245,6 +245,15 @@ export class CollectorRunner {
     });
     try {
       const samples = await Promise.race([source, timeout]);
+      // A source that honours its signal may still return something after the abort: too late.
+      if (signal.aborted) {
+        throw this.#abort.signal.aborted
+          ? new MetricsError('CAP_ERR_METRICS_CLOSED', `collector "${this.name}" closed`)
+          : new MetricsError(
+              'CAP_ERR_METRICS_COLLECT_TIMEOUT',
+              `collector "${this.name}" did not finish within ${this.#timeoutMs} ms`,
+            );
+      }
       this.#cache = this.#render(samples);
       this.#lastSuccessAt = performance.now();
       this.#lastOk = true;
