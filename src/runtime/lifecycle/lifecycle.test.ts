@@ -350,3 +350,45 @@ test('HTTP/2: sessions get GOAWAY, the in-flight stream completes, new streams a
     server.close();
   }
 });
+
+test('during the drain delay the service still accepts and serves normally (keep-alive, no Connection: close)', async () => {
+  const server = http.createServer((_req, res) => res.end('ok'));
+  const lifecycle = new Lifecycle({ drainDelayMs: 1000, idleGraceMs: 100 });
+  lifecycle.addServer(server);
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    let during: ReturnType<typeof get> | undefined;
+    lifecycle.onPhase(({ phase }) => {
+      if (phase === 'stopping') during = get(port, agent);
+    });
+    const report = await lifecycle.shutdown('test');
+    assert.ok(during);
+    const res = await during;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.connection, 'keep-alive');
+    assert.equal(report.exitCode, 0);
+    assert.equal(report.servers[0]!.idleClosed, 1, 'its keep-alive socket was closed after the grace');
+  } finally {
+    agent.destroy();
+    server.close();
+  }
+});
+
+test('handleSignals({ exit: false }) shuts down on the signal, reports it as the reason and removes its handlers', async () => {
+  const lifecycle = new Lifecycle({ drainDelayMs: 0 });
+  const before = process.listenerCount('SIGWINCH');
+  const remove = lifecycle.handleSignals({ signals: ['SIGWINCH'], exit: false });
+  assert.equal(process.listenerCount('SIGWINCH'), before + 1);
+  const stopped = new Promise<string>((resolve) => {
+    lifecycle.onPhase(({ phase, report }) => {
+      if (phase === 'stopped') resolve(report!.reason);
+    });
+  });
+  process.kill(process.pid, 'SIGWINCH');
+  assert.equal(await stopped, 'SIGWINCH');
+  assert.equal((await lifecycle.shutdown()).reason, 'SIGWINCH');
+  assert.equal(process.listenerCount('SIGWINCH'), before, 'handlers removed once stopped');
+  remove(); // idempotent
+  assert.equal(process.listenerCount('SIGWINCH'), before);
+});
