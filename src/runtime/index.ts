@@ -77,6 +77,7 @@ export {
   type ProbeKind,
 } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
+export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
 export { redactUrl } from './health/redact.ts';
 export {
   type ConfigDefinition,
