@@ -37,7 +37,7 @@ const bench: Benchmark = {
   description: 'JSON log lines/s: capstan logger vs plain pino and pino redact paths (sync, /dev/null)',
   async run({ quick, log }) {
     const n = quick ? 5_000 : 50_000;
-    const rounds = quick ? 3 : 7;
+    const rounds = quick ? 3 : 9;
     const dest = () => pino.destination({ dest: '/dev/null', sync: true });
     const plain = pino({ timestamp: pino.stdTimeFunctions.isoTime }, dest());
     const redactPaths = pino(
@@ -59,10 +59,15 @@ const bench: Benchmark = {
       ['small', small],
       ['nested', nested],
     ] as const) {
-      // Warm up every subject before measuring any, so JIT order does not favour the first.
+      // Warm up every subject before measuring any, so JIT order does not favour the first, then
+      // interleave the rounds so a noisy neighbour on the shared machine hits every subject alike.
       for (const [, fn] of subjects) measure(fn, make, Math.min(n, 5_000), 1);
-      for (const [subject, fn] of subjects) {
-        const s = summarize(measure(fn, make, n, rounds));
+      const rates = new Map<string, number[]>(subjects.map(([name]) => [name, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (const [subject, fn] of subjects) rates.get(subject)!.push(...measure(fn, make, n, 1));
+      }
+      for (const [subject] of subjects) {
+        const s = summarize(rates.get(subject)!);
         log(`${shape} ${subject}: ${Math.round(s.value)} lines/s`);
         results.push({
           subject,

@@ -58,6 +58,28 @@ describe('JSON lines', () => {
     assert.equal(c!['requestId'], undefined);
   });
 
+  test('re-binding a key replaces it instead of printing it twice', () => {
+    const { log, lines } = capture({ name: 'svc', component: 'main', level: 'debug' });
+    const http = log.child({ component: 'http', requestId: 'r-1' });
+    http.child({ requestId: 'r-2', user: 'ann' }).debug('x');
+    http.info('y');
+    const [x, y] = lines;
+    assert.equal(x!.match(/"component"/g)?.length, 1, x);
+    assert.equal(x!.match(/"requestId"/g)?.length, 1, x);
+    assert.deepEqual(
+      [
+        JSON.parse(x!).name,
+        JSON.parse(x!).component,
+        JSON.parse(x!).requestId,
+        JSON.parse(x!).user,
+        JSON.parse(x!).level,
+      ],
+      ['svc', 'http', 'r-2', 'ann', 'debug'],
+    );
+    assert.equal(y!.match(/"component"/g)?.length, 1, y);
+    assert.equal(JSON.parse(y!).requestId, 'r-1');
+  });
+
   test('errors are serialised with type, message and stack', () => {
     const { log, parsed } = capture();
     log.error(new TypeError('bad thing'));

@@ -146,13 +146,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
   const redact = createRedactor(options.redactKeys ? { extraKeys: options.redactKeys } : {});
   const redactRecord = (o: Record<string, unknown>) => redact(o) as Record<string, unknown>;
-  const base: Record<string, unknown> = { pid: process.pid, hostname: hostname(), ...options.base };
-  if (options.name !== undefined) base['name'] = options.name;
-  if (options.component !== undefined) base['component'] = options.component;
+  const first: Record<string, unknown> = { ...options.base };
+  if (options.name !== undefined) first['name'] = options.name;
+  if (options.component !== undefined) first['component'] = options.component;
 
   const pinoOptions: PinoOptions = {
     level: options.level ?? cfg.level,
-    base,
+    base: { pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {
       // Pipelines (Loki, Elasticsearch, Cloud Logging) expect "info", not 30. pino-pretty reads
@@ -169,16 +169,41 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       msg: (m: unknown) => (typeof m === 'string' ? maskUrlCredentials(m) : m),
     },
   };
-  const logger = pino(pinoOptions, dest);
-  // pino skips the bindings formatter for child() without options, so redact child bindings here;
-  // children inherit this method through their prototype.
-  const child = logger.child;
-  Object.defineProperty(logger, 'child', {
-    value(this: Logger, bindings: Record<string, unknown>, childOptions?: Parameters<Logger['child']>[1]) {
-      return child.call(this, redactRecord(bindings), childOptions);
+  const root = pino(pinoOptions, dest);
+  const pinoChild = root.child;
+  const keysOf = new WeakMap<Logger, ReadonlySet<string>>();
+  type ChildOptions = Parameters<Logger['child']>[1];
+  const makeChild = (
+    parent: Logger,
+    bindings: Record<string, unknown>,
+    childOptions?: ChildOptions,
+  ): Logger => {
+    // pino skips the bindings formatter for child() without options, so redact here.
+    const clean = redactRecord(bindings);
+    const parentKeys = keysOf.get(parent) ?? new Set<string>();
+    let out: Logger;
+    let keys: Set<string>;
+    if (Object.keys(clean).some((k) => parentKeys.has(k))) {
+      // pino appends bindings as text, so re-binding a key (`component`) would print it twice on
+      // every line; rebuild from the root with the merged set instead. Child-only serializers of the
+      // parent are not carried over.
+      const merged = { ...parent.bindings(), ...clean };
+      out = pinoChild.call(root, merged, { level: parent.level, ...childOptions }) as unknown as Logger;
+      keys = new Set(Object.keys(merged));
+    } else {
+      out = pinoChild.call(parent, clean, childOptions) as unknown as Logger;
+      keys = new Set([...parentKeys, ...Object.keys(clean)]);
+    }
+    keysOf.set(out, keys);
+    return out;
+  };
+  // Children inherit this method through their prototype.
+  Object.defineProperty(root, 'child', {
+    value(this: Logger, bindings: Record<string, unknown>, childOptions?: ChildOptions) {
+      return makeChild(this, bindings, childOptions);
     },
     writable: true,
     configurable: true,
   });
-  return logger;
+  return Object.keys(first).length > 0 ? root.child(first) : root;
 }
