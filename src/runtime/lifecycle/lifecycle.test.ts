@@ -392,3 +392,44 @@ test('handleSignals({ exit: false }) shuts down on the signal, reports it as the
   remove(); // idempotent
   assert.equal(process.listenerCount('SIGWINCH'), before);
 });
+
+test('aborting the signal given to shutdown() turns every remaining wait into its deadline', async () => {
+  let entered!: () => void;
+  const enteredP = new Promise<void>((r) => {
+    entered = r;
+  });
+  const server = http.createServer(() => entered()); // never answers
+  const minute = 60_000;
+  const lifecycle = new Lifecycle({
+    drainDelayMs: minute,
+    drainTimeoutMs: minute,
+    jobTimeoutMs: minute,
+    hookTimeoutMs: minute,
+  });
+  lifecycle.addServer(server).addJob('stubborn', () => new Promise(() => {}));
+  const ran: string[] = [];
+  lifecycle.onShutdown('sync hook', () => {
+    ran.push('sync hook');
+  });
+  lifecycle.onShutdown('hanging hook', () => new Promise(() => {}));
+  const port = await listen(server);
+  try {
+    const response = get(port, false);
+    await enteredP;
+    const hurry = new AbortController();
+    lifecycle.onPhase(({ phase }) => {
+      if (phase === 'stopping') hurry.abort();
+    });
+    const report = await lifecycle.shutdown('test', { signal: hurry.signal });
+    await assert.rejects(response);
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(
+      report.errors.map((e) => e.code),
+      ['CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT', 'CAP_ERR_LIFECYCLE_JOB_TIMEOUT', 'CAP_ERR_LIFECYCLE_HOOK_FAILED'],
+    );
+    assert.equal(report.servers[0]!.cut, 1);
+    assert.deepEqual(ran, ['sync hook'], 'hooks are still called, only not awaited');
+  } finally {
+    server.close();
+  }
+});

@@ -2,7 +2,6 @@ import { Server as HttpServer } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { Server as HttpsServer } from 'node:https';
 import { Server as NetServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Drainer, ServerDrainReport, ServerKind } from './drainer.ts';
 import { LifecycleError } from './errors.ts';
 import { GrpcDrainer, type GrpcServerLike, isGrpcServer } from './grpc-drainer.ts';
@@ -124,6 +123,14 @@ function checkName(what: string, name: unknown): string {
   return name;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
 /** node:http2 does not export its server classes; only they have `updateSettings`. */
 function isHttp2Server(server: unknown): server is Http2Server | Http2SecureServer {
   return server instanceof NetServer && typeof (server as Http2Server).updateSettings === 'function';
@@ -133,21 +140,38 @@ function isHttp2Server(server: unknown): server is Http2Server | Http2SecureServ
  * A deadline as a signal plus a promise. Unlike `AbortSignal.timeout` its timer is ref'd: a job that
  * hangs on nothing must not let the process exit early and skip the hooks.
  */
-function deadline(ms: number): { signal: AbortSignal; reached: Promise<void>; clear: () => void } {
+function deadline(
+  ms: number,
+  hurry: AbortSignal,
+): { signal: AbortSignal; reached: Promise<void>; clear: () => void } {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onHurry: (() => void) | undefined;
   const reached = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
+    const fire = () => {
+      clearTimeout(timer);
       controller.abort(new Error(`deadline of ${ms} ms reached`));
       resolve();
-    }, ms);
+    };
+    // `hurry` (the shutdown caller's signal) turns every remaining wait into its deadline.
+    if (hurry.aborted) return fire();
+    timer = setTimeout(fire, ms);
+    onHurry = fire;
+    hurry.addEventListener('abort', onHurry, { once: true });
   });
-  return { signal: controller.signal, reached, clear: () => clearTimeout(timer) };
+  return {
+    signal: controller.signal,
+    reached,
+    clear: () => {
+      clearTimeout(timer);
+      if (onHurry) hurry.removeEventListener('abort', onHurry);
+    },
+  };
 }
 
-/** Wait for `work`, or until `ms` pass; true when the work finished first. */
-async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
-  const d = deadline(ms);
+/** Wait for `work`, or until `ms` pass (or `hurry` aborts); true when the work finished first. */
+async function within(ms: number, work: Promise<unknown>, hurry: AbortSignal): Promise<boolean> {
+  const d = deadline(ms, hurry);
   try {
     return await Promise.race([work.then(() => true), d.reached.then(() => false)]);
   } finally {
@@ -183,6 +207,8 @@ export class Lifecycle {
   readonly #phaseListeners = new Set<(event: PhaseEvent) => unknown>();
   /** Aborted when shutdown begins: for code that must stop taking new work right away. */
   readonly #stopping = new AbortController();
+  /** Aborted by a `shutdown()` caller's signal: every remaining wait ends at once. */
+  readonly #hurry = new AbortController();
   /** Aborted after the servers drained: the signal background jobs receive. */
   readonly #jobsController = new AbortController();
   #phase: LifecyclePhase = 'running';
@@ -303,19 +329,25 @@ export class Lifecycle {
     for (const listener of this.#phaseListeners) {
       try {
         const result = listener(event);
-        if (result instanceof Promise) pending.push(result.catch(() => {}));
+        if (isThenable(result)) pending.push(Promise.resolve(result).catch(() => {}));
       } catch (err) {
         this.#log('warn', 'phase listener threw', { phase, err });
       }
     }
-    if (pending.length > 0) await within(this.#hookTimeoutMs, Promise.all(pending));
+    if (pending.length > 0) await within(this.#hookTimeoutMs, Promise.all(pending), this.#hurry.signal);
   }
 
   /**
    * Shut down gracefully. Idempotent: later calls return the same report. Does not exit the process
-   * (see {@link handleSignals}).
+   * (see {@link handleSignals}). Aborting `signal` hurries the shutdown: the drain delay ends, servers
+   * are force-closed, jobs and hooks are no longer waited for (each reported as timed out).
    */
-  shutdown(reason = 'shutdown'): Promise<ShutdownReport> {
+  shutdown(reason = 'shutdown', options: { signal?: AbortSignal } = {}): Promise<ShutdownReport> {
+    const { signal } = options;
+    if (signal) {
+      if (signal.aborted) this.#hurry.abort();
+      else signal.addEventListener('abort', () => this.#hurry.abort(), { once: true });
+    }
     this.#shutdown ??= this.#run(reason);
     return this.#shutdown;
   }
@@ -324,7 +356,7 @@ export class Lifecycle {
     const errors: LifecycleError[] = [];
     this.#stopping.abort(reason);
     await this.#setPhase('stopping', reason);
-    if (this.#drainDelayMs > 0) await sleep(this.#drainDelayMs);
+    if (this.#drainDelayMs > 0) await within(this.#drainDelayMs, new Promise(() => {}), this.#hurry.signal);
 
     await this.#setPhase('draining', reason);
     for (const drainer of this.#drainers) drainer.beginDrain(this.#idleGraceMs);
@@ -332,6 +364,7 @@ export class Lifecycle {
     await within(
       this.#drainTimeoutMs,
       Promise.all(this.#drainers.map((d) => d.drained.then(() => pendingDrainers.delete(d)))),
+      this.#hurry.signal,
     );
     for (const drainer of pendingDrainers) {
       drainer.forceClose();
@@ -347,7 +380,7 @@ export class Lifecycle {
 
     await this.#setPhase('closing', reason);
     this.#jobsController.abort(new LifecycleError('CAP_ERR_LIFECYCLE_CLOSED', `shutting down: ${reason}`));
-    await within(this.#jobTimeoutMs, Promise.all(this.#jobs.map((j) => j.promise)));
+    await within(this.#jobTimeoutMs, Promise.all(this.#jobs.map((j) => j.promise)), this.#hurry.signal);
     const jobs: TaskReport[] = this.#jobs.map((job) => {
       if (job.settled) return job.settled;
       const error = new LifecycleError(
@@ -380,14 +413,13 @@ export class Lifecycle {
   }
 
   async #runHook(name: string, fn: (signal: AbortSignal) => unknown): Promise<TaskReport> {
-    const limit = deadline(this.#hookTimeoutMs);
+    const limit = deadline(this.#hookTimeoutMs, this.#hurry.signal);
     try {
-      const finished = await Promise.race([
-        Promise.resolve()
-          .then(() => fn(limit.signal))
-          .then(() => true),
-        limit.reached.then(() => false),
-      ]);
+      // Called synchronously: a sync hook (a log flush) always completes, even when hurried.
+      const result = fn(limit.signal);
+      const finished =
+        !isThenable(result) ||
+        (await Promise.race([Promise.resolve(result).then(() => true), limit.reached.then(() => false)]));
       if (!finished) {
         const error = new LifecycleError(
           'CAP_ERR_LIFECYCLE_HOOK_FAILED',
