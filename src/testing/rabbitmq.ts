@@ -126,6 +126,9 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
     RABBITMQ_DIST_PORT: String(distPort),
     // Keep Erlang distribution on loopback too.
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    // Makes the start script exec the Erlang VM instead of staying as a parent that forwards signals:
+    // our SIGTERM (graceful) and a last-resort SIGKILL then reach the VM itself, so it cannot be orphaned.
+    RUNNING_UNDER_SYSTEMD: 'true',
     ERL_EPMD_PORT: String(epmdPort),
     ERL_EPMD_ADDRESS: '127.0.0.1',
   };
