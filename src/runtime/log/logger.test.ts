@@ -284,7 +284,7 @@ describe('destinations and flushing', () => {
   const N = 20_000;
 
   /** Run the burst child; resolve with its stdout, exit code and signal. */
-  function burst(mode: 'exit' | 'sigterm') {
+  function burst(mode: 'exit' | 'sigterm' | 'sigkill') {
     return new Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }>(
       (resolve, reject) => {
         const child = spawn(process.execPath, [script, String(N), mode], {
@@ -297,7 +297,8 @@ describe('destinations and flushing', () => {
         child.stdout.on('data', (c: Buffer) => chunks.push(c));
         child.stderr.on('data', (c: Buffer) => {
           err += c.toString();
-          if (mode === 'sigterm' && err.includes('ready\n')) child.kill('SIGTERM');
+          if (mode !== 'exit' && err.includes('ready\n'))
+            child.kill(mode === 'sigterm' ? 'SIGTERM' : 'SIGKILL');
         });
         child.on('error', reject);
         child.on('close', (code, signal) => {
@@ -322,6 +323,12 @@ describe('destinations and flushing', () => {
   test(`process.exit right after ${N} lines loses none`, async () => {
     const r = await burst('exit');
     assert.equal(r.code, 0);
+    assertAllLines(r.out);
+  });
+
+  test(`SIGKILL right after ${N} lines loses none (nothing was left in a buffer)`, async () => {
+    const r = await burst('sigkill');
+    assert.equal(r.signal, 'SIGKILL');
     assertAllLines(r.out);
   });
 

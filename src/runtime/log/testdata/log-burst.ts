@@ -1,6 +1,6 @@
 // Child process for the flush-on-exit test: log N lines as fast as possible, then leave either by
-// process.exit() at once ("exit") or on SIGTERM after flushLogs() ("sigterm"), the way a shutdown
-// sequence does.
+// process.exit() at once ("exit"), on SIGTERM after flushLogs() ("sigterm", the way a shutdown
+// sequence does), or by being SIGKILLed right after saying "ready" ("sigkill": nothing may be buffered).
 import { createLogger, flushLogs } from '../logger.ts';
 
 const n = Number(process.argv[2]);
