@@ -21,6 +21,14 @@ export {
 } from './demux.ts';
 export { DockerError, DockerErrorCode } from './errors.ts';
 export {
+  type EventNotice,
+  type EventWatcher,
+  type StreamEventsOptions,
+  streamEvents,
+  type WatchEventsOptions,
+  watchEvents,
+} from './events.ts';
+export {
   type FollowLogsOptions,
   followLogs,
   type LogLine,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DockerClient, followLogs, type LogLine, type LogNotice, tailLogs } from 'capstan/docker';
-import { type DockerPeer, startDocker } from 'capstan/testing';
+import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
 
 // One live-restore daemon for the file; tests run in order (node:test runs a file's tests sequentially).
 let docker: DockerPeer;
@@ -110,22 +109,8 @@ describe('followLogs against a real dockerd', () => {
   });
 
   test('survives broken connections (a proxy socket cut mid-stream): every line exactly once', async () => {
-    const proxyPath = join(docker.dir, 'proxy.sock');
-    const live = new Set<Socket>();
-    const proxy: Server = createServer((down) => {
-      const up = connect(docker.socketPath);
-      live.add(down);
-      down.pipe(up).pipe(down);
-      const close = () => {
-        live.delete(down);
-        down.destroy();
-        up.destroy();
-      };
-      down.on('error', close).on('close', close);
-      up.on('error', close).on('close', close);
-    });
-    await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
-    const viaProxy = new DockerClient({ host: `unix://${proxyPath}` });
+    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy.sock'));
+    const viaProxy = new DockerClient({ host: proxy.dockerHost });
     try {
       const n = 2000;
       const id = await run(counter(n));
@@ -140,7 +125,7 @@ describe('followLogs against a real dockerd', () => {
         const v = Number(line.text);
         if ((cuts === 0 && v >= 400) || (cuts === 1 && v >= 1200)) {
           cuts++;
-          for (const s of live) s.destroy();
+          assert.ok(proxy.cut() >= 1);
         }
       }
       assert.equal(cuts, 2);
@@ -152,7 +137,7 @@ describe('followLogs against a real dockerd', () => {
       );
     } finally {
       await viaProxy.close();
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      await proxy.close();
     }
   });
 
@@ -188,6 +173,103 @@ describe('followLogs against a real dockerd', () => {
     assert.deepEqual(
       lines.map((l) => `${l.stream} ${l.text}`),
       await allLines(id),
+    );
+  });
+
+  test('options: tail, since, stderr only, no follow; timestamps exact and stdout/stderr kept apart', async () => {
+    const id = await run(['sh', '-c', 'echo o1; echo e1 >&2; echo o2; sleep 1; echo o3; echo e2 >&2']);
+    await client.waitContainer(id);
+    const all: LogLine[] = [];
+    for await (const l of followLogs(client, id, { follow: false })) all.push(l);
+    assert.deepEqual(all.map((l) => `${l.stream}:${l.text}`).sort(), [
+      'stderr:e1',
+      'stderr:e2',
+      'stdout:o1',
+      'stdout:o2',
+      'stdout:o3',
+    ]);
+    for (const l of all) assert.equal(typeof l.timeNs, 'bigint');
+    const texts = async (o: Parameters<typeof followLogs>[2]) => {
+      const out: string[] = [];
+      for await (const l of followLogs(client, id, { follow: false, ...o })) out.push(l.text);
+      return out.sort();
+    };
+    assert.deepEqual(await texts({ stdout: false }), ['e1', 'e2']);
+    assert.deepEqual(await texts({ tail: 2 }), ['e2', 'o3']);
+    const o3 = all.find((l) => l.text === 'o3')!;
+    assert.deepEqual(
+      await texts({ since: o3.timestamp }),
+      ['e2', 'o3'].filter((t) => all.find((l) => l.text === t)!.timeNs >= o3.timeNs),
+    );
+  });
+
+  test('follow ends when the container exits and does not restart within the grace; a restart within it continues', async () => {
+    const id = await run(['sh', '-c', 'echo once']);
+    const notices: LogNotice[] = [];
+    const lines: string[] = [];
+    const follow = (async () => {
+      for await (const l of followLogs(client, id, { graceMs: 4_000, onNotice: (n) => notices.push(n) }))
+        lines.push(l.text);
+    })();
+    await client.waitContainer(id);
+    // Restart inside the grace period: the same follow picks the new run up.
+    await new Promise((r) => setTimeout(r, 300));
+    await client.startContainer(id);
+    await follow;
+    assert.deepEqual(lines, ['once', 'once']);
+    assert.ok(notices.some((n) => n.type === 'restarted'));
+    assert.deepEqual(notices.at(-1), {
+      type: 'ended',
+      container: notices.at(-1)!.container,
+      reason: 'exited',
+      exitCode: 0,
+    });
+  });
+
+  test('follow ends when the container is removed; an unknown container is CAP_ERR_DOCKER_NOT_FOUND', async () => {
+    const id = await run(['sh', '-c', 'echo hi; sleep 60']);
+    const notices: LogNotice[] = [];
+    const lines: string[] = [];
+    for await (const l of followLogs(client, id, { onNotice: (n) => notices.push(n) })) {
+      lines.push(l.text);
+      await client.removeContainer(id, { force: true });
+    }
+    assert.deepEqual(lines, ['hi']);
+    assert.equal(notices.at(-1)?.type, 'ended');
+    assert.equal((notices.at(-1) as { reason: string }).reason, 'removed');
+    await assert.rejects(
+      (async () => {
+        for await (const _ of followLogs(client, 'no-such-container')) {
+        }
+      })(),
+      (e: unknown) => (e as { code?: string }).code === 'CAP_ERR_DOCKER_NOT_FOUND',
+    );
+  });
+
+  test('tailLogs merges containers chosen by label selector and by name; TTY output becomes lines too', async () => {
+    const a = await run(['sh', '-c', 'echo a1; echo a2'], { name: 'sel-a', labels: { team: 'blue' } });
+    const b = await run(['sh', '-c', 'echo b1; echo b2 >&2'], { name: 'sel-b', labels: { team: 'blue' } });
+    await run(['sh', '-c', 'echo other'], { name: 'sel-c', labels: { team: 'red' } });
+    const t = await run(['sh', '-c', 'echo t1; echo t2'], { name: 'sel-tty', tty: true });
+    for (const id of [a, b, t]) await client.waitContainer(id);
+    const got: string[] = [];
+    for await (const l of tailLogs(client, ['team=blue', 'sel-tty'], { graceMs: 200 })) {
+      got.push(`${l.container} ${l.stream} ${l.text}`);
+    }
+    assert.deepEqual(got.sort(), [
+      'sel-a stdout a1',
+      'sel-a stdout a2',
+      'sel-b stderr b2',
+      'sel-b stdout b1',
+      'sel-tty stdout t1',
+      'sel-tty stdout t2',
+    ]);
+    await assert.rejects(
+      (async () => {
+        for await (const _ of tailLogs(client, ['team=nobody'])) {
+        }
+      })(),
+      (e: unknown) => (e as { code?: string }).code === 'CAP_ERR_DOCKER_NOT_FOUND',
     );
   });
 });

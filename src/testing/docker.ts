@@ -11,6 +11,7 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { request } from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient } from '../docker/index.ts';
@@ -39,8 +40,11 @@ export interface DockerPeer {
   readonly liveRestore: boolean;
   /** Tail of dockerd's log (all runs), for failure messages. */
   logTail(lines?: number): string;
-  /** Stop dockerd and start it again on the same data root (with live restore, containers keep running). */
-  restart(): Promise<void>;
+  /**
+   * Stop dockerd and start it again on the same data root (with live restore, containers keep running).
+   * `whileDown` runs between the two, e.g. to let a container exit while no daemon watches.
+   */
+  restart(options?: { whileDown?: () => Promise<void> }): Promise<void>;
   /** Kill all containers, stop dockerd, unmount and remove everything. Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -247,11 +251,65 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
     dir,
     liveRestore,
     logTail: (lines) => proc?.logTail(lines) ?? '',
-    restart: async () => {
+    restart: async (opts) => {
       await proc?.stop();
+      await opts?.whileDown?.();
       await launch();
     },
     stop,
     [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** A unix-socket proxy in front of a daemon whose connections a test can cut at will. */
+export interface SocketProxy {
+  /** Socket path clients connect to. */
+  readonly socketPath: string;
+  /** `unix://<socketPath>`. */
+  readonly dockerHost: string;
+  /** Destroy every open connection (both sides); new connections still work. Returns how many were cut. */
+  cut(): number;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Listen on `listenPath` and pipe each connection to `targetPath`: a broken connection on demand, for tests
+ * of reconnect logic (the daemon stays up, only the client's sockets die).
+ */
+export async function startSocketProxy(targetPath: string, listenPath: string): Promise<SocketProxy> {
+  const live = new Set<Socket>();
+  const server = createServer((down) => {
+    const up = connect(targetPath);
+    live.add(down);
+    live.add(up);
+    const close = () => {
+      live.delete(down);
+      live.delete(up);
+      down.destroy();
+      up.destroy();
+    };
+    down.on('error', close).on('close', close);
+    up.on('error', close).on('close', close);
+    down.pipe(up).pipe(down);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPath, () => resolve());
+  });
+  const close = async () => {
+    for (const s of live) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return {
+    socketPath: listenPath,
+    dockerHost: `unix://${listenPath}`,
+    cut: () => {
+      const n = live.size / 2;
+      for (const s of [...live]) s.destroy();
+      return n;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

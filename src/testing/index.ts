@@ -5,8 +5,10 @@ export {
   busyboxTarball,
   DOCKER_TEST_IMAGE,
   type DockerPeer,
+  type SocketProxy,
   type StartDockerOptions,
   startDocker,
+  startSocketProxy,
 } from './docker.ts';
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
 export { freePort } from './internal/ports.ts';

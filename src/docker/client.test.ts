@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DockerClient, DockerError, type DockerEvent, type EventNotice, watchEvents } from 'capstan/docker';
+import { type DockerPeer, startDocker } from 'capstan/testing';
+
+let docker: DockerPeer;
+let client: DockerClient;
+
+before(async () => {
+  docker = await startDocker({ liveRestore: true });
+  client = new DockerClient({ host: docker.dockerHost });
+});
+
+after(async () => {
+  await client?.close();
+  await docker?.stop();
+});
+
+const isCode =
+  (code: string, status?: number) =>
+  (e: unknown): boolean =>
+    e instanceof DockerError && e.code === code && (status === undefined || e.status === status);
+
+async function create(
+  cmd: string[],
+  opts: { name?: string; labels?: Record<string, string>; tty?: boolean } = {},
+) {
+  const { Id } = await client.createContainer(
+    {
+      Image: docker.image,
+      Cmd: cmd,
+      Tty: opts.tty ?? false,
+      Labels: opts.labels ?? {},
+      HostConfig: { NetworkMode: 'none' },
+    },
+    opts.name ? { name: opts.name } : {},
+  );
+  return Id;
+}
+
+describe('DockerClient against a real dockerd', () => {
+  test('negotiates the API version with /_ping; a pinned version is used as is', async () => {
+    const v = await client.apiVersion();
+    assert.match(v, /^1\.\d+$/);
+    const server = (await client.version()).ApiVersion;
+    assert.equal(v, Number(server.split('.')[1]) < 45 ? server : '1.45');
+    const pinned = new DockerClient({ host: docker.dockerHost, apiVersion: '1.40' });
+    try {
+      assert.equal(await pinned.apiVersion(), '1.40');
+      assert.equal((await pinned.version()).ApiVersion, server);
+    } finally {
+      await pinned.close();
+    }
+    const tooNew = new DockerClient({ host: docker.dockerHost, apiVersion: '9.99' });
+    try {
+      await assert.rejects(tooNew.version(), isCode('CAP_ERR_DOCKER_BAD_REQUEST', 400));
+    } finally {
+      await tooNew.close();
+    }
+  });
+
+  test('an absent daemon is CAP_ERR_DOCKER_CONNECT', async () => {
+    const nobody = new DockerClient({ host: `unix://${join(docker.dir, 'nobody.sock')}` });
+    try {
+      await assert.rejects(nobody.ping(), isCode('CAP_ERR_DOCKER_CONNECT'));
+    } finally {
+      await nobody.close();
+    }
+  });
+
+  test('container lifecycle with typed errors: create, 409 on a taken name, list by label, exec, wait, remove, 404', async () => {
+    const id = await create(['sh', '-c', 'echo started; sleep 30'], {
+      name: 'life',
+      labels: { suite: 'life' },
+    });
+    await assert.rejects(
+      create(['true'], { name: 'life' }),
+      (e: unknown) =>
+        isCode('CAP_ERR_DOCKER_CONFLICT', 409)(e) && /already in use/.test((e as DockerError).daemonMessage),
+    );
+    await client.startContainer(id);
+    const listed = await client.listContainers({ filters: { label: ['suite=life'] } });
+    assert.deepEqual(
+      listed.map((c) => [c.Id, c.Names, c.State]),
+      [[id, ['/life'], 'running']],
+    );
+    assert.deepEqual(await client.listContainers({ filters: { label: ['suite=none'] } }), []);
+
+    const r = await client.exec(id, ['sh', '-c', 'echo out; echo err >&2; echo more; exit 7']);
+    assert.deepEqual([r.exitCode, r.stdout.toString(), r.stderr.toString()], [7, 'out\nmore\n', 'err\n']);
+    const big = await client.exec(id, [
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 5000 ]; do i=$((i+1)); echo line-$i; done',
+    ]);
+    const lines = big.stdout.toString().trim().split('\n');
+    assert.equal(lines.length, 5000);
+    assert.equal(lines[4999], 'line-5000');
+    const tty = await client.exec(id, ['sh', '-c', 'echo on-tty; echo err-on-tty >&2'], { tty: true });
+    assert.equal(tty.exitCode, 0);
+    assert.equal(tty.stdout.toString().replace(/\r/g, ''), 'on-tty\nerr-on-tty\n');
+    await assert.rejects(client.exec('no-such-container', ['true']), isCode('CAP_ERR_DOCKER_NOT_FOUND', 404));
+
+    await assert.rejects(client.removeContainer(id), isCode('CAP_ERR_DOCKER_CONFLICT', 409));
+    const waited = client.waitContainer(id);
+    await client.killContainer(id, { killSignal: 'KILL' });
+    assert.equal((await waited).StatusCode, 137);
+    await assert.rejects(client.exec(id, ['true']), isCode('CAP_ERR_DOCKER_CONFLICT', 409));
+    const info = await client.inspectContainer(id);
+    assert.equal(info.State.Running, false);
+    assert.equal(info.Name, '/life');
+    await client.removeContainer(id);
+    await assert.rejects(client.inspectContainer(id), (e: unknown) => {
+      return (
+        isCode('CAP_ERR_DOCKER_NOT_FOUND', 404)(e) &&
+        /No such container/.test((e as DockerError).daemonMessage)
+      );
+    });
+    await assert.rejects(client.removeContainer(id), isCode('CAP_ERR_DOCKER_NOT_FOUND', 404));
+    await assert.rejects(
+      client.createContainer({ Image: 'no-such-image:1' }),
+      isCode('CAP_ERR_DOCKER_NOT_FOUND', 404),
+    );
+  });
+
+  test('logs: multiplexed frames kept apart, raw with a TTY, tail', async () => {
+    // The pause keeps `c` last in the log file: the daemon stamps stdout and stderr in separate goroutines.
+    const plain = await create(['sh', '-c', 'echo a; echo b >&2; usleep 200000; echo c']);
+    const tty = await create(['sh', '-c', 'echo a; echo b >&2; echo c'], { tty: true });
+    for (const id of [plain, tty]) {
+      await client.startContainer(id);
+      await client.waitContainer(id);
+    }
+    const frames = [];
+    for await (const f of client.logs(plain)) frames.push([f.stream, f.data.toString()]);
+    assert.deepEqual(
+      frames
+        .filter(([s]) => s === 'stdout')
+        .map(([, t]) => t)
+        .join(''),
+      'a\nc\n',
+    );
+    assert.deepEqual(
+      frames
+        .filter(([s]) => s === 'stderr')
+        .map(([, t]) => t)
+        .join(''),
+      'b\n',
+    );
+    let raw = '';
+    for await (const f of client.logs(tty)) {
+      assert.equal(f.stream, 'stdout');
+      raw += f.data.toString();
+    }
+    assert.equal(raw.replace(/\r/g, ''), 'a\nb\nc\n');
+    let tail = '';
+    for await (const f of client.logs(plain, { tail: 1, stderr: false })) tail += f.data.toString();
+    assert.equal(tail, 'c\n');
+  });
+
+  test('images: list, import (a bad tarball is the daemon error), pull errors inside a 200 stream', async () => {
+    const images = await client.listImages();
+    assert.ok(images.some((i) => i.RepoTags?.includes(docker.image)));
+    await assert.rejects(
+      client.importImage(Buffer.from('not a tar'.repeat(100)), 'bad:1'),
+      (e: unknown) => e instanceof DockerError && e.status === 500 && /tar/.test(e.daemonMessage),
+    );
+    // A name that does not resolve fails before the stream starts: an HTTP error.
+    await assert.rejects(
+      client.pullImage('nonexistent.invalid/nothing:1'),
+      (e: unknown) => e instanceof DockerError && e.status >= 400,
+    );
+
+    // A registry on 127.0.0.1 (insecure by default) that serves a manifest whose blobs do not exist: the
+    // daemon answers 200, streams progress, then an {error, errorDetail} object.
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        size: 10,
+        digest: `sha256:${'a'.repeat(64)}`,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+          size: 10,
+          digest: `sha256:${'b'.repeat(64)}`,
+        },
+      ],
+    });
+    const registry = createServer((req, res) => {
+      if (req.url === '/v2/') {
+        res
+          .writeHead(200, { 'docker-distribution-api-version': 'registry/2.0', 'content-length': '2' })
+          .end('{}');
+      } else if (req.url?.includes('/manifests/')) {
+        res.writeHead(200, {
+          'content-type': 'application/vnd.docker.distribution.manifest.v2+json',
+          'content-length': String(Buffer.byteLength(manifest)),
+          'docker-content-digest': `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
+        });
+        res.end(req.method === 'HEAD' ? undefined : manifest);
+      } else {
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end('{"errors":[{"code":"BLOB_UNKNOWN"}]}');
+      }
+    });
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = registry.address() as { port: number };
+      const progress: unknown[] = [];
+      await assert.rejects(
+        client.pullImage(`127.0.0.1:${port}/broken:1`, { onProgress: (p) => progress.push(p) }),
+        (e: unknown) =>
+          isCode('CAP_ERR_DOCKER_STREAM')(e) && /unknown blob|blob/i.test((e as DockerError).daemonMessage),
+      );
+      assert.ok(progress.length >= 1, 'progress arrived before the in-stream error');
+    } finally {
+      registry.close();
+    }
+  });
+
+  test('events: bounded by since/until, filtered by container', async () => {
+    const since = new Date(Date.now() - 1000);
+    const id = await create(['true'], { name: 'evented' });
+    await client.startContainer(id);
+    await client.waitContainer(id);
+    await client.removeContainer(id);
+    const until = new Date(Date.now() + 500);
+    const seen: DockerEvent[] = [];
+    for await (const e of client.events({ since, until, filters: { container: ['evented'] } })) seen.push(e);
+    const actions = seen.map((e) => e.Action);
+    for (const a of ['create', 'start', 'die', 'destroy'])
+      assert.ok(actions.includes(a), `${a} in ${actions}`);
+    assert.ok(seen.every((e) => e.Actor.ID === id && e.Actor.Attributes.name === 'evented'));
+    // until before since: the daemon refuses with 400.
+    await assert.rejects(
+      (async () => {
+        for await (const _ of client.events({ since: new Date(), until: '1h' })) {
+        }
+      })(),
+      isCode('CAP_ERR_DOCKER_BAD_REQUEST', 400),
+    );
+  });
+
+  test('watchEvents: every die exactly once across a daemon restart (live restore), incl. one the daemon never reports', async () => {
+    const died: string[] = [];
+    const reconciled: string[] = [];
+    const notices: EventNotice[] = [];
+    const watcher = watchEvents(client, {
+      on: ['die'],
+      handler: (e) => {
+        died.push(e.Actor.Attributes.name ?? '');
+        if (e.Actor.Attributes['capstan.reconciled'])
+          reconciled.push(`${e.Actor.Attributes.name} ${e.Actor.Attributes.exitCode}`);
+      },
+      onNotice: (n) => notices.push(n),
+    });
+    try {
+      const start = async (name: string, cmd: string[]) => {
+        const id = await create(cmd, { name });
+        await client.startContainer(id);
+        return id;
+      };
+      const a = await start('die-a', ['true']);
+      await client.waitContainer(a);
+      const b = await start('die-b', ['sleep', '300']);
+      const bPid = (await client.inspectContainer(b)).State.Pid;
+      await waitFor(() => died.includes('die-a'));
+      // die-b exits while no daemon runs: dockerd restores it as exited and sends no event for it.
+      await docker.restart({
+        whileDown: async () => {
+          process.kill(bPid, 'SIGKILL');
+          await waitFor(() => !existsSync(`/proc/${bPid}`));
+        },
+      });
+      const c = await start('die-c', ['true']);
+      await client.waitContainer(c);
+      await waitFor(() => died.includes('die-c') && died.includes('die-b'));
+      assert.deepEqual([...died].sort(), ['die-a', 'die-b', 'die-c']);
+      const back = notices.find((n) => n.type === 'reconnected');
+      assert.ok(back && back.type === 'reconnected' && back.daemonUnreachable, JSON.stringify(notices));
+      assert.equal(back.reconciled, 1);
+      assert.deepEqual(reconciled, ['die-b 137']);
+    } finally {
+      await watcher.close();
+    }
+    assert.equal(watcher.handled, 3);
+  });
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
