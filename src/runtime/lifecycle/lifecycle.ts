@@ -263,6 +263,12 @@ export class Lifecycle {
         'addServer expects an http, https or http2 server or a @grpc/grpc-js Server',
       );
     }
+    if (!isGrpcServer(server) && (server as NetServer).listening) {
+      // Connections accepted before now are unknown to the drainer: they are not drained, only dropped at exit.
+      this.#log('warn', `server "${drainer.name}" was registered after it started listening`, {
+        server: drainer.name,
+      });
+    }
     this.#drainers.push(drainer);
     return this;
   }
