@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { DockerClient } from 'capstan/docker';
+import { busyboxTarball, startDocker } from 'capstan/testing';
+
+/** Pids whose command line mentions `dir` (dockerd, its containerd, shims). */
+function processesUsing(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const mountsUnder = (dir: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir));
+
+test('startDocker: private daemon with busybox:local; live restore keeps containers; stop leaves nothing behind', async () => {
+  const tarball = busyboxTarball();
+  assert.ok(existsSync(tarball));
+  const docker = await startDocker({ liveRestore: true });
+  const client = new DockerClient({ host: docker.dockerHost });
+  let pid = 0;
+  try {
+    assert.equal(docker.dockerHost, `unix://${docker.socketPath}`);
+    assert.ok(docker.socketPath.startsWith(docker.dir));
+    const { Id } = await client.createContainer({
+      Image: docker.image,
+      Cmd: ['sh', '-c', 'ls /bin | wc -l; echo $((6*7)); sleep 300'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await client.startContainer(Id);
+    pid = (await client.inspectContainer(Id)).State.Pid;
+    assert.ok(pid > 0 && existsSync(`/proc/${pid}`));
+    const ls = await client.exec(Id, ['sh', '-c', 'echo $((6*7))']);
+    assert.equal(ls.stdout.toString(), '42\n');
+
+    await docker.restart();
+    const after = await client.inspectContainer(Id);
+    assert.equal(after.State.Running, true, 'live restore kept the container running');
+    assert.equal(after.State.Pid, pid);
+    assert.ok(processesUsing(docker.dir).length >= 2, 'dockerd and its containerd run from the private dir');
+  } finally {
+    await client.close();
+    await docker.stop();
+  }
+  assert.equal(existsSync(`/proc/${pid}`), false, 'the container process is gone');
+  assert.deepEqual(processesUsing(docker.dir), []);
+  assert.deepEqual(mountsUnder(docker.dir), []);
+  assert.equal(existsSync(docker.dir), false);
+  await docker.stop();
+});
+
+test('startDocker without live restore: a daemon restart stops running containers', async () => {
+  const docker = await startDocker();
+  const client = new DockerClient({ host: docker.dockerHost });
+  try {
+    const { Id } = await client.createContainer({
+      Image: docker.image,
+      Cmd: ['sleep', '300'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await client.startContainer(Id);
+    await docker.restart();
+    assert.equal((await client.inspectContainer(Id)).State.Running, false);
+  } finally {
+    await client.close();
+    await docker.stop();
+  }
+  assert.deepEqual(processesUsing(docker.dir), []);
+  assert.equal(existsSync(docker.dir), false);
+});
