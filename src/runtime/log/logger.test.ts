@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,6 +253,32 @@ describe('pretty', () => {
     assert.match(text, /password: "\[REDACTED\]"/);
     assert.match(text, /port: 8080/);
     assert.ok(!text.includes('"pw"'));
+  });
+
+  test('on a terminal stdout the default is pretty and coloured; on a pipe it is JSON', () => {
+    const child = fileURLToPath(new URL('./testdata/tty-child.ts', import.meta.url));
+    const env = { PATH: process.env['PATH'] ?? '', TERM: 'xterm' };
+    // util-linux `script` runs the child on a pseudo-terminal.
+    const tty = spawnSync('script', ['-qec', `'${process.execPath}' '${child}'`, '/dev/null'], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(tty.error, undefined, 'util-linux script(1) is needed for this test');
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /\[\d\d:\d\d:\d\d\.\d{3}\] \u001b\[32mINFO\u001b\[39m: \u001b\[36mhello tty/);
+    assert.match(tty.stdout, /password\u001b\[39m: "\[REDACTED\]"/);
+    const piped = spawnSync(process.execPath, [child], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(piped.status, 0, piped.stderr);
+    const line = JSON.parse(piped.stdout) as Record<string, unknown>;
+    assert.deepEqual([line['msg'], line['password'], line['component']], ['hello tty', '[REDACTED]', 'tty']);
+    const forced = spawnSync('script', ['-qec', `'${process.execPath}' '${child}'`, '/dev/null'], {
+      env: { ...env, LOG_FORMAT: 'json' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.equal((JSON.parse(forced.stdout) as Record<string, unknown>)['msg'], 'hello tty');
   });
 
   test('JSON by default when the destination is not a terminal', () => {
