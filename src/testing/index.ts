@@ -22,6 +22,7 @@ export {
   type ScrapeTarget,
   type StartPrometheusOptions,
   startPrometheus,
+  type TargetHealth,
   type WaitForOptions,
 } from './prometheus.ts';
 export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';

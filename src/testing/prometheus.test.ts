@@ -77,7 +77,10 @@ test('a bad PromQL query fails with CAP_ERR_PEER_PROMETHEUS_QUERY, also through 
   );
   await assert.rejects(
     prom.waitFor('up{job="nope"}', (s) => s.length > 0, { timeoutMs: 600, intervalMs: 100 }),
-    (err: unknown) => err instanceof PeerError && err.code === 'CAP_ERR_PEER_PROMETHEUS_TIMEOUT',
+    (err: unknown) =>
+      err instanceof PeerError &&
+      err.code === 'CAP_ERR_PEER_PROMETHEUS_TIMEOUT' &&
+      err.message.includes('"job":"capstan-test"'),
   );
 });
 
@@ -89,6 +92,10 @@ test('reloadTargets swaps the scrape jobs: a dead target shows up == 0', async (
   ]);
   const up = await prom.waitFor('up{job="dead"}', (s) => s.length === 1, { timeoutMs: 60_000 });
   assert.equal(up[0]!.value, 0);
+  const dead = (await prom.targets()).find((t) => t.job === 'dead');
+  assert.equal(dead?.instance, `127.0.0.1:${deadPort}`);
+  assert.equal(dead?.health, 'down');
+  assert.match(dead?.lastError ?? '', /connection refused/);
   await assert.rejects(
     prom.reloadTargets([{ job: '', targets: [] }]),
     (err: unknown) => err instanceof PeerError && err.code === 'CAP_ERR_PEER_CONFIG',

@@ -51,6 +51,15 @@ export interface WaitForOptions {
   signal?: AbortSignal;
 }
 
+/** One scrape target as Prometheus sees it (`/api/v1/targets`). */
+export interface TargetHealth {
+  job: string;
+  instance: string;
+  health: 'up' | 'down' | 'unknown';
+  /** Why the last scrape failed; empty when it worked. */
+  lastError: string;
+}
+
 /** A running throwaway Prometheus server. */
 export interface PrometheusPeer {
   /** `http://127.0.0.1:port` */
@@ -65,6 +74,8 @@ export interface PrometheusPeer {
     predicate: (samples: PromSample[]) => boolean,
     options?: WaitForOptions,
   ): Promise<PromSample[]>;
+  /** Active scrape targets and their health, to see why a scrape fails. */
+  targets(options?: { signal?: AbortSignal }): Promise<TargetHealth[]>;
   /** Replace the scrape jobs and hot-reload the config (`POST /-/reload`). */
   reloadTargets(scrapeTargets: ScrapeTarget[], options?: { signal?: AbortSignal }): Promise<void>;
   logTail(lines?: number): string;
@@ -245,13 +256,36 @@ function makePeer(
       if (Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 250));
     }
+    // The scrape targets' health usually says why (connection refused, bad exposition...).
+    const health = await targets().catch(() => []);
     throw new PeerError(
       'CAP_ERR_PEER_PROMETHEUS_TIMEOUT',
       `${JSON.stringify(promql)} did not satisfy the predicate within ${timeoutMs} ms; last result: ` +
-        (last ? JSON.stringify(last) : 'none'),
+        (last ? JSON.stringify(last) : 'none') +
+        `; targets: ${JSON.stringify(health)}`,
       '',
       { cause: lastError },
     );
+  };
+
+  const targets = async (opts: { signal?: AbortSignal } = {}): Promise<TargetHealth[]> => {
+    const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: opts.signal ?? null });
+    const body = (await res.json()) as {
+      data?: {
+        activeTargets?: Array<{
+          labels: Record<string, string>;
+          scrapePool: string;
+          health: TargetHealth['health'];
+          lastError: string;
+        }>;
+      };
+    };
+    return (body.data?.activeTargets ?? []).map((t) => ({
+      job: t.labels.job ?? t.scrapePool,
+      instance: t.labels.instance ?? '',
+      health: t.health,
+      lastError: t.lastError,
+    }));
   };
 
   const reloadTargets = async (scrapeTargets: ScrapeTarget[], opts: { signal?: AbortSignal } = {}) => {
@@ -274,6 +308,7 @@ function makePeer(
     dir: peer.dir,
     query,
     waitFor,
+    targets,
     reloadTargets,
     logTail: (lines) => peer.logTail(lines),
     stop: () => peer.stop(),
