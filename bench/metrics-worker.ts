@@ -1,12 +1,13 @@
 // Child process of bench/metrics.bench.ts: one subject per process, so peak RSS and the event loop
 // are its own. Usage: node --conditions=capstan-source bench/metrics-worker.ts <mode> <iterations>
 //   expose-capstan | expose-prom-client   time registry.metrics() over the 100k-series registry
+//   expose-capstan-stream                 the same through expose() chunks, as the HTTP handler does
 //   slow-capstan | slow-prom-client        scrape /metrics over HTTP while a source takes 2 s
 // Prints one JSON line with the samples (ms), loop delay (ms) and peak RSS (MiB).
 import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as prom from 'prom-client';
 import { collectDefaultMetrics, MetricsRegistry } from '../src/runtime/metrics/index.ts';
@@ -83,7 +84,15 @@ const threadCpuMs = () => {
   const u = process.threadCpuUsage();
   return (u.user + u.system) / 1000;
 };
+// GC pauses seen while measuring, to tell serializer slices from collector pauses in the max above.
+let maxGcMs = 0;
+let measuring = false;
+new PerformanceObserver((list) => {
+  if (!measuring) return;
+  for (const e of list.getEntries()) maxGcMs = Math.max(maxGcMs, e.duration);
+}).observe({ entryTypes: ['gc'] });
 function startProbe(): void {
+  measuring = true;
   lastCpu = threadCpuMs();
   probe = setInterval(() => {
     const now = threadCpuMs();
@@ -92,16 +101,18 @@ function startProbe(): void {
   }, 1);
 }
 function stopProbe(): void {
+  measuring = false;
   clearInterval(probe);
 }
 const ms: number[] = [];
+const cpuMs: number[] = [];
 let bytes = 0;
 
-if (mode === 'expose-capstan' || mode === 'expose-prom-client') {
-  const reg =
-    mode === 'expose-capstan'
-      ? new MetricsRegistry({ maxSeriesPerMetric: Number.POSITIVE_INFINITY })
-      : new prom.Registry();
+if (mode === 'expose-capstan' || mode === 'expose-prom-client' || mode === 'expose-capstan-stream') {
+  const capstan = mode !== 'expose-prom-client';
+  const reg = capstan
+    ? new MetricsRegistry({ maxSeriesPerMetric: Number.POSITIVE_INFINITY })
+    : new prom.Registry();
   populate(reg);
   // One warm-up scrape each (JIT; Capstan also renders its label cache here), then measure.
   bytes = (await reg.metrics()).length;
@@ -109,9 +120,16 @@ if (mode === 'expose-capstan' || mode === 'expose-prom-client') {
   startProbe();
   for (let i = 0; i < iterations; i++) {
     const t = performance.now();
-    const text = await reg.metrics();
+    const c = threadCpuMs();
+    if (mode === 'expose-capstan-stream') {
+      // What the /metrics handler does: chunks go to the socket and are dropped.
+      bytes = 0;
+      for await (const chunk of (reg as MetricsRegistry).expose()) bytes += chunk.length;
+    } else {
+      bytes = (await reg.metrics()).length;
+    }
+    cpuMs.push(threadCpuMs() - c);
     ms.push(performance.now() - t);
-    bytes = text.length;
     await sleep(5);
   }
   h.disable();
@@ -177,7 +195,9 @@ if (mode === 'expose-capstan' || mode === 'expose-prom-client') {
 process.stdout.write(
   `${JSON.stringify({
     ms,
+    cpuMs,
     bytes,
+    maxGcPauseMs: maxGcMs,
     maxLoopDelayMs: h.max / 1e6,
     p99LoopDelayMs: h.percentile(99) / 1e6,
     maxLoopBlockCpuMs: maxBlockCpuMs,

@@ -7,7 +7,7 @@ import { contentTypeOf, type ExpositionFormat, negotiateFormat } from './format.
 
 /** What the handler needs from a registry (a {@link MetricsRegistry}). */
 export interface ExposingRegistry {
-  expose(options: { format?: ExpositionFormat; signal?: AbortSignal }): AsyncIterable<string>;
+  expose(options: { format?: ExpositionFormat; signal?: AbortSignal }): AsyncIterable<Uint8Array>;
 }
 
 /** Options of {@link metricsHandler}. */
@@ -45,8 +45,10 @@ export function serveMetrics(
     vary: 'Accept, Accept-Encoding',
   };
   if (gzip) headers['content-encoding'] = 'gzip';
+  // setHeader rather than writeHead(status, headers): hooks and frameworks can read them back.
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   if (req.method === 'HEAD') {
-    res.writeHead(200, headers);
+    res.writeHead(200);
     res.end();
     return;
   }
@@ -61,7 +63,7 @@ export function serveMetrics(
       const iterator = registry.expose({ format, signal: abort.signal })[Symbol.asyncIterator]();
       // Pull the first chunk before sending headers, so a failing collect can still become a 500.
       let next = await iterator.next();
-      res.writeHead(200, headers);
+      res.writeHead(200);
       started = true;
       const sink = gzip ? createGzip() : res;
       if (gzip) sink.pipe(res);
@@ -73,6 +75,7 @@ export function serveMetrics(
     } catch (err) {
       if (abort.signal.aborted) return;
       if (!started) {
+        res.removeHeader('content-encoding');
         res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`metrics exposition failed: ${err instanceof Error ? err.message : String(err)}\n`);
       } else {

@@ -128,16 +128,16 @@ export class MetricsRegistry extends Registry {
 
   /** The whole exposition as one string in the given format. */
   async metricsString(options: ExposeOptions = {}): Promise<string> {
-    let out = '';
-    for await (const chunk of this.expose(options)) out += chunk;
-    return out;
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.expose(options)) chunks.push(chunk);
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   /**
-   * The exposition as a stream of string chunks (64 KiB target), yielding to the event loop between
+   * The exposition as a stream of UTF-8 chunks (64 KiB target), yielding to the event loop between
    * slices. Collector families are served from their caches.
    */
-  expose(options: ExposeOptions = {}): AsyncIterable<string> {
+  expose(options: ExposeOptions = {}): AsyncIterable<Buffer> {
     return serialize(
       {
         metrics: this.getMetricsAsArray() as unknown as PromMetricLike[],
