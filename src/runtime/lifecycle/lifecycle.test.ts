@@ -433,3 +433,25 @@ test('aborting the signal given to shutdown() turns every remaining wait into it
     server.close();
   }
 });
+
+test('the log option receives phase changes and a warning for a server registered after it listens', async () => {
+  const lines: string[] = [];
+  const lifecycle = new Lifecycle({
+    drainDelayMs: 0,
+    log: (level, msg) => {
+      lines.push(`${level}: ${msg}`);
+    },
+  });
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await listen(server);
+  lifecycle.addServer(server, { name: 'late' });
+  await lifecycle.close();
+  assert.deepEqual(lines, [
+    'warn: server "late" was registered after it started listening',
+    'info: lifecycle stopping',
+    'info: lifecycle draining',
+    'info: lifecycle closing',
+    'info: lifecycle stopped',
+  ]);
+  assert.equal(server.listening, false);
+});
