@@ -13,6 +13,11 @@ interface CommandGroup {
 
 const groups: CommandGroup[] = [
   {
+    name: 'up',
+    summary: 'Start every Capstan service on this machine on embedded defaults',
+    load: () => import('./up.ts'),
+  },
+  {
     name: 'dev',
     summary: 'Local development: peers and a local control plane',
     load: () => import('./dev.ts'),

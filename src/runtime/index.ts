@@ -128,3 +128,18 @@ export {
   type Redactor,
   type RedactorOptions,
 } from './log/redact.ts';
+export {
+  type HostMetricsOptions,
+  hostMetricsCollector,
+  parseLoadavg,
+  parseMeminfo,
+  parseNetDev,
+  parseStat,
+} from './host-metrics.ts';
+export {
+  createService,
+  type RequestContext,
+  type Service,
+  type ServiceHandler,
+  type ServiceOptions,
+} from './service.ts';

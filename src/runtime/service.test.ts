@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { createLogger } from './log/logger.ts';
+import { createService } from './service.ts';
+
+function memoryLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { logger: createLogger({ name: 'svc', format: 'json', destination }), lines };
+}
+
+async function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' }, () => socket.end(text));
+    let out = '';
+    socket.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+test('built-in endpoints, routes, request ids and HTTP metrics', async () => {
+  const { logger } = memoryLogger();
+  await using service = createService({
+    name: 'svc',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 0 },
+    routes: { '/hello': (_req, res, ctx) => res.end(`hello ${ctx.requestId}`) },
+  });
+  const url = await service.start();
+  assert.equal((await fetch(`${url}/livez`)).status, 200);
+  assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  const hello = await fetch(`${url}/hello`, { headers: { 'x-request-id': 'abc-123' } });
+  assert.equal(await hello.text(), 'hello abc-123');
+  assert.equal(hello.headers.get('x-request-id'), 'abc-123');
+  // An id that could inject into logs is replaced by a generated one.
+  const odd = await fetch(`${url}/hello`, { headers: { 'x-request-id': 'a b\tc' } });
+  assert.match(odd.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /^http_server_requests_total\{method="GET",code="2xx"\} [3-9]/m);
+  assert.match(metrics, /^process_cpu_user_seconds_total /m);
+});
+
+test('a throwing handler answers 500 with the request id and logs the error', async () => {
+  const { logger, lines } = memoryLogger();
+  await using service = createService({
+    name: 'svc',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 0 },
+    routes: {
+      '/sync': () => {
+        throw new Error('boom');
+      },
+      '/async': async () => {
+        throw new Error('async boom');
+      },
+    },
+  });
+  const url = await service.start();
+  for (const path of ['/sync', '/async']) {
+    const r = await fetch(`${url}${path}`);
+    assert.equal(r.status, 500);
+    const body = (await r.json()) as { error: string; requestId: string };
+    assert.equal(body.error, 'internal error');
+    assert.equal(body.requestId, r.headers.get('x-request-id'));
+  }
+  const failures = lines.filter((l) => l.msg === 'request failed');
+  assert.equal(failures.length, 2);
+  assert.equal((failures[1]!.err as { message: string }).message, 'async boom');
+});
+
+test('malformed requests get a 4xx with a reason, not a reset', async () => {
+  const { logger } = memoryLogger();
+  await using service = createService({
+    name: 'svc',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 0 },
+  });
+  const url = await service.start();
+  const port = Number(new URL(url).port);
+  const garbage = await rawRequest(port, 'NOT HTTP AT ALL\r\n\r\n');
+  assert.match(garbage, /^HTTP\/1\.1 400 Bad Request/);
+  assert.match(garbage, /"reason":"HPE_/);
+  const badLength = await rawRequest(port, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n');
+  assert.match(badLength, /^HTTP\/1\.1 400/);
+  assert.match(badLength, /Content-Length/i);
+  const huge = await rawRequest(port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`);
+  assert.match(huge, /^HTTP\/1\.1 431/);
+  const missing = await fetch(`${url}/nope`);
+  assert.equal(missing.status, 404);
+});
+
+test('readiness turns 503 while stopping, before listeners close', async () => {
+  const { logger } = memoryLogger();
+  const service = createService({
+    name: 'svc',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 400 },
+  });
+  const url = await service.start();
+  assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  const stopping = service.stop('test');
+  // During the propagation delay the listener still answers, but readiness says 503.
+  const during = await fetch(`${url}/readyz`, { headers: { connection: 'close' } });
+  assert.equal(during.status, 503);
+  const report = await stopping;
+  assert.equal(report.exitCode, 0);
+  await assert.rejects(fetch(`${url}/livez`));
+});
+
+test('a service without a name is refused', () => {
+  assert.throws(() => createService({ name: '' }), { code: 'CAP_ERR_RUNTIME_SERVICE' });
+});

@@ -1,0 +1,229 @@
+// A Capstan service: one HTTP server with health, metrics, JSON logs and graceful shutdown wired
+// together, so every later area (webhooks, proxy, exporters, control planes) starts from the same base.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { listenConfig, loadConfig } from './config/config.ts';
+import { CapstanError } from './errors.ts';
+import { Health, type HealthOptions } from './health/health.ts';
+import { Lifecycle, type LifecycleOptions, type ShutdownReport } from './lifecycle/lifecycle.ts';
+import { createLogger, flushLogs, type Logger } from './log/logger.ts';
+import {
+  collectDefaultMetrics,
+  instrumentHttpServer,
+  MetricsRegistry,
+  metricsHandler,
+} from './metrics/index.ts';
+
+/** A request handler for the service's own routes. Throwing (or rejecting) answers 500. */
+export type ServiceHandler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => unknown;
+
+/** Per-request context handed to route handlers. */
+export interface RequestContext {
+  /** From `X-Request-Id` when the client sent a sane one, else generated; echoed on the response. */
+  requestId: string;
+  /** The service logger bound to this request's id. */
+  log: Logger;
+  /** Aborted when the client goes away or the service starts stopping. */
+  signal: AbortSignal;
+}
+
+/** Options of {@link createService}. */
+export interface ServiceOptions {
+  /** Service name: logged as `name`, used as the default metrics prefix. */
+  name: string;
+  /** Listen port; default `PORT` (8080 when unset). 0 picks a free port. */
+  port?: number;
+  /** Listen address; default `HOST`, else all interfaces. */
+  host?: string;
+  logger?: Logger;
+  /** Registry served on `/metrics`. Default: a new {@link MetricsRegistry} with process metrics. */
+  metrics?: MetricsRegistry;
+  /** Collect Node's default process/runtime metrics into the registry. Default true. */
+  defaultMetrics?: boolean;
+  health?: Health;
+  healthOptions?: HealthOptions;
+  /**
+   * A shared {@link Lifecycle} (several services in one process stop together), or options for a
+   * service-owned one.
+   */
+  lifecycle?: Lifecycle | LifecycleOptions;
+  /** Routes of the service itself; unmatched paths get 404. */
+  routes?: Record<string, ServiceHandler>;
+  /** Fallback for paths not in `routes` (default: 404 JSON). */
+  handler?: ServiceHandler;
+  /** Environment read for PORT/HOST (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+/** A running (or ready to run) service. */
+export interface Service {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly health: Health;
+  readonly lifecycle: Lifecycle;
+  readonly server: Server;
+  /** `http://host:port` once listening. */
+  readonly url: string;
+  /** Listen, mark ready, and return the URL. */
+  start(): Promise<string>;
+  /** Stop on SIGTERM/SIGINT with the full drain sequence, then exit. */
+  handleSignals(): void;
+  /** Drain and stop without exiting the process. */
+  stop(reason?: string): Promise<ShutdownReport>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const BUILTIN = new Set(['/livez', '/readyz', '/healthz', '/metrics']);
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * Create a service: an HTTP server serving `/livez`, `/readyz`, `/healthz` and `/metrics` next to your
+ * routes, with request ids, HTTP metrics, JSON logs, 400s with reasons for malformed requests, and a
+ * shutdown that flips readiness, drains in-flight requests and flushes logs.
+ *
+ * ```ts
+ * const service = createService({ name: 'exporter', routes: { '/': (req, res) => res.end('hi') } });
+ * service.metrics.registerCollector(myCollector);
+ * await service.start();
+ * service.handleSignals();
+ * ```
+ */
+export function createService(options: ServiceOptions): Service {
+  if (!options.name) throw new CapstanError('CAP_ERR_RUNTIME_SERVICE', 'createService needs a name');
+  const listen = loadConfig(listenConfig, options.env ?? process.env);
+  const port = options.port ?? listen.port;
+  const host = options.host ?? listen.host;
+  const logger = options.logger ?? createLogger({ name: options.name });
+  const metrics = options.metrics ?? new MetricsRegistry();
+  if (!options.metrics && options.defaultMetrics !== false) collectDefaultMetrics({ register: metrics });
+  const health = options.health ?? new Health(options.healthOptions);
+  const ownsLifecycle = !(options.lifecycle instanceof Lifecycle);
+  const lifecycle =
+    options.lifecycle instanceof Lifecycle
+      ? options.lifecycle
+      : new Lifecycle({
+          ...options.lifecycle,
+          log: (level, msg, fields) => logger[level](fields ?? {}, msg),
+        });
+  const routes = new Map(Object.entries(options.routes ?? {}));
+  const serveMetrics = metricsHandler(metrics);
+
+  const server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 });
+  instrumentHttpServer(server, metrics);
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (health.handle(req, res)) return;
+    if (path === '/metrics') return serveMetrics(req, res);
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const handler = routes.get(path) ?? options.handler;
+    if (!handler) {
+      sendJson(res, 404, { error: 'not found', path });
+      return;
+    }
+    const abort = new AbortController();
+    res.once('close', () => abort.abort(new Error('response closed')));
+    const ctx: RequestContext = {
+      requestId,
+      log: logger.child({ requestId }),
+      signal: AbortSignal.any([abort.signal, lifecycle.signal]),
+    };
+    const fail = (err: unknown) => {
+      ctx.log.error({ err, method: req.method, path }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error', requestId });
+      else res.destroy();
+    };
+    try {
+      const result = handler(req, res, ctx);
+      if (result instanceof Promise) result.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  // Malformed HTTP never reaches 'request': answer 400 with the parser's reason instead of a reset.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = `${err.code ?? 'HPE_INVALID'}: ${err.message}`;
+    const text = JSON.stringify({ error: 'bad request', reason });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 431 ? 'Request Header Fields Too Large' : 'Request Timeout'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    );
+  });
+
+  lifecycle.addServer(server, { name: options.name });
+  lifecycle.onPhase(({ phase, report }) => {
+    if (phase === 'stopping') health.markStopping();
+    if (phase === 'stopped' && report && ownsLifecycle) {
+      logger.info(
+        { exitCode: report.exitCode, servers: report.servers, errors: report.errors.map((e) => e.code) },
+        'stopped',
+      );
+    }
+  });
+  // Hooks run in reverse order: logs are flushed last.
+  if (ownsLifecycle) lifecycle.onShutdown('flush logs', () => flushLogs());
+  lifecycle.onShutdown(`${options.name} metrics`, () => metrics.close());
+  lifecycle.onShutdown(`${options.name} health`, () => health.close());
+
+  let url = '';
+  const service: Service = {
+    name: options.name,
+    logger,
+    metrics,
+    health,
+    lifecycle,
+    server,
+    get url() {
+      return url;
+    },
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost =
+        address.family === 'IPv6'
+          ? address.address === '::'
+            ? 'localhost'
+            : `[${address.address}]`
+          : address.address;
+      url = `http://${shownHost === '0.0.0.0' ? 'localhost' : shownHost}:${address.port}`;
+      health.markReady();
+      logger.info({ url, builtin: [...BUILTIN] }, 'listening');
+      return url;
+    },
+    handleSignals() {
+      lifecycle.handleSignals();
+    },
+    stop(reason = 'stop') {
+      return lifecycle.shutdown(reason);
+    },
+    async [Symbol.asyncDispose]() {
+      await lifecycle.shutdown('dispose');
+    },
+  };
+  return service;
+}
