@@ -1,5 +1,6 @@
 import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Stream } from 'node:http2';
 import { Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Drainer, ServerDrainReport } from './drainer.ts';
 
 /**
@@ -24,9 +25,14 @@ export class Http2Drainer implements Drainer {
   #acceptedWhileDraining = 0;
   #cut = 0;
   #forced = false;
+  #idleClosed = 0;
   readonly #onSession: (session: Http2Session) => void;
   readonly #onStream: (stream: ServerHttp2Stream) => void;
   readonly #onConnection: (socket: Socket) => void;
+  readonly #onSecure: (socket: TLSSocket) => void;
+  /** TLS socket over each raw socket: HTTP/1.1 fallback connections (`allowHTTP1`) have no session. */
+  readonly #tlsOf = new WeakMap<Socket, TLSSocket>();
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(server: Http2Server | Http2SecureServer, name: string) {
     this.#server = server;
@@ -56,12 +62,17 @@ export class Http2Drainer implements Drainer {
         this.#checkDrained();
       });
     };
+    this.#onSecure = (tls) => {
+      const raw = (tls as TLSSocket & { _parent?: Socket })._parent;
+      if (raw) this.#tlsOf.set(raw, tls);
+    };
+    server.on('secureConnection', this.#onSecure);
     server.on('session', this.#onSession);
     server.on('stream', this.#onStream);
     server.on('connection', this.#onConnection);
   }
 
-  beginDrain(_idleGraceMs: number): void {
+  beginDrain(idleGraceMs: number): void {
     if (this.#draining) return;
     this.#draining = true;
     this.#inFlightAtClose = this.#streams;
@@ -70,13 +81,35 @@ export class Http2Drainer implements Drainer {
     this.#listenerClosed = true;
     for (const session of this.#sessions) session.close();
     this.#checkDrained();
+    // Connections without a session (HTTP/1.1 fallback, handshakes in progress) get no GOAWAY: close
+    // them once idle, checking every grace period until everything is gone.
+    const sweep = () => {
+      const sessionSockets = new Set<unknown>();
+      for (const session of this.#sessions) {
+        const socket = session.socket as (Socket & { _parent?: Socket }) | undefined;
+        sessionSockets.add(socket?._parent ?? socket);
+      }
+      for (const raw of this.#raw) {
+        if (sessionSockets.has(raw)) continue;
+        const tls = this.#tlsOf.get(raw) as (TLSSocket & { _httpMessage?: unknown }) | undefined;
+        if (tls?._httpMessage) continue; // an HTTP/1.1 response is in progress
+        this.#idleClosed++;
+        raw.destroy();
+      }
+      if (this.#raw.size > 0) this.#sweep = setTimeout(sweep, idleGraceMs);
+    };
+    if (this.#raw.size > 0) this.#sweep = setTimeout(sweep, idleGraceMs);
   }
 
   #checkDrained(): void {
-    if (this.#listenerClosed && this.#sessions.size === 0 && this.#raw.size === 0) this.#resolveDrained();
+    if (this.#listenerClosed && this.#sessions.size === 0 && this.#raw.size === 0) {
+      clearTimeout(this.#sweep);
+      this.#resolveDrained();
+    }
   }
 
   forceClose(): void {
+    clearTimeout(this.#sweep);
     this.#forced = true;
     this.#cut += this.#streams;
     for (const session of this.#sessions) session.destroy();
@@ -89,7 +122,7 @@ export class Http2Drainer implements Drainer {
       kind: this.kind,
       inFlightAtClose: this.#inFlightAtClose,
       acceptedWhileDraining: this.#acceptedWhileDraining,
-      idleClosed: 0,
+      idleClosed: this.#idleClosed,
       cut: this.#cut,
       forced: this.#forced,
     };
@@ -99,5 +132,6 @@ export class Http2Drainer implements Drainer {
     this.#server.off('session', this.#onSession);
     this.#server.off('stream', this.#onStream);
     this.#server.off('connection', this.#onConnection);
+    this.#server.off('secureConnection', this.#onSecure);
   }
 }

@@ -167,3 +167,46 @@ test('HTTP/2 over TLS: a stream past the drain deadline is cut and counted', asy
     server.close();
   }
 });
+
+test('HTTP/2 with allowHTTP1: an idle HTTP/1.1 keep-alive client does not hold the drain', async () => {
+  const server = http2.createSecureServer({ key, cert, allowHTTP1: true }, (_req, res) => {
+    res.end('either');
+  });
+  const lifecycle = new Lifecycle({ drainDelayMs: 0, idleGraceMs: 200, drainTimeoutMs: 5000 });
+  lifecycle.addServer(server, { name: 'mixed' });
+  const port = await listen(server);
+  const agent = new https.Agent({ keepAlive: true, ca: cert });
+  const h2 = http2.connect(`https://127.0.0.1:${port}`, { ca: cert });
+  h2.on('error', () => {});
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => {
+            text += c;
+          });
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
+    });
+    assert.equal(body, 'either');
+    const h2req = h2.request({ ':path': '/' });
+    h2req.setEncoding('utf8');
+    let h2body = '';
+    h2req.on('data', (c: string) => {
+      h2body += c;
+    });
+    await once(h2req, 'end');
+    assert.equal(h2body, 'either');
+    const report = await lifecycle.shutdown('test');
+    assert.equal(report.exitCode, 0, JSON.stringify(report.errors.map((e) => e.message)));
+    assert.equal(report.servers[0]!.forced, false);
+    assert.equal(report.servers[0]!.idleClosed, 1, 'the HTTP/1.1 socket, closed after the grace');
+  } finally {
+    agent.destroy();
+    h2.destroy();
+    server.close();
+  }
+});
