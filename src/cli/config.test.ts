@@ -34,7 +34,7 @@ describe('capstan config doc', () => {
     assert.match(r.stdout, /\nPORT\s+port\s+8080\s+HTTP listen port/);
     assert.match(
       r.stdout,
-      /\nDATABASE_URL\s+url\(postgres:\|postgresql:\)\s+\(required\)\s+yes\s+Database to export from/,
+      /\nDATABASE_URL\s+url\(postgres:\|postgresql:\)\s+\(required\)\s+yes \(or _FILE\)\s+Database to export from/,
     );
     assert.match(r.stdout, /\nEXPORTER_SCRAPE_INTERVAL\s+duration\s+30s\s+Time between scrapes/);
     assert.match(r.stdout, /\nfeatureConfig\n/);
@@ -66,7 +66,7 @@ describe('capstan config doc', () => {
     );
     assert.match(
       md.stdout,
-      /\| EXPORTER_API_TOKEN \| string \| \(required\) \| yes \| Token for the upstream API \|/,
+      /\| EXPORTER_API_TOKEN \| string \| \(required\) \| yes \(or _FILE\) \| Token for the upstream API \|/,
     );
     assert.doesNotMatch(md.stdout, /featureConfig/);
   });

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -265,6 +268,49 @@ describe('loading', () => {
     );
   });
 
+  test('secrets may come from <NAME>_FILE, never both, unreadable files reported', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-config-'));
+    try {
+      const tokenFile = join(dir, 'token');
+      writeFileSync(tokenFile, 'file-token-value\n');
+      const badFile = join(dir, 'dsn');
+      writeFileSync(badFile, 'mysql://root:filepw@db\n');
+      const def = defineConfig({
+        fields: {
+          apiToken: env.string().secret(),
+          dsn: env.url({ protocols: ['postgres:'] }).secret(),
+          other: env.string().secret().optional(),
+          plain: env.string().optional(),
+        },
+      });
+      const cfg = loadConfig(def, {
+        API_TOKEN_FILE: tokenFile,
+        DSN: 'postgres://db/x',
+        PLAIN_FILE: tokenFile,
+      });
+      assert.equal(cfg.apiToken, 'file-token-value');
+      // Only secret fields read _FILE.
+      assert.equal(cfg.plain, undefined);
+      const { issues } = checkConfig(def, {
+        API_TOKEN: 'inline',
+        API_TOKEN_FILE: tokenFile,
+        DSN_FILE: badFile,
+        OTHER_FILE: join(dir, 'missing'),
+      });
+      assert.deepEqual(
+        issues.map((i) => i.message),
+        [
+          'API_TOKEN: expected either API_TOKEN or API_TOKEN_FILE, not both, found both set',
+          'DSN (from DSN_FILE): expected a URL with protocol postgres:, found [REDACTED]',
+          `OTHER_FILE: expected a readable file, found ${JSON.stringify(join(dir, 'missing'))} (ENOENT)`,
+        ],
+      );
+      assert.ok(!JSON.stringify(issues).includes('filepw'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('definition mistakes fail at definition time', () => {
     assert.throws(
       () => defineConfig({ fields: { listenPort: env.port(), other: env.port().env('LISTEN_PORT') } }),
@@ -319,10 +365,14 @@ describe('documentation', () => {
     assert.equal(rows[1]!.default, '1m30s');
     assert.equal(rows[2]!.required, true);
     assert.equal(rows[2]!.secret, true);
+    assert.deepEqual(
+      rows.map((r) => r.fileEnv),
+      [undefined, undefined, 'EXP_TOKEN_FILE', undefined],
+    );
     assert.equal(rows[3]!.type, 'list<string>');
     const table = renderConfigRows(rows, 'table').split('\n');
     assert.match(table[0]!, /^Variable\s+Type\s+Default\s+Secret\s+Description$/);
-    assert.match(table[3]!, /^EXP_TOKEN\s+string\s+\(required\)\s+yes\s+API \| token$/);
+    assert.match(table[3]!, /^EXP_TOKEN\s+string\s+\(required\)\s+yes \(or _FILE\)\s+API \| token$/);
     const md = renderConfigRows(rows, 'markdown');
     assert.match(
       md,

@@ -1,6 +1,6 @@
 // 12-factor configuration: a typed definition read from environment variables, every problem
 // reported at once, secrets never printed.
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import type { z } from 'zod';
 import { maskUrlCredentials, REDACTED } from '../log/redact.ts';
 import { type EnvField, env, isEnvField } from './env-types.ts';
@@ -138,6 +138,25 @@ function shown(raw: string, secret: boolean): string {
   return secret ? REDACTED : JSON.stringify(maskUrlCredentials(raw));
 }
 
+function issue(
+  name: string,
+  field: string,
+  kind: ConfigIssue['kind'],
+  expected: string,
+  found: string,
+  label = name,
+): ConfigIssue {
+  const required = kind === 'missing' ? 'required, ' : '';
+  return {
+    env: name,
+    field,
+    kind,
+    expected,
+    found,
+    message: `${label}: ${required}expected ${expected}, found ${found}`,
+  };
+}
+
 /**
  * Collect every problem with `envVars` against `def` without throwing (for tools such as
  * `capstan config check` that merge several definitions).
@@ -149,7 +168,27 @@ export function checkConfig(
   const value: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
   for (const { key, env: name, field } of def.entries) {
-    const raw = envVars[name];
+    let raw = envVars[name];
+    let label = name;
+    const filePath = field.info.secret ? envVars[`${name}_FILE`] : undefined;
+    if (filePath !== undefined && filePath.trim() !== '') {
+      // Docker and Kubernetes mount secrets as files; NAME_FILE keeps them out of the environment.
+      const fileVar = `${name}_FILE`;
+      if (raw !== undefined && raw.trim() !== '') {
+        issues.push(issue(name, key, 'invalid', `either ${name} or ${fileVar}, not both`, 'both set'));
+        continue;
+      }
+      try {
+        raw = readFileSync(filePath, 'utf8').replace(/\r?\n$/, '');
+        label = `${name} (from ${fileVar})`;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+        issues.push(
+          issue(fileVar, key, 'invalid', 'a readable file', `${JSON.stringify(filePath)} (${code})`),
+        );
+        continue;
+      }
+    }
     const r = field.parse(raw);
     if (r.ok) {
       value[key] = r.value;
@@ -157,20 +196,14 @@ export function checkConfig(
     }
     const found =
       r.kind === 'missing' ? (raw === undefined ? 'unset' : 'empty') : shown(raw!, field.info.secret);
-    issues.push({
-      env: name,
-      field: key,
-      kind: r.kind,
-      expected: r.expected,
-      found,
-      message: `${name}: ${r.kind === 'missing' ? 'required, ' : ''}expected ${r.expected}, found ${found}`,
-    });
+    issues.push(issue(name, key, r.kind, r.expected, found, label));
   }
   return { value, issues };
 }
 
 /**
- * Read `def` from `envVars` (default `process.env`). Empty variables count as unset. Throws a
+ * Read `def` from `envVars` (default `process.env`). Empty variables count as unset. A secret field
+ * may instead be given as `<NAME>_FILE=/path` (one trailing newline dropped). Throws a
  * {@link ConfigError} listing every problem at once.
  */
 export function loadConfig<F extends Record<string, ConfigFieldInput>>(
@@ -212,6 +245,8 @@ export interface ConfigRow {
   /** Default as written in the environment; `[REDACTED]` for a secret; absent when none. */
   default?: string;
   secret: boolean;
+  /** For secrets: the `<NAME>_FILE` variable that may name a file holding the value instead. */
+  fileEnv?: string;
   description: string;
 }
 
@@ -227,6 +262,7 @@ export function describeConfig(def: ConfigDefinition): ConfigRow[] {
       description: field.info.description ?? '',
     };
     // Omitted rather than undefined, so rows survive a JSON round trip unchanged.
+    if (field.info.secret) row.fileEnv = `${name}_FILE`;
     if (field.info.defaultText !== undefined) {
       row.default = field.info.secret ? REDACTED : maskUrlCredentials(field.info.defaultText);
     }
@@ -245,7 +281,7 @@ export function renderConfigRows(rows: readonly ConfigRow[], format: ConfigDocFo
     r.env,
     r.type,
     r.required ? '(required)' : (r.default ?? '(optional)'),
-    r.secret ? 'yes' : '',
+    r.secret ? 'yes (or _FILE)' : '',
     r.description,
   ]);
   if (format === 'markdown') {
