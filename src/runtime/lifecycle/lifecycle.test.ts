@@ -4,6 +4,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { canConnect } from '../../testing/internal/ports.ts';
 import { LifecycleError } from './errors.ts';
 import { Lifecycle, type LifecyclePhase } from './lifecycle.ts';
@@ -220,6 +221,9 @@ test('jobs see their signal aborted after the drain; hooks run in reverse order;
       await once(signal, 'abort');
       signal.throwIfAborted();
     })
+    .addJob('sleeps with the signal', async (signal) => {
+      await sleep(3_600_000, undefined, { signal });
+    })
     .addJob('stubborn', () => new Promise(() => {}))
     .addJob('crash', async () => {
       throw new Error('boom');
@@ -257,11 +261,12 @@ test('jobs see their signal aborted after the drain; hooks run in reverse order;
     [
       ['polite', 'done', undefined],
       ['throws on abort', 'done', undefined],
+      ['sleeps with the signal', 'done', undefined],
       ['stubborn', 'timeout', 'CAP_ERR_LIFECYCLE_JOB_TIMEOUT'],
       ['crash', 'failed', 'CAP_ERR_LIFECYCLE_JOB_FAILED'],
     ],
   );
-  assert.equal((report.jobs[3]!.error!.cause as Error).message, 'boom');
+  assert.equal((report.jobs[4]!.error!.cause as Error).message, 'boom');
   assert.deepEqual(
     report.hooks.map((h) => [h.name, h.outcome, h.error?.code]),
     [
@@ -280,6 +285,9 @@ test('bad input is rejected with CAP_ERR_LIFECYCLE_* codes', async () => {
   assert.throws(() => new Lifecycle({ drainTimeoutMs: -1 }), code('CAP_ERR_LIFECYCLE_INVALID'));
   assert.throws(() => new Lifecycle({ drainDelayMs: Number.NaN }), code('CAP_ERR_LIFECYCLE_INVALID'));
   const lifecycle = new Lifecycle({ drainDelayMs: 0 });
+  const twice = http.createServer();
+  lifecycle.addServer(twice);
+  assert.throws(() => lifecycle.addServer(twice), code('CAP_ERR_LIFECYCLE_INVALID'));
   // @ts-expect-error: not a server
   assert.throws(() => lifecycle.addServer({ close() {} }), code('CAP_ERR_LIFECYCLE_INVALID'));
   assert.throws(() => lifecycle.addJob('', async () => {}), code('CAP_ERR_LIFECYCLE_INVALID'));

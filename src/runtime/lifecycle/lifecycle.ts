@@ -202,6 +202,7 @@ export class Lifecycle {
   readonly #hookTimeoutMs: number;
   readonly #log: LifecycleLog;
   readonly #drainers: Drainer[] = [];
+  readonly #servers = new WeakSet<object>();
   readonly #jobs: Job[] = [];
   readonly #hooks: Array<{ name: string; fn: (signal: AbortSignal) => unknown }> = [];
   readonly #phaseListeners = new Set<(event: PhaseEvent) => unknown>();
@@ -246,6 +247,9 @@ export class Lifecycle {
    */
   addServer(server: ServerLike, options: AddServerOptions = {}): this {
     this.#assertRunning('a server');
+    if (this.#servers.has(server)) {
+      throw new LifecycleError('CAP_ERR_LIFECYCLE_INVALID', 'this server is already registered');
+    }
     const n = this.#drainers.length + 1;
     const named = (kind: ServerKind) => options.name ?? `${kind}-${n}`;
     let drainer: Drainer;
@@ -269,6 +273,7 @@ export class Lifecycle {
         server: drainer.name,
       });
     }
+    this.#servers.add(server);
     this.#drainers.push(drainer);
     return this;
   }
@@ -289,8 +294,13 @@ export class Lifecycle {
         await run(this.#jobsController.signal);
         job.settled = { name, outcome: 'done' };
       } catch (cause) {
-        // A rejection caused by our own abort is the job's normal way to stop.
-        if (this.#jobsController.signal.aborted && cause === this.#jobsController.signal.reason) {
+        // A rejection caused by our own abort (its reason, or an AbortError from an API given the
+        // signal, e.g. timers/promises) is the job's normal way to stop.
+        const signal = this.#jobsController.signal;
+        if (
+          signal.aborted &&
+          (cause === signal.reason || (cause instanceof Error && cause.name === 'AbortError'))
+        ) {
           job.settled = { name, outcome: 'done' };
         } else {
           const error = new LifecycleError('CAP_ERR_LIFECYCLE_JOB_FAILED', `job "${name}" failed`, { cause });
