@@ -2,9 +2,13 @@
 // keep-alive connections and told to stop mid-run. Nothing accepted may fail: every request the
 // service accepted is completed and answered 2xx, the only client-side failures allowed are
 // ECONNREFUSED on reconnects after the listener closed (requests that were never accepted).
+// Also: Health readiness wired to the lifecycle, in process.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Health, Lifecycle } from 'capstan/runtime';
 import { fixture, spawnJson } from './fixtures/json-process.ts';
 
 const CONNECTIONS = 16;
@@ -63,5 +67,42 @@ test('SIGTERM mid-load: zero failed requests, every accepted request completed a
   } finally {
     service.kill();
     load?.kill();
+  }
+});
+
+test('with Health wired to onPhase: /readyz turns 503 at stopping while the app keeps serving through the drain delay', async () => {
+  const health = new Health();
+  health.markReady();
+  const server = http.createServer((req, res) => {
+    if (health.handle(req, res)) return;
+    res.end('app');
+  });
+  const lifecycle = new Lifecycle({ drainDelayMs: 1000, idleGraceMs: 100 });
+  lifecycle.addServer(server);
+  lifecycle.onShutdown('close health', () => health.close());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const status = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    await res.text();
+    return res.status;
+  };
+  try {
+    assert.equal(await status('/readyz'), 200);
+    let during: Promise<[number, number]> | undefined;
+    lifecycle.onPhase(({ phase }) => {
+      if (phase !== 'stopping') return;
+      health.markStopping();
+      during = Promise.all([status('/readyz'), status('/work')]);
+    });
+    const report = await lifecycle.shutdown('test');
+    assert.ok(during);
+    assert.deepEqual(await during, [503, 200], 'not ready, still serving');
+    assert.equal(report.exitCode, 0);
+    assert.equal(health.markReady(), false, 'nothing flips readiness back during shutdown');
+  } finally {
+    server.close();
+    health.close();
   }
 });
