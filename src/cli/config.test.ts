@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -89,6 +92,35 @@ describe('capstan config check', () => {
     const r = capstan(['config', 'check', fixture], validEnv);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'ok: 7 variables in 2 definition(s)\n');
+  });
+
+  test('--dotenv supplies variables; the real environment wins; a missing file is an error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-cli-config-'));
+    try {
+      const file = join(dir, '.env');
+      writeFileSync(
+        file,
+        '# service settings\nDATABASE_URL=postgres://app:pw@db/app\nEXPORTER_TARGETS="a,b"\nFEATURE_FAST_PATH=maybe\n',
+      );
+      const bad = capstan(['config', 'check', fixture, '--dotenv', file], {
+        EXPORTER_API_TOKEN: 'long-enough',
+      });
+      assert.equal(bad.status, 78);
+      assert.match(
+        bad.stderr,
+        /^invalid configuration: 1 problem\n {2}- FEATURE_FAST_PATH: expected a boolean/,
+      );
+      const ok = capstan(['config', 'check', fixture, '--dotenv', file], {
+        EXPORTER_API_TOKEN: 'long-enough',
+        FEATURE_FAST_PATH: 'on',
+      });
+      assert.equal(ok.status, 0, ok.stderr);
+      const missing = capstan(['config', 'check', fixture, '--dotenv', join(dir, 'nope.env')]);
+      assert.equal(missing.status, 2);
+      assert.match(missing.stderr, /cannot read .*nope\.env: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('invalid environment: every problem listed, secrets masked, exit 78', () => {

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseEnv } from 'node:util';
 import { Command, Option } from 'commander';
 import type { ConfigDefinition, ConfigDocFormat } from '../runtime/index.ts';
 
@@ -72,14 +74,32 @@ export function command(): Command {
     )
     .argument('<module-path>', 'a .ts or .js module exporting definitions made by defineConfig')
     .option('--export <name>', 'only this export')
-    .action(async function (this: Command, modulePath: string, opts: { export?: string }) {
+    .option(
+      '--dotenv <path>',
+      // Not --env-file: node itself scans its whole argv for --env-file, even after the script name.
+      'also read variables from a .env file (repeatable; the environment wins, as with node --env-file)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .action(async function (this: Command, modulePath: string, opts: { export?: string; dotenv: string[] }) {
       const { checkConfig, EX_CONFIG } = await import('../runtime/index.ts');
+      const vars: Record<string, string | undefined> = {};
+      for (const file of opts.dotenv) {
+        try {
+          Object.assign(vars, parseEnv(readFileSync(file, 'utf8')));
+        } catch (err) {
+          this.error(`error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+            exitCode: 2,
+          });
+        }
+      }
+      Object.assign(vars, process.env);
       const defs = await definitionsIn(this, modulePath, opts.export);
       const problems: string[] = [];
       let variables = 0;
       const seen = new Set<string>();
       for (const [, def] of defs) {
-        for (const issue of checkConfig(def).issues) {
+        for (const issue of checkConfig(def, vars).issues) {
           // Two definitions may share a variable (PORT): report it once.
           if (!seen.has(issue.message)) problems.push(issue.message);
           seen.add(issue.message);
