@@ -176,6 +176,9 @@ describe('metrics over HTTP', () => {
 describe('metricsHandler', () => {
   test('a metric whose collect() throws turns the scrape into a 500, not a truncated 200', async () => {
     const reg = new MetricsRegistry();
+    // Enough series ahead of the broken metric to span several chunks and slices.
+    const c = new Counter({ name: 'before_total', help: 'b', labelNames: ['i'], registers: [reg] });
+    for (let i = 0; i < 5000; i++) c.inc({ i: String(i) });
     new Gauge({
       name: 'broken',
       help: 'b',

@@ -330,6 +330,27 @@ describe('cardinality guard', () => {
     assert.equal(out.get(`${DROPPED_SERIES_METRIC}{metric="room"}`), '2');
   });
 
+  test('plain prom-client metrics are guarded too; exemplar-enabled ones are left alone', async () => {
+    const reg = new MetricsRegistry({ maxSeriesPerMetric: 2 });
+    reg.setContentType(prom.Registry.OPENMETRICS_CONTENT_TYPE as never);
+    const plain = new prom.Gauge({ name: 'pg_plain', help: 'p', labelNames: ['k'], registers: [reg] });
+    const ex = new prom.Counter({
+      name: 'ex_total',
+      help: 'e',
+      labelNames: ['k'],
+      enableExemplars: true,
+      registers: [reg],
+    });
+    for (const k of ['a', 'b', 'c', 'd']) {
+      plain.set({ k }, 1);
+      ex.inc({ labels: { k }, value: 1, exemplarLabels: { trace: k } } as never);
+    }
+    const out = await reg.metricsString();
+    assert.equal(out.match(/^pg_plain\{/gm)?.length, 2);
+    assert.equal(out.match(/^ex_total\{/gm)?.length, 4);
+    assert.match(out, new RegExp(`^${DROPPED_SERIES_METRIC}\\{metric="pg_plain"\\} 2$`, 'm'));
+  });
+
   test('bad limits are refused', () => {
     assert.throws(() => new MetricsRegistry({ maxSeriesPerMetric: 0 }), { code: 'CAP_ERR_METRICS_INVALID' });
     const reg = new MetricsRegistry();

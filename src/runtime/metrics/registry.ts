@@ -101,7 +101,9 @@ export class MetricsRegistry extends Registry {
     if (m.maxSeries !== undefined && !(m.maxSeries > 0)) {
       throw new MetricsError('CAP_ERR_METRICS_INVALID', `metric "${m.name}": maxSeries must be > 0`);
     }
-    if (Number.isFinite(limit) && m.hashMap && typeof m.hashMap === 'object') {
+    // Exemplar-enabled counters read back the series they just wrote; a dropped write would make
+    // prom-client throw, so those metrics are left unguarded.
+    if (Number.isFinite(limit) && !m.enableExemplars && m.hashMap && typeof m.hashMap === 'object') {
       let told = false;
       installSeriesGuard(m, limit, (labels) =>
         this.#reportDrop(m, { metric: m.name, labels, limit }, () => {

@@ -112,18 +112,31 @@ export async function* serialize(input: SerializeInput, options: SerializeOption
     return ls;
   };
 
-  for (const metric of input.metrics) {
+  // Run every piece of user code first (collect() hooks, get() of metrics without a fast path), all
+  // at once as prom-client does. Once writing starts nothing can fail but an abort, so a failing hook
+  // becomes an error before the first byte (a 500), never a truncated exposition.
+  const fast = (m: PromMetricLike): boolean =>
+    !m.enableExemplars &&
+    rawSeries(m) !== undefined &&
+    (m.type === 'counter' || m.type === 'gauge' || (m.type === 'histogram' && m.upperBounds !== undefined));
+  const prepared = await Promise.all(
+    input.metrics.map(async (m) => {
+      if (!fast(m)) return (await m.get()).values ?? [];
+      if (typeof m.collect === 'function') await m.collect();
+      return undefined;
+    }),
+  );
+
+  for (let mi = 0; mi < input.metrics.length; mi++) {
+    const metric = input.metrics[mi]!;
     signal?.throwIfAborted();
-    if (typeof metric.collect === 'function') {
-      const r = metric.collect();
-      if (r instanceof Promise) await r;
-    }
     const type = metric.type;
     const series = rawSeries(metric);
     const family = om && type === 'counter' ? metric.name.replace(/_total$/, '') : metric.name;
     buf += header(family, metric.help, type, metric.unit, om);
 
-    if ((type === 'counter' || type === 'gauge') && series && !metric.enableExemplars) {
+    const generic = prepared[mi];
+    if (generic === undefined && (type === 'counter' || type === 'gauge') && series) {
       const sampleName = om && type === 'counter' ? `${family}_total` : metric.name;
       const entries = Object.values(series) as SeriesEntry[];
       for (let i = 0; i < entries.length; i++) {
@@ -132,7 +145,7 @@ export async function* serialize(input: SerializeInput, options: SerializeOption
         buf += `${sampleName}${ls ? `{${ls}}` : ''} ${formatValue(e.value)}\n`;
         if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
       }
-    } else if (type === 'histogram' && series && metric.upperBounds && !metric.enableExemplars) {
+    } else if (generic === undefined && type === 'histogram' && series && metric.upperBounds) {
       const bounds = metric.upperBounds;
       const boundKeys = bounds.map(String);
       const leValues = bounds.map(formatValue);
@@ -154,8 +167,7 @@ export async function* serialize(input: SerializeInput, options: SerializeOption
       }
     } else {
       // Summaries, exemplar-enabled metrics and foreign metric objects: their own get() output.
-      const data = await metric.get();
-      const values = data.values ?? [];
+      const values = generic ?? [];
       for (let i = 0; i < values.length; i++) {
         const v = values[i]!;
         let name = v.metricName ?? metric.name;
