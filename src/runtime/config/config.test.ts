@@ -120,6 +120,9 @@ describe('env types', () => {
     );
     assert.deepEqual(one(env.list(env.int()).default([7]), undefined), [7]);
     assert.deepEqual(one(env.list(env.int()).default('1,2'), undefined), [1, 2]);
+    const shared = defineConfig({ fields: { v: env.list(env.int()).default([1]) } });
+    assert.throws(() => (loadConfig(shared, {}).v as number[]).push(2), TypeError);
+    assert.deepEqual(loadConfig(shared, {}).v, [1]);
   });
 
   test('enum and string', () => {
@@ -260,6 +263,16 @@ describe('loading', () => {
       ['[REDACTED]', '[REDACTED]', '[REDACTED]', '[REDACTED]'],
     );
     assert.equal(issues[4]!.found, '"mysql://user:[REDACTED]@host"');
+    const quoting = defineConfig({
+      fields: {
+        key: env
+          .custom(z.string().refine((v) => v.startsWith('k-'), { error: (i) => `bad key ${i.input}` }))
+          .secret(),
+      },
+    });
+    const quoted = checkConfig(quoting, { KEY: secretValue }).issues[0]!;
+    assert.ok(!quoted.message.includes(secretValue), quoted.message);
+    assert.match(quoted.message, /bad key \[REDACTED\]/);
     const doc = JSON.stringify(describeConfig(def));
     assert.ok(!doc.includes('default-signing-key'));
     assert.throws(

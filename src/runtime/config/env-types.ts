@@ -63,6 +63,8 @@ export class EnvField<T> {
       }
       typed = r.data;
     }
+    // Frozen: the same default object is handed to every load, so one caller must not change it for all.
+    if (typeof typed === 'object' && typed !== null) Object.freeze(typed);
     const text = typeof value === 'string' ? value : this.info.format(value);
     return new EnvField(this.schema as z.ZodType<NonNullable<T>, string>, {
       ...this.info,
@@ -105,11 +107,10 @@ export class EnvField<T> {
     }
     const r = this.schema.safeParse(raw);
     if (r.success) return { ok: true, value: r.data };
-    return {
-      ok: false,
-      kind: 'invalid',
-      expected: expectedFromZod(r.error.issues[0]?.message, this.info.expected),
-    };
+    let expected = expectedFromZod(r.error.issues[0]?.message, this.info.expected);
+    // A custom zod message could quote its input; a secret must not survive that.
+    if (this.info.secret && raw.trim().length >= 3) expected = expected.replaceAll(raw.trim(), '[REDACTED]');
+    return { ok: false, kind: 'invalid', expected };
   }
 }
 
