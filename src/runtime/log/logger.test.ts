@@ -154,6 +154,10 @@ describe('redaction', () => {
       passwd: 'p2',
       refresh_token: 'r1',
       count: 3,
+      auth: 'user:pw9',
+      author: 'ann',
+      passenger: 'bob',
+      tokenizer: 'bpe',
     };
     log.info(input, 'req');
     const line = lines[0]!;
@@ -171,6 +175,7 @@ describe('redaction', () => {
       's1',
       'p2',
       'r1',
+      'pw9',
     ]) {
       assert.ok(!line.includes(secret), `${secret} leaked: ${line}`);
     }
@@ -191,6 +196,9 @@ describe('redaction', () => {
       accept: '*/*',
     });
     assert.equal(o['count'], 3);
+    assert.equal(o['auth'], '[REDACTED]');
+    // Short names match only whole; fragments match anywhere (so `tokenizer` is over-redacted, by choice).
+    assert.deepEqual([o['author'], o['passenger'], o['tokenizer']], ['ann', 'bob', '[REDACTED]']);
     // The caller's object is untouched.
     assert.equal(input.user.password, 'pw1');
     assert.equal(input.headers.Authorization, 'Bearer abc');

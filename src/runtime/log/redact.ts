@@ -26,6 +26,12 @@ export const DEFAULT_SECRET_KEY_FRAGMENTS: readonly string[] = [
   'signature',
 ];
 
+/**
+ * Whole field names (same normalisation) that are secret but too short to match as fragments:
+ * `auth` would otherwise hit `author`, `pass` would hit `passenger`.
+ */
+export const DEFAULT_SECRET_KEY_NAMES: readonly string[] = ['auth', 'pass', 'pwd', 'jwt', 'bearer'];
+
 // scheme://user:password@ — the password may hold anything except `@`, `/` and whitespace (an `@`
 // inside a password must be percent-encoded in a valid URL).
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*):([^@/\s]*)@/gi;
@@ -52,12 +58,13 @@ export type Redactor = (value: unknown) => unknown;
  */
 export function createRedactor(options: RedactorOptions = {}): Redactor {
   const fragments = [...DEFAULT_SECRET_KEY_FRAGMENTS, ...(options.extraKeys ?? [])].map(normalizeKey);
+  const exact = new Set(DEFAULT_SECRET_KEY_NAMES);
   const verdicts = new Map<string, boolean>();
   const isSecretKey = (key: string): boolean => {
     let v = verdicts.get(key);
     if (v === undefined) {
       const k = normalizeKey(key);
-      v = fragments.some((f) => k.includes(f));
+      v = exact.has(k) || fragments.some((f) => k.includes(f));
       // Field names come from code, so the set stays small; the cap guards against data used as keys.
       if (verdicts.size < 10_000) verdicts.set(key, v);
     }
