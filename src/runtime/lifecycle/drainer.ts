@@ -5,13 +5,13 @@ export type ServerKind = 'http' | 'https' | 'http2' | 'grpc';
 export interface ServerDrainReport {
   name: string;
   kind: ServerKind;
-  /** Requests (HTTP/1 requests, HTTP/2 streams) running when the listener closed; `null` for gRPC. */
+  /** Requests (HTTP/1 requests, HTTP/2 streams, gRPC calls) running when the listener closed; `null` when unknown. */
   inFlightAtClose: number | null;
   /** Requests accepted after the listener closed, on connections opened before (served with `Connection: close`). */
   acceptedWhileDraining: number;
   /** Idle keep-alive connections closed by us once their grace period ended. */
   idleClosed: number;
-  /** Requests still running at the drain deadline and cut; `null` when the server cannot tell (gRPC). */
+  /** Requests still running at the drain deadline and cut; `null` when unknown (gRPC with channelz off). */
   cut: number | null;
   /** True when the deadline passed and remaining connections were destroyed. */
   forced: boolean;
@@ -25,11 +25,11 @@ export interface Drainer {
   readonly name: string;
   readonly kind: ServerKind;
   /** Stop accepting, ask clients to go away (Connection: close, GOAWAY) and close idle connections after `idleGraceMs`. */
-  beginDrain(idleGraceMs: number): void;
+  beginDrain(idleGraceMs: number): void | Promise<void>;
   /** Resolves once the listener is closed and every connection has ended. */
   readonly drained: Promise<void>;
   /** Destroy whatever is left (deadline passed). */
-  forceClose(): void;
+  forceClose(): void | Promise<void>;
   report(): ServerDrainReport;
   /** Remove the listeners added to the server (used when the lifecycle is discarded). */
   detach(): void;

@@ -7,6 +7,8 @@ import type { Drainer, ServerDrainReport } from './drainer.ts';
 export interface GrpcServerLike {
   tryShutdown(callback: (error?: Error) => void): void;
   forceShutdown(): void;
+  /** Its channelz id; used to count running calls (`calls_started - succeeded - failed`). */
+  getChannelzRef?(): { id: number | string };
 }
 
 /** True when `value` looks like a grpc-js Server. */
@@ -20,9 +22,37 @@ export function isGrpcServer(value: unknown): value is GrpcServerLike {
 }
 
 /**
+ * Running calls of a grpc-js server, from its channelz counters (on by default; the public
+ * `getChannelzHandlers()` reads them). `null` when channelz is disabled or grpc-js cannot be loaded.
+ */
+async function runningCalls(server: GrpcServerLike): Promise<number | null> {
+  try {
+    const ref = server.getChannelzRef?.();
+    if (!ref) return null;
+    // Loaded lazily: services without gRPC never load grpc-js.
+    const grpc = await import('@grpc/grpc-js');
+    const handlers = grpc.getChannelzHandlers();
+    const response = await new Promise<{ server?: { data?: Record<string, unknown> } } | undefined>(
+      (resolve, reject) => {
+        const call = { request: { server_id: String(ref.id) } };
+        handlers.GetServer(call as never, (err: unknown, value?: unknown) =>
+          err ? reject(err) : resolve(value as { server?: { data?: Record<string, unknown> } }),
+        );
+      },
+    );
+    const data = response?.server?.data;
+    if (!data) return null;
+    const n = Number(data.calls_started) - Number(data.calls_succeeded) - Number(data.calls_failed);
+    return Number.isFinite(n) ? Math.max(0, n) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Drains a grpc-js server: `tryShutdown` unbinds the ports, sends GOAWAY on every HTTP/2 session and
- * calls back once running calls finish; `forceShutdown` at the deadline cancels what is left. grpc-js
- * does not expose how many calls are running, so `inFlightAtClose` and `cut` are `null`.
+ * calls back once running calls finish; `forceShutdown` at the deadline cancels what is left. Running
+ * calls are counted from channelz; with channelz off, `inFlightAtClose` and `cut` are `null`.
  */
 export class GrpcDrainer implements Drainer {
   readonly name: string;
@@ -32,6 +62,8 @@ export class GrpcDrainer implements Drainer {
   #resolveDrained!: () => void;
   #draining = false;
   #forced = false;
+  #inFlightAtClose: number | null = null;
+  #cut: number | null = 0;
 
   constructor(server: GrpcServerLike, name: string) {
     this.#server = server;
@@ -41,15 +73,17 @@ export class GrpcDrainer implements Drainer {
     });
   }
 
-  beginDrain(_idleGraceMs: number): void {
+  async beginDrain(_idleGraceMs: number): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
+    this.#inFlightAtClose = await runningCalls(this.#server);
     // An error here means "already shut down": nothing is left to drain either way.
     this.#server.tryShutdown(() => this.#resolveDrained());
   }
 
-  forceClose(): void {
+  async forceClose(): Promise<void> {
     this.#forced = true;
+    this.#cut = await runningCalls(this.#server);
     this.#server.forceShutdown();
     this.#resolveDrained();
   }
@@ -58,10 +92,10 @@ export class GrpcDrainer implements Drainer {
     return {
       name: this.name,
       kind: this.kind,
-      inFlightAtClose: null,
+      inFlightAtClose: this.#inFlightAtClose,
       acceptedWhileDraining: 0,
       idleClosed: 0,
-      cut: null,
+      cut: this.#cut,
       forced: this.#forced,
     };
   }

@@ -83,10 +83,10 @@ test('gRPC: an in-flight call completes after shutdown begins, then the port ref
     assert.deepEqual(report.servers[0], {
       name: 'grpc',
       kind: 'grpc',
-      inFlightAtClose: null,
+      inFlightAtClose: 1,
       acceptedWhileDraining: 0,
       idleClosed: 0,
-      cut: null,
+      cut: 0,
       forced: false,
     });
     const late = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -128,6 +128,8 @@ test('gRPC: a call still running at the deadline is cancelled and the drain repo
     assert.equal(report.exitCode, 1);
     assert.equal(report.servers[0]!.name, 'grpc-1');
     assert.equal(report.servers[0]!.forced, true);
+    assert.equal(report.servers[0]!.inFlightAtClose, 1);
+    assert.equal(report.servers[0]!.cut, 1, 'counted from channelz');
     assert.deepEqual(
       report.errors.map((e) => e.code),
       ['CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT'],

@@ -375,7 +375,7 @@ export class Lifecycle {
     if (this.#drainDelayMs > 0) await within(this.#drainDelayMs, new Promise(() => {}), this.#hurry.signal);
 
     await this.#setPhase('draining', reason);
-    for (const drainer of this.#drainers) drainer.beginDrain(this.#idleGraceMs);
+    await Promise.all(this.#drainers.map((d) => d.beginDrain(this.#idleGraceMs)));
     const pendingDrainers = new Set(this.#drainers);
     await within(
       this.#drainTimeoutMs,
@@ -383,7 +383,7 @@ export class Lifecycle {
       this.#hurry.signal,
     );
     for (const drainer of pendingDrainers) {
-      drainer.forceClose();
+      await drainer.forceClose();
       const { cut } = drainer.report();
       const error = new LifecycleError(
         'CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT',
