@@ -123,6 +123,8 @@ export {
 } from './log/logger.ts';
 export {
   createRedactor,
+  DEFAULT_SECRET_KEY_FRAGMENTS,
+  DEFAULT_SECRET_KEY_NAMES,
   maskUrlCredentials,
   REDACTED,
   type Redactor,
