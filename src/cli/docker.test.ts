@@ -61,7 +61,7 @@ async function run(cmd: string[], name: string, labels: Record<string, string> =
 
 describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () => {
   test('logs: prefix per container, stdout and stderr apart, --tail, --stdout-only, no colour when piped', async () => {
-    const a = await run(['sh', '-c', 'echo a-out-1; echo a-err >&2; usleep 200000; echo a-out-2'], 'cli-a', {
+    const a = await run(['sh', '-c', 'echo a-out-1; echo a-err >&2; usleep 500000; echo a-out-2'], 'cli-a', {
       grp: 'x',
     });
     const b = await run(['sh', '-c', 'echo b-out'], 'cli-b', { grp: 'x' });

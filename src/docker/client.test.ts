@@ -129,7 +129,7 @@ describe('DockerClient against a real dockerd', () => {
 
   test('logs: multiplexed frames kept apart, raw with a TTY, tail', async () => {
     // The pause keeps `c` last in the log file: the daemon stamps stdout and stderr in separate goroutines.
-    const plain = await create(['sh', '-c', 'echo a; echo b >&2; usleep 200000; echo c']);
+    const plain = await create(['sh', '-c', 'echo a; echo b >&2; usleep 500000; echo c']);
     const tty = await create(['sh', '-c', 'echo a; echo b >&2; echo c'], { tty: true });
     for (const id of [plain, tty]) {
       await client.startContainer(id);

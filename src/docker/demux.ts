@@ -202,12 +202,26 @@ export async function* demux(
   source: AsyncIterable<Uint8Array>,
   options: DemuxOptions = {},
 ): AsyncGenerator<Frame> {
+  for await (const frames of demuxChunks(source, options)) {
+    for (let i = 0; i < frames.length; i++) yield frames[i]!;
+  }
+}
+
+/**
+ * Like {@link demux}, but yields the frames of each received chunk as one array: one await per chunk instead
+ * of one per frame, which is what makes small frames (log lines) fast.
+ */
+export async function* demuxChunks(
+  source: AsyncIterable<Uint8Array>,
+  options: DemuxOptions = {},
+): AsyncGenerator<Frame[]> {
   const demuxer = new Demuxer(options);
   for await (const chunk of source) {
     const frames = demuxer.push(chunk);
-    for (let i = 0; i < frames.length; i++) yield frames[i]!;
+    if (frames.length > 0) yield frames;
   }
-  for (const frame of demuxer.end()) yield frame;
+  const rest = demuxer.end();
+  if (rest.length > 0) yield rest;
 }
 
 /** Demultiplex a whole buffer at once (tests, small exec output). */

@@ -15,6 +15,7 @@ export {
   type DemuxOptions,
   demux,
   demuxBuffer,
+  demuxChunks,
   encodeFrame,
   type Frame,
   type StdStream,

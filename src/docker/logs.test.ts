@@ -81,14 +81,25 @@ function assertExactlyOnce(seen: number[], n: number): void {
 describe('followLogs against a real dockerd', () => {
   test('survives a daemon restart with --live-restore: every line exactly once', async () => {
     const n = 3000;
-    const id = await run(counter(n));
+    // The container waits for /tmp/done before exiting: output it writes while dockerd is down is lost by
+    // dockerd itself if the container has exited by the time the daemon is back (verified), so it must outlive
+    // the restart for "every line" to be a property of the follower, not of the machine's load.
+    const id = await run([
+      'sh',
+      '-c',
+      `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; [ $((i % 20)) -eq 0 ] && usleep 20000; done; ` +
+        'while [ ! -f /tmp/done ]; do usleep 50000; done',
+    ]);
     const lines: LogLine[] = [];
     const notices: LogNotice[] = [];
     let restarted: Promise<void> | undefined;
+    let finished: Promise<unknown> | undefined;
     for await (const line of followLogs(client, id, { graceMs: 1_000, onNotice: (x) => notices.push(x) })) {
       lines.push(line);
       if (!restarted && Number(line.text) >= 300) restarted = docker.restart();
+      if (line.text === String(n)) finished = client.exec(id, ['touch', '/tmp/done']);
     }
+    await finished;
     await restarted;
     assertExactlyOnce(numbers(lines), n);
     assert.ok(

@@ -196,7 +196,7 @@ export async function* followLogs(
     const splitter = new LineSplitter();
     let cleanEnd = false;
     try {
-      const frames = client.logs(id, {
+      const batches = client.logChunks(id, {
         follow,
         timestamps: true,
         stdout: options.stdout ?? true,
@@ -206,10 +206,11 @@ export async function* followLogs(
         tty: info.Config.Tty,
         signal,
       });
-      for await (const frame of frames) {
+      for await (const frames of batches) {
         attempt = 0;
-        if (frame.stream === 'stdin') continue;
-        splitter.push(frame.stream, frame.data, lines);
+        for (const frame of frames) {
+          if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, lines);
+        }
         for (const [stream, raw] of lines) {
           const line = toLine(id, name, stream, raw, info.Config.Tty);
           if (line && dedupe.admit(line.timeNs, stream, line.text)) {

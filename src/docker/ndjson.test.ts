@@ -74,6 +74,10 @@ describe('time', () => {
     assert.equal(parseTimestampNs('2026-11-25T10:11:56.5+01:00'), 1795597916500000000n);
     assert.equal(parseTimestampNs('not a time'), undefined);
     assert.equal(parseTimestampNs('2026-11-25 09:11:56Z'), undefined);
+    assert.equal(parseTimestampNs('2026-11-25T09:11:56.x1Z'), undefined);
+    assert.equal(parseTimestampNs('2026-11-25T09:11:56.1234567891Z'), undefined);
+    assert.equal(parseTimestampNs('2026-11-25T09:11:56.Z'), undefined);
+    assert.equal(parseTimestampNs('2026-11-25T09:11:57.000000001Z'), 1795597917000000001n);
   });
 
   test('formatting for the API and back', () => {

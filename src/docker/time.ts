@@ -8,6 +8,32 @@ const NS_PER_S = 1_000_000_000n;
  * Returns undefined when the text is not a timestamp.
  */
 export function parseTimestampNs(text: string): bigint | undefined {
+  // Fast path for the daemon's own form (UTC, `Z`): lines of the same second share the date part, so the
+  // Date.parse of it is cached.
+  if (
+    text.length >= 20 &&
+    text.length <= 30 &&
+    text.charCodeAt(text.length - 1) === 0x5a &&
+    text[10] === 'T'
+  ) {
+    const head = text.slice(0, 19);
+    let base = head === cachedHead ? cachedBase : undefined;
+    if (base === undefined) {
+      const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(head) ? Date.parse(`${head}Z`) : Number.NaN;
+      if (!Number.isNaN(ms)) {
+        base = BigInt(ms) * 1_000_000n;
+        cachedHead = head;
+        cachedBase = base;
+      }
+    }
+    if (base !== undefined) {
+      if (text.length === 20) return base;
+      const frac = text.slice(20, -1);
+      if (text[19] === '.' && frac.length <= 9 && /^\d+$/.test(frac))
+        return base + BigInt(frac.padEnd(9, '0'));
+      return undefined;
+    }
+  }
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
   if (!m) return undefined;
   const ms = Date.parse(`${m[1]}${m[3]}`);
@@ -15,6 +41,9 @@ export function parseTimestampNs(text: string): bigint | undefined {
   const frac = (m[2] ?? '').padEnd(9, '0');
   return BigInt(ms) * 1_000_000n + BigInt(frac);
 }
+
+let cachedHead = '';
+let cachedBase: bigint | undefined;
 
 /** Format nanoseconds since the epoch as the API's `since`/`until` value: `seconds.nanoseconds`. */
 export function formatDockerTime(ns: bigint): string {
