@@ -6,20 +6,25 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { PeerError } from '../runtime/errors.ts';
 import { canConnect } from './internal/ports.ts';
+import { peerCacheDir } from './peers.ts';
 import { startPostgres } from './postgres.ts';
 
 test('startPostgres serves a private database on loopback and cleans up on stop', async () => {
-  const server = await startPostgres({ user: 'alice', password: 'p@ss word/1', database: 'shop' });
+  const server = await startPostgres({ user: 'al"ice', password: "p@ss w'ord/1", database: 'shop' });
   try {
     assert.equal(server.host, '127.0.0.1');
-    assert.equal(server.user, 'alice');
+    assert.equal(server.user, 'al"ice');
     assert.equal(server.database, 'shop');
-    assert.equal(server.password, 'p@ss word/1');
+    assert.equal(server.password, "p@ss w'ord/1");
     // The URL encodes the password so drivers parse it back intact.
-    assert.equal(decodeURIComponent(new URL(server.url).password), 'p@ss word/1');
+    assert.equal(decodeURIComponent(new URL(server.url).password), "p@ss w'ord/1");
     assert.ok(
       readdirSync(server.dir).some((f) => f.startsWith('.s.PGSQL.')),
       'unix socket lives in the temp dir',
+    );
+    assert.ok(
+      readdirSync(peerCacheDir('postgres')).some((f) => /^data-template-[\d.]+-f\d+$/.test(f)),
+      'the initdb template is cached',
     );
 
     const client = new pg.Client({ connectionString: server.url });
@@ -30,7 +35,7 @@ test('startPostgres serves a private database on loopback and cleans up on stop'
         "SELECT current_user AS u, current_database() AS d, current_setting('fsync') AS f, " +
           "current_setting('listen_addresses') AS l",
       );
-      assert.deepEqual(rows, [{ u: 'alice', d: 'shop', f: 'off', l: '127.0.0.1' }]);
+      assert.deepEqual(rows, [{ u: 'al"ice', d: 'shop', f: 'off', l: '127.0.0.1' }]);
       await client.query('CREATE TABLE t (id int primary key)');
       await client.query('INSERT INTO t VALUES (1), (2)');
       assert.equal((await client.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 2);
@@ -39,7 +44,7 @@ test('startPostgres serves a private database on loopback and cleans up on stop'
     }
 
     const bad = new pg.Client({
-      connectionString: server.url.replace(encodeURIComponent('p@ss word/1'), 'nope'),
+      connectionString: server.url.replace(new URL(server.url).password, 'nope'),
     });
     bad.on('error', () => {});
     await assert.rejects(bad.connect(), /password authentication failed/);

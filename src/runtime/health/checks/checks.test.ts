@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { freePort, type PostgresPeer, type RedisPeer, startPostgres, startRedis } from 'capstan/testing';
 import pg from 'pg';
@@ -84,13 +84,16 @@ describe('postgresCheck against a real PostgreSQL', () => {
     }
   });
 
-  test('abort closes the connection attempt', async () => {
-    // A listener that accepts and never answers: the startup packet waits forever without abort.
-    const silent = createServer();
+  test('abort closes the connection attempt', { timeout: 30_000 }, async () => {
+    // A raw TCP listener that accepts and never answers: the startup packet waits forever without abort.
+    // (Not an HTTP server: that one answers 400 to the binary startup packet and hangs up.)
+    const silent = createTcpServer();
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const sockets = new Set<import('node:net').Socket>();
+    const sockets = new Set<Socket>();
     silent.on('connection', (s) => {
       sockets.add(s);
+      // Read (and drop) the startup packet, or the client's hang-up is never seen behind it.
+      s.resume();
       s.on('close', () => sockets.delete(s));
     });
     try {
@@ -103,7 +106,7 @@ describe('postgresCheck against a real PostgreSQL', () => {
       await assert.rejects(pending, /gave up/);
       while (sockets.size > 0) await new Promise((r) => setTimeout(r, 10));
     } finally {
-      silent.closeAllConnections();
+      for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
     }
   });
@@ -174,7 +177,9 @@ describe('redisCheck against a real Redis', () => {
 });
 
 describe('httpCheck, tcpCheck, dnsCheck', () => {
-  test('httpCheck: expected status passes, others fail; credentials and query never shown', async () => {
+  test('httpCheck: expected status passes, others fail; credentials and query never shown', {
+    timeout: 30_000,
+  }, async () => {
     let hits = 0;
     const server = createServer((req, res) => {
       hits += 1;

@@ -94,7 +94,8 @@ export function postgresCheck(
       );
     } finally {
       signal.removeEventListener('abort', onAbort);
-      await client.end().catch(() => {});
+      // Not awaited: pg's end() waits for the server's goodbye, which a dying server may never send.
+      client.end().catch(() => {});
     }
   };
 }
