@@ -7,7 +7,7 @@ import { MetricsError } from './errors.ts';
 import { type ExpositionFormat, OPENMETRICS_CONTENT_TYPE } from './format.ts';
 import { type DropInfo, installSeriesGuard, type OnDrop } from './guard.ts';
 import { type MetricsHandlerOptions, serveMetrics } from './http.ts';
-import { type PromMetricLike, serialize } from './serialize.ts';
+import { type PromMetricLike, type SerializeInput, type SerializeOptions, serialize } from './serialize.ts';
 
 /** Options of a {@link MetricsRegistry}. */
 export interface MetricsRegistryOptions {
@@ -130,9 +130,15 @@ export class MetricsRegistry extends Registry {
 
   /** The whole exposition as one string in the given format. */
   async metricsString(options: ExposeOptions = {}): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of this.expose(options)) chunks.push(chunk);
-    return Buffer.concat(chunks).toString('utf8');
+    // Strings straight through: encoding to UTF-8 and decoding again would only cost time here.
+    const chunks: string[] = [];
+    for await (const chunk of serialize(this.#input(), {
+      ...this.#serializeOptions(options),
+      encode: false,
+    })) {
+      chunks.push(chunk);
+    }
+    return chunks.join('');
   }
 
   /**
@@ -140,19 +146,24 @@ export class MetricsRegistry extends Registry {
    * slices. Collector families are served from their caches.
    */
   expose(options: ExposeOptions = {}): AsyncIterable<Buffer> {
-    return serialize(
-      {
-        metrics: this.getMetricsAsArray() as unknown as PromMetricLike[],
-        families: () => [...this.#collectors.values()].flatMap((c) => c.families()),
-        defaultLabels: (this as unknown as { _defaultLabels?: Record<string, unknown> })._defaultLabels,
-        cacheKey: this.#cacheKey,
-      },
-      {
-        format: options.format ?? 'text',
-        sliceMs: this.#sliceMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-      },
-    );
+    return serialize(this.#input(), this.#serializeOptions(options));
+  }
+
+  #input(): SerializeInput {
+    return {
+      metrics: this.getMetricsAsArray() as unknown as PromMetricLike[],
+      families: () => [...this.#collectors.values()].flatMap((c) => c.families()),
+      defaultLabels: (this as unknown as { _defaultLabels?: Record<string, unknown> })._defaultLabels,
+      cacheKey: this.#cacheKey,
+    };
+  }
+
+  #serializeOptions(options: ExposeOptions): SerializeOptions {
+    return {
+      format: options.format ?? 'text',
+      sliceMs: this.#sliceMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
   }
 
   /**

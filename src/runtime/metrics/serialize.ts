@@ -55,6 +55,8 @@ export interface SerializeOptions {
   sliceMs?: number;
   /** Target chunk size in characters. */
   chunkSize?: number;
+  /** Encode chunks to UTF-8 Buffers (default true); false yields the strings, for callers that join them. */
+  encode?: boolean;
   signal?: AbortSignal;
 }
 
@@ -75,7 +77,15 @@ const CHECK_EVERY = 128;
  * generation, which kept GC pauses long when a whole 7 MB exposition was held as one rope. Between slices it yields with
  * `setImmediate`, so requests and timers run while a large exposition is written.
  */
-export async function* serialize(input: SerializeInput, options: SerializeOptions): AsyncGenerator<Buffer> {
+export function serialize(
+  input: SerializeInput,
+  options: SerializeOptions & { encode: false },
+): AsyncGenerator<string>;
+export function serialize(input: SerializeInput, options: SerializeOptions): AsyncGenerator<Buffer>;
+export async function* serialize(
+  input: SerializeInput,
+  options: SerializeOptions,
+): AsyncGenerator<Buffer | string> {
   const om = options.format === 'openmetrics';
   const sliceMs = options.sliceMs ?? 5;
   const chunkSize = options.chunkSize ?? 64 * 1024;
@@ -87,14 +97,15 @@ export async function* serialize(input: SerializeInput, options: SerializeOption
   let sliceStart = performance.now();
 
   // Called every CHECK_EVERY series: hands out a chunk when full, yields when the slice is spent.
-  async function* checkpoint(): AsyncGenerator<Buffer> {
+  const out = options.encode === false ? (str: string) => str : (str: string) => Buffer.from(str, 'utf8');
+  async function* checkpoint(): AsyncGenerator<Buffer | string> {
     if (buf.length >= chunkSize) {
-      yield Buffer.from(buf, 'utf8');
+      yield out(buf);
       buf = '';
     }
     if (performance.now() - sliceStart >= sliceMs) {
       if (buf) {
-        yield Buffer.from(buf, 'utf8');
+        yield out(buf);
         buf = '';
       }
       await nextTick();
@@ -196,7 +207,7 @@ export async function* serialize(input: SerializeInput, options: SerializeOption
   }
 
   if (om) buf += '# EOF\n';
-  if (buf) yield Buffer.from(buf, 'utf8');
+  if (buf) yield out(buf);
 }
 
 function header(family: string, help: string, type: string, unit: string | undefined, om: boolean): string {
