@@ -377,6 +377,7 @@ describe('Health registry and probes', () => {
   });
 
   test('basePath and withheld reasons', async () => {
+    assert.equal(new Health({ eventLoop: false, basePath: 'ops/' }).basePath, '/ops');
     const { health, get, json } = await serve({ phase: 'serving', basePath: '/-/', withholdReasons: true });
     health.register({ name: 'db', check: fail('password=hunter2 leaked by a driver') });
     await health.runNow();
@@ -431,6 +432,14 @@ describe('Health registry and probes', () => {
       );
       assert.throws(
         () => health.register({ name: 'x', check: ok, intervalMs: Number.NaN }),
+        code('CAP_ERR_RUNTIME_HEALTH_INVALID'),
+      );
+      assert.throws(
+        () => health.register({ name: 'x', check: ok, intervalMs: 30 * 24 * 3600 * 1000 }),
+        code('CAP_ERR_RUNTIME_HEALTH_INVALID'),
+      );
+      assert.throws(
+        () => health.register({ name: 'x', check: ok, failureThreshold: -1 }),
         code('CAP_ERR_RUNTIME_HEALTH_INVALID'),
       );
       assert.throws(

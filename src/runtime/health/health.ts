@@ -120,11 +120,16 @@ interface Entry {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function positive(value: number | undefined, fallback: number, what: string, name: string): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0) {
-    throw new HealthError('CAP_ERR_RUNTIME_HEALTH_INVALID', `check "${name}": ${what} must be > 0, got ${v}`);
+  // Node turns a timer delay above 2^31-1 ms into 1 ms: a typo'd interval would become a busy loop.
+  if (!Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS) {
+    throw new HealthError(
+      'CAP_ERR_RUNTIME_HEALTH_INVALID',
+      `check "${name}": ${what} must be > 0 and <= ${MAX_TIMER_MS}, got ${v}`,
+    );
   }
   return v;
 }
@@ -160,7 +165,8 @@ export class Health {
   #listeners = new Set<(change: HealthChange) => unknown>();
 
   constructor(options: HealthOptions = {}) {
-    this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
+    const base = (options.basePath ?? '').replace(/\/+$/, '');
+    this.basePath = base === '' || base.startsWith('/') ? base : `/${base}`;
     this.withholdReasons = options.withholdReasons ?? false;
     this.#phase = options.phase ?? 'starting';
     if (options.eventLoop !== false) this.#loop = new EventLoopMonitor(options.eventLoop ?? {});
