@@ -318,8 +318,8 @@ describe('destinations and flushing', () => {
   const N = 20_000;
 
   /** Run the burst child; resolve with its stdout, exit code and signal. */
-  function burst(mode: 'exit' | 'sigterm' | 'sigkill') {
-    return new Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }>(
+  function burst(mode: 'exit' | 'sigterm' | 'sigkill' | 'epipe') {
+    return new Promise<{ out: string; err: string; code: number | null; signal: NodeJS.Signals | null }>(
       (resolve, reject) => {
         const child = spawn(process.execPath, [script, String(N), mode], {
           env: { PATH: process.env['PATH'] ?? '' },
@@ -328,16 +328,19 @@ describe('destinations and flushing', () => {
         const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
         const chunks: Buffer[] = [];
         let err = '';
-        child.stdout.on('data', (c: Buffer) => chunks.push(c));
+        child.stdout.on('data', (c: Buffer) => {
+          chunks.push(c);
+          if (mode === 'epipe') child.stdout.destroy();
+        });
         child.stderr.on('data', (c: Buffer) => {
           err += c.toString();
-          if (mode !== 'exit' && err.includes('ready\n'))
+          if ((mode === 'sigterm' || mode === 'sigkill') && err.includes('ready\n'))
             child.kill(mode === 'sigterm' ? 'SIGTERM' : 'SIGKILL');
         });
         child.on('error', reject);
         child.on('close', (code, signal) => {
           clearTimeout(timer);
-          resolve({ out: Buffer.concat(chunks).toString('utf8'), code, signal });
+          resolve({ out: Buffer.concat(chunks).toString('utf8'), err, code, signal });
         });
       },
     );
@@ -358,6 +361,14 @@ describe('destinations and flushing', () => {
     const r = await burst('exit');
     assert.equal(r.code, 0);
     assertAllLines(r.out);
+  });
+
+  test('a reader closing the pipe mid-burst (EPIPE) does not crash the program', async () => {
+    const r = await burst('epipe');
+    assert.equal(r.signal, null);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, 'survived\n');
+    assert.ok(r.out.startsWith('{"level":"info"'));
   });
 
   test(`SIGKILL right after ${N} lines loses none (nothing was left in a buffer)`, async () => {
