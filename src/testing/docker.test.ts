@@ -59,8 +59,8 @@ test('startDocker: private daemon with busybox:local; live restore keeps contain
   await docker.stop();
 });
 
-test('startDocker without live restore: a daemon restart stops running containers', async () => {
-  const docker = await startDocker();
+test('startDocker without live restore: a daemon restart stops running containers; TLS over tcp like the CLI', async () => {
+  const docker = await startDocker({ tls: true });
   const client = new DockerClient({ host: docker.dockerHost });
   try {
     const { Id } = await client.createContainer({
@@ -71,6 +71,37 @@ test('startDocker without live restore: a daemon restart stops running container
     await client.startContainer(Id);
     await docker.restart();
     assert.equal((await client.inspectContainer(Id)).State.Running, false);
+
+    // DOCKER_HOST=tcp://... + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH, as the Docker CLI reads them.
+    assert.ok(docker.tcpHost && docker.certPath);
+    const env = { DOCKER_HOST: docker.tcpHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: docker.certPath };
+    const tls = new DockerClient({ env });
+    try {
+      assert.match(tls.endpoint.origin, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const listed = await tls.listContainers({ all: true });
+      assert.deepEqual(
+        listed.map((c) => c.Id),
+        [Id],
+      );
+    } finally {
+      await tls.close();
+    }
+    // Plain HTTP to the TLS port: the daemon answers 400.
+    const plain = new DockerClient({ env: { DOCKER_HOST: docker.tcpHost } });
+    try {
+      await assert.rejects(plain.ping(), (e: unknown) => (e as { status?: number }).status === 400);
+    } finally {
+      await plain.close();
+    }
+    // TLS without a client certificate: the daemon refuses the handshake.
+    const anonymous = new DockerClient({
+      env: { DOCKER_HOST: docker.tcpHost.replace('tcp://', 'https://') },
+    });
+    try {
+      await assert.rejects(anonymous.ping());
+    } finally {
+      await anonymous.close();
+    }
   } finally {
     await client.close();
     await docker.stop();

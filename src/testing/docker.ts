@@ -9,6 +9,7 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient } from '../docker/index.ts';
 import { PeerError } from '../runtime/index.ts';
+import { freePort } from './internal/ports.ts';
 import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
 import { ensurePeers, peerCacheDir } from './peers.ts';
 
@@ -25,6 +27,11 @@ export interface StartDockerOptions {
   liveRestore?: boolean;
   /** How long dockerd may take to answer `/_ping`. Default 60 s. */
   readyTimeoutMs?: number;
+  /**
+   * Also listen on `tcp://127.0.0.1:<free port>` with `--tlsverify`, using a throwaway CA, server and client
+   * certificates (made with openssl) in `<dir>/certs`, laid out for `DOCKER_CERT_PATH`.
+   */
+  tls?: boolean;
 }
 
 /** A private dockerd for tests, with the `busybox:local` image imported. */
@@ -38,6 +45,10 @@ export interface DockerPeer {
   /** Private folder holding socket, data root, exec root and log. */
   readonly dir: string;
   readonly liveRestore: boolean;
+  /** With `tls`: `tcp://127.0.0.1:<port>` (TLS, client certificate required). */
+  readonly tcpHost?: string;
+  /** With `tls`: folder holding `ca.pem`, `cert.pem`, `key.pem` (client), for `DOCKER_CERT_PATH`. */
+  readonly certPath?: string;
   /** Tail of dockerd's log (all runs), for failure messages. */
   logTail(lines?: number): string;
   /**
@@ -102,6 +113,63 @@ function ping(socketPath: string): Promise<boolean> {
   });
 }
 
+/** A throwaway CA plus server (IP 127.0.0.1) and client certificates, named as the Docker CLI expects. */
+function makeCertificates(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new PeerError('CAP_ERR_PEER_INSTALL', `openssl ${args[0]} failed`, r.stderr);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca-key.pem',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=capstan test CA',
+  );
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const [who, key, cert] of [
+    ['server', 'server-key.pem', 'server-cert.pem'],
+    ['client', 'key.pem', 'cert.pem'],
+  ] as const) {
+    openssl(
+      'req',
+      ...ec,
+      '-keyout',
+      key,
+      '-out',
+      `${who}.csr`,
+      '-subj',
+      `/CN=${who === 'server' ? '127.0.0.1' : 'capstan-client'}`,
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-extfile',
+      `${who}.ext`,
+    );
+  }
+}
+
 /** Processes whose command line mentions `dir` (dockerd, containerd, shims of this daemon). */
 function processesUsing(dir: string): number[] {
   const pids: number[] = [];
@@ -152,7 +220,32 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
   const socketPath = join(dir, 'd.sock');
   const ns = `capstan-${randomBytes(4).toString('hex')}`;
   const liveRestore = options.liveRestore ?? false;
+  let tlsArgs: string[] = [];
+  let tcpHost: string | undefined;
+  let certPath: string | undefined;
+  if (options.tls) {
+    certPath = join(dir, 'certs');
+    try {
+      makeCertificates(certPath);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    tcpHost = `tcp://127.0.0.1:${await freePort()}`;
+    tlsArgs = [
+      '--host',
+      tcpHost,
+      '--tlsverify',
+      '--tlscacert',
+      join(certPath, 'ca.pem'),
+      '--tlscert',
+      join(certPath, 'server-cert.pem'),
+      '--tlskey',
+      join(certPath, 'server-key.pem'),
+    ];
+  }
   const args = [
+    ...tlsArgs,
     '--host',
     `unix://${socketPath}`,
     '--data-root',
@@ -250,6 +343,8 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
     image: DOCKER_TEST_IMAGE,
     dir,
     liveRestore,
+    ...(tcpHost ? { tcpHost } : {}),
+    ...(certPath ? { certPath } : {}),
     logTail: (lines) => proc?.logTail(lines) ?? '',
     restart: async (opts) => {
       await proc?.stop();
