@@ -4,8 +4,15 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DockerClient, DockerError, type DockerEvent, type EventNotice, watchEvents } from 'capstan/docker';
-import { type DockerPeer, startDocker } from 'capstan/testing';
+import {
+  DockerClient,
+  DockerError,
+  type DockerEvent,
+  type EventNotice,
+  streamEvents,
+  watchEvents,
+} from 'capstan/docker';
+import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
 
 let docker: DockerPeer;
 let client: DockerClient;
@@ -247,6 +254,57 @@ describe('DockerClient against a real dockerd', () => {
       })(),
       isCode('CAP_ERR_DOCKER_BAD_REQUEST', 400),
     );
+  });
+
+  test('streamEvents: a cut connection replays with since and drops what was already delivered', async () => {
+    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'events-proxy.sock'));
+    const viaProxy = new DockerClient({ host: proxy.dockerHost });
+    const controller = new AbortController();
+    const notices: EventNotice[] = [];
+    const seen: string[] = [];
+    try {
+      const stream = streamEvents(viaProxy, {
+        filters: { type: ['container'], label: ['suite=cut'] },
+        signal: controller.signal,
+        onNotice: (n) => notices.push(n),
+      });
+      const names = ['cut-1', 'cut-2', 'cut-3'];
+      const started = (async () => {
+        for (const name of names) {
+          const id = await create(['true'], { name, labels: { suite: 'cut' } });
+          await client.startContainer(id);
+          await client.waitContainer(id);
+        }
+      })();
+      let cuts = 0;
+      for await (const e of stream) {
+        seen.push(`${e.Actor.Attributes.name} ${e.Action}`);
+        // Cut right after events the replay window (1 s) will certainly contain again.
+        if (e.Action === 'start' && cuts < 2) {
+          cuts++;
+          proxy.cut();
+        }
+        if (seen.filter((x) => x.endsWith(' die')).length === names.length) break;
+      }
+      await started;
+      assert.equal(cuts, 2);
+      for (const name of names) {
+        for (const action of ['create', 'start', 'die']) {
+          assert.equal(
+            seen.filter((x) => x === `${name} ${action}`).length,
+            1,
+            `${name} ${action} once in ${seen}`,
+          );
+        }
+      }
+      const back = notices.filter((n) => n.type === 'reconnected');
+      assert.equal(back.length, 2, JSON.stringify(notices));
+      assert.ok(back.every((n) => n.type === 'reconnected' && !n.daemonUnreachable));
+    } finally {
+      controller.abort();
+      await viaProxy.close();
+      await proxy.close();
+    }
   });
 
   test('watchEvents: every die exactly once across a daemon restart (live restore), incl. one the daemon never reports', async () => {
