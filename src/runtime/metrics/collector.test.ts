@@ -203,6 +203,23 @@ describe('collectors', () => {
     assert.match(om, /^# UNIT src_last_collect_age_seconds seconds$/m);
   });
 
+  test('registry default labels apply to collector samples without duplicating their own', async () => {
+    await using reg = new MetricsRegistry();
+    reg.setDefaultLabels({ svc: 'api', kind: 'default' });
+    reg.registerCollector({
+      name: 'dl',
+      intervalMs: 60_000,
+      describe: () => [{ name: 'dl_value', help: 'v', type: 'gauge' }],
+      collect: (): Sample[] => [{ name: 'dl_value', labels: { kind: 'own' }, value: 1 }],
+    });
+    await reg.collectNow('dl');
+    const text = await reg.metrics();
+    const out = parseSamples(text);
+    assert.equal(out.get('dl_value{kind="own",svc="api"}'), '1');
+    assert.equal(out.get('dl_last_collect_success{svc="api",kind="default"}'), '1');
+    assert.equal((await promtoolCheck(text)).code, 0);
+  });
+
   test('bad descriptions, clashes and duplicates are refused at registration', async () => {
     await using reg = new MetricsRegistry();
     const base: Collector = {

@@ -59,20 +59,25 @@ export function serveMetrics(
   res.once('close', onClose);
   void (async () => {
     let started = false;
+    let sink: NodeJS.WritableStream & { destroy?: () => void } = res;
     try {
       const iterator = registry.expose({ format, signal: abort.signal })[Symbol.asyncIterator]();
       // Pull the first chunk before sending headers, so a failing collect can still become a 500.
       let next = await iterator.next();
       res.writeHead(200);
       started = true;
-      const sink = gzip ? createGzip() : res;
-      if (gzip) sink.pipe(res);
+      if (gzip) {
+        const z = createGzip();
+        z.pipe(res);
+        sink = z;
+      }
       while (!next.done) {
         if (!sink.write(next.value)) await once(sink, 'drain', { signal: abort.signal });
         next = await iterator.next();
       }
       sink.end();
     } catch (err) {
+      if (sink !== res) sink.destroy?.();
       if (abort.signal.aborted) return;
       if (!started) {
         res.removeHeader('content-encoding');
