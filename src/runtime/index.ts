@@ -87,6 +87,8 @@ export {
   type ConfigOf,
   type ConfigRow,
   checkConfig,
+  type ConfigGroup,
+  configGroup,
   type DefineConfigOptions,
   defineConfig,
   describeConfig,

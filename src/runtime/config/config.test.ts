@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import {
   checkConfig,
+  configGroup,
   defineConfig,
   describeConfig,
   EX_CONFIG,
@@ -196,6 +197,58 @@ describe('loading', () => {
     assert.equal(cfg.listenPort, 9100);
     assert.equal(cfg.databaseUrl, 'redis://r');
     assert.ok(Object.isFrozen(cfg));
+  });
+
+  test('groups nest fields like envconfig nested structs', () => {
+    const def = defineConfig({
+      prefix: 'APP_',
+      fields: {
+        name: env.string().default('app'),
+        db: configGroup({
+          url: env.url({ protocols: ['postgres:'] }).secret(),
+          poolSize: env.int({ min: 1 }).default(10),
+          tls: configGroup({ enabled: env.bool().default(false) }),
+        }),
+        cache: configGroup({ redisUrl: env.url().optional() }, { prefix: 'REDIS' }),
+        flat: configGroup({ level: env.int().default(1) }, { prefix: '' }),
+      },
+    });
+    assert.deepEqual(
+      def.entries.map((e) => [e.key, e.env]),
+      [
+        ['name', 'APP_NAME'],
+        ['db.url', 'APP_DB_URL'],
+        ['db.poolSize', 'APP_DB_POOL_SIZE'],
+        ['db.tls.enabled', 'APP_DB_TLS_ENABLED'],
+        ['cache.redisUrl', 'APP_REDIS_REDIS_URL'],
+        ['flat.level', 'APP_LEVEL'],
+      ],
+    );
+    const cfg = loadConfig(def, { APP_DB_URL: 'postgres://db/x', APP_DB_TLS_ENABLED: 'yes' });
+    const poolSize: number = cfg.db.poolSize;
+    const tls: boolean = cfg.db.tls.enabled;
+    assert.deepEqual(
+      [cfg.name, cfg.db.url, poolSize, tls, cfg.cache.redisUrl, cfg.flat.level],
+      ['app', 'postgres://db/x', 10, true, undefined, 1],
+    );
+    assert.ok(Object.isFrozen(cfg.db) && Object.isFrozen(cfg.db.tls));
+    const { issues } = checkConfig(def, { APP_DB_POOL_SIZE: '0' });
+    assert.deepEqual(
+      issues.map((i) => [i.field, i.env, i.kind]),
+      [
+        ['db.url', 'APP_DB_URL', 'missing'],
+        ['db.poolSize', 'APP_DB_POOL_SIZE', 'invalid'],
+      ],
+    );
+    assert.equal(describeConfig(def)[1]!.field, 'db.url');
+    assert.throws(
+      () => defineConfig({ fields: { a: configGroup({ x: env.int() }), aX: env.int() } }),
+      /fields a\.x and aX both read A_X/,
+    );
+    assert.throws(
+      () => defineConfig({ fields: { g: configGroup({}, { prefix: 'a-b' }) } }),
+      /invalid prefix "a-b" for group g/,
+    );
   });
 
   test('every problem is reported at once, in definition order', () => {

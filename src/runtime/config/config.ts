@@ -9,10 +9,45 @@ import { ConfigDefinitionError, ConfigError, type ConfigIssue } from './errors.t
 const DEFINITION_BRAND = Symbol.for('capstan.config.definition');
 
 /** A field of a definition: an {@link EnvField} or any zod schema taking the raw string. */
-export type ConfigFieldInput = EnvField<unknown> | z.ZodType;
+export type ConfigFieldInput = EnvField<unknown> | z.ZodType | ConfigGroup<Record<string, ConfigFieldInput>>;
+
+const GROUP_BRAND = Symbol.for('capstan.config.group');
+
+/** A nested set of fields, made by {@link configGroup}; it loads into a nested object. */
+export interface ConfigGroup<F extends Record<string, ConfigFieldInput>> {
+  readonly [GROUP_BRAND]: true;
+  /** Prefix added after the definition's; default SNAKE_CASE(key) + `_`. */
+  readonly prefix: string | undefined;
+  readonly fields: F;
+}
+
+/**
+ * Nest fields under one key, like a nested struct in Go's envconfig: with definition prefix `APP_`,
+ * `db: configGroup({ url: env.url(), poolSize: env.int() })` reads `APP_DB_URL` and `APP_DB_POOL_SIZE`
+ * into `cfg.db.url` and `cfg.db.poolSize`. `prefix` replaces the `DB_` part (`''` for none).
+ */
+export function configGroup<const F extends Record<string, ConfigFieldInput>>(
+  fields: F,
+  options: { prefix?: string } = {},
+): ConfigGroup<F> {
+  return Object.freeze({ [GROUP_BRAND]: true as const, prefix: options.prefix, fields });
+}
+
+function isConfigGroup(value: unknown): value is ConfigGroup<Record<string, ConfigFieldInput>> {
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[GROUP_BRAND] === true
+  );
+}
 
 /** The typed value a field yields. */
-export type FieldValue<F> = F extends EnvField<infer T> ? T : F extends z.ZodType<infer O> ? O : never;
+export type FieldValue<F> =
+  F extends EnvField<infer T>
+    ? T
+    : F extends ConfigGroup<infer G>
+      ? { readonly [K in keyof G]: FieldValue<G[K]> }
+      : F extends z.ZodType<infer O>
+        ? O
+        : never;
 
 /** The typed configuration object a definition loads into. */
 export type ConfigOf<D> =
@@ -31,9 +66,11 @@ export interface DefineConfigOptions<F extends Record<string, ConfigFieldInput>>
   fields: F;
 }
 
-/** One resolved field: its key, its variable and its parser. */
+/** One resolved field: its key (dotted inside groups: `db.url`), its variable and its parser. */
 export interface ConfigEntry {
   readonly key: string;
+  /** The key split at groups: `['db', 'url']`. */
+  readonly path: readonly string[];
   readonly env: string;
   readonly field: EnvField<unknown>;
 }
@@ -88,16 +125,31 @@ export function defineConfig<const F extends Record<string, ConfigFieldInput>>(
   }
   const seen = new Map<string, string>();
   const entries: ConfigEntry[] = [];
-  for (const [key, input] of Object.entries(options.fields)) {
-    const field = toEnvField(key, input);
-    const name = field.info.env ?? envNameFor(key, prefix);
-    const other = seen.get(name);
-    if (other !== undefined) {
-      throw new ConfigDefinitionError(`fields ${other} and ${key} both read ${name}`);
+  const visit = (fields: Record<string, ConfigFieldInput>, namePrefix: string, parent: readonly string[]) => {
+    for (const [key, input] of Object.entries(fields)) {
+      const path = [...parent, key];
+      if (isConfigGroup(input)) {
+        const own = input.prefix === undefined ? envNameFor(key) : input.prefix;
+        if (own !== '' && !/^[A-Za-z0-9_]+$/.test(own)) {
+          throw new ConfigDefinitionError(
+            `invalid prefix ${JSON.stringify(own)} for group ${path.join('.')}`,
+          );
+        }
+        visit(input.fields, namePrefix + normalizePrefix(own), path);
+        continue;
+      }
+      const dotted = path.join('.');
+      const field = toEnvField(dotted, input);
+      const name = field.info.env ?? envNameFor(key, namePrefix);
+      const other = seen.get(name);
+      if (other !== undefined) {
+        throw new ConfigDefinitionError(`fields ${other} and ${dotted} both read ${name}`);
+      }
+      seen.set(name, dotted);
+      entries.push({ key: dotted, path, env: name, field });
     }
-    seen.set(name, key);
-    entries.push({ key, env: name, field });
-  }
+  };
+  visit(options.fields, prefix, []);
   return Object.freeze({
     [DEFINITION_BRAND]: true as const,
     name: options.name,
@@ -138,6 +190,23 @@ function shown(raw: string, secret: boolean): string {
   return secret ? REDACTED : JSON.stringify(maskUrlCredentials(raw));
 }
 
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const part of path.slice(0, -1)) {
+    node[part] ??= {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 function issue(
   name: string,
   field: string,
@@ -167,7 +236,7 @@ export function checkConfig(
 ): { value: Record<string, unknown>; issues: ConfigIssue[] } {
   const value: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
-  for (const { key, env: name, field } of def.entries) {
+  for (const { key, path, env: name, field } of def.entries) {
     let raw = envVars[name];
     let label = name;
     const filePath = field.info.secret ? envVars[`${name}_FILE`] : undefined;
@@ -191,7 +260,7 @@ export function checkConfig(
     }
     const r = field.parse(raw);
     if (r.ok) {
-      value[key] = r.value;
+      setPath(value, path, r.value);
       continue;
     }
     const found =
@@ -212,7 +281,7 @@ export function loadConfig<F extends Record<string, ConfigFieldInput>>(
 ): ConfigOf<ConfigDefinition<F>> {
   const { value, issues } = checkConfig(def as ConfigDefinition, envVars);
   if (issues.length > 0) throw new ConfigError(issues);
-  return Object.freeze(value) as ConfigOf<ConfigDefinition<F>>;
+  return deepFreeze(value) as ConfigOf<ConfigDefinition<F>>;
 }
 
 /** Exit status for a configuration error (`EX_CONFIG` from sysexits.h). */
