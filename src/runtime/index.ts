@@ -57,7 +57,12 @@ export {
   type PostgresQueryable,
   postgresCheck,
 } from './health/checks/postgres.ts';
-export { type RedisTarget, redisCheck } from './health/checks/redis.ts';
+export {
+  type RedisCheckOptions,
+  type RedisTarget,
+  type RedisTlsOptions,
+  redisCheck,
+} from './health/checks/redis.ts';
 export { tcpCheck } from './health/checks/tcp.ts';
 export { HealthError, type HealthErrorCode } from './health/errors.ts';
 export type { EventLoopOptions } from './health/event-loop.ts';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { PeerError } from '../runtime/errors.ts';
 import { canConnect } from './internal/ports.ts';
 import { startRedis } from './redis.ts';
@@ -20,6 +21,7 @@ function talk(port: number, commands: string[], lines: number): Promise<string[]
       }
     });
     socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`connection closed, no reply (got ${JSON.stringify(buf)})`)));
     socket.once('connect', () => socket.write(commands.map((c) => `${c}\r\n`).join('')));
   });
 }
@@ -70,4 +72,26 @@ test('a bad setting fails with the server log', async () => {
     assert.match(err.logTail, /maxmemory|argument/i);
     return true;
   });
+});
+
+test('startRedis with tls serves TLS only, with a certificate clients can trust', async () => {
+  await using server = await startRedis({ tls: true, password: 'tls-pw' });
+  assert.match(server.url, /^rediss:\/\/:tls-pw@127\.0\.0\.1:\d+$/);
+  assert.match(server.ca ?? '', /^-----BEGIN CERTIFICATE-----/);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: server.port, ca: server.ca });
+    socket.once('secureConnect', () => socket.write('AUTH tls-pw\r\nPING\r\n'));
+    let buf = '';
+    socket.on('data', (c) => {
+      buf += c.toString();
+      if (buf.split('\r\n').length > 2) {
+        socket.destroy();
+        resolve(buf);
+      }
+    });
+    socket.once('error', reject);
+  });
+  assert.equal(reply, '+OK\r\n+PONG\r\n');
+  // No plain-text listener: a plain PING gets no Redis reply.
+  await assert.rejects(talk(server.port, ['PING'], 1), /closed|ECONNRESET|no reply/);
 });

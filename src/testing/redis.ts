@@ -1,9 +1,12 @@
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
 import { PeerError } from '../runtime/errors.ts';
 import { freePort } from './internal/ports.ts';
-import { startPeerProcess } from './internal/process.ts';
+import { makePeerDir, startPeerProcess } from './internal/process.ts';
 import { ensurePeers } from './peers.ts';
 
 /** Options of {@link startRedis}. */
@@ -14,6 +17,11 @@ export interface StartRedisOptions {
   readyTimeoutMs?: number;
   /** Extra `--name value` server settings. */
   settings?: Record<string, string>;
+  /**
+   * Serve TLS only (no plain port), with a fresh self-signed certificate for 127.0.0.1 made by the
+   * `openssl` command. The URL is then `rediss://` and `ca` holds the certificate to trust.
+   */
+  tls?: boolean;
 }
 
 /** A running throwaway Redis server. */
@@ -23,6 +31,8 @@ export interface RedisPeer {
   readonly host: string;
   readonly port: number;
   readonly password?: string;
+  /** With `tls`: the PEM certificate clients must trust. */
+  readonly ca?: string;
   readonly dir: string;
   logTail(lines?: number): string;
   /** Stops the server and removes its temp dir. Idempotent. */
@@ -37,10 +47,46 @@ function redisBinary(): string {
   throw new PeerError('CAP_ERR_PEER_NOT_FOUND', 'redis-server not found');
 }
 
+const execFileAsync = promisify(execFile);
+
+/** A self-signed certificate for 127.0.0.1 (EC P-256: generated in milliseconds). */
+async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, 'tls.crt');
+  const key = join(dir, 'tls.key');
+  try {
+    await execFileAsync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+  } catch (err) {
+    throw new PeerError(
+      'CAP_ERR_PEER_INIT',
+      `openssl could not make a certificate: ${(err as Error).message}`,
+    );
+  }
+  return { cert, key };
+}
+
 /** True once the server answers PING (with or without auth: NOAUTH also proves it is serving). */
-function redisAnswers(port: number): Promise<boolean> {
+function redisAnswers(port: number, ca?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket =
+      ca === undefined ? connect({ host: '127.0.0.1', port }) : tlsConnect({ host: '127.0.0.1', port, ca });
     let buf = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -53,7 +99,7 @@ function redisAnswers(port: number): Promise<boolean> {
       // "-LOADING" means it is still loading a dataset: not ready yet.
       if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
     });
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once(ca === undefined ? 'connect' : 'secureConnect', () => socket.write('PING\r\n'));
   });
 }
 
@@ -66,6 +112,27 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const command = redisBinary();
   // redis-server treats port 0 as "no TCP listener", so a free port is picked up front.
   const port = await freePort();
+  const dir = makePeerDir('redis');
+  let ca: string | undefined;
+  const tlsSettings: Record<string, string> = {};
+  if (options.tls) {
+    try {
+      const { cert, key } = await selfSignedCert(dir);
+      ca = readFileSync(cert, 'utf8');
+      Object.assign(tlsSettings, {
+        port: '0',
+        'tls-port': String(port),
+        'tls-cert-file': cert,
+        'tls-key-file': key,
+        'tls-ca-cert-file': cert,
+        // Clients authenticate with AUTH, not certificates.
+        'tls-auth-clients': 'no',
+      });
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
   const settings: Record<string, string> = {
     port: String(port),
     bind: '127.0.0.1',
@@ -74,6 +141,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     'protected-mode': 'no',
     loglevel: 'notice',
     ...(options.password !== undefined ? { requirepass: options.password } : {}),
+    ...tlsSettings,
     ...options.settings,
   };
   const args = Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]);
@@ -82,16 +150,18 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     command,
     // Settings go on the command line, not in a config file: nothing secret is written to disk.
     args: ['--dir', '.', ...args],
-    ready: () => redisAnswers(port),
+    dir,
+    ready: () => redisAnswers(port, ca),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
   });
   const host = '127.0.0.1';
   const auth = options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : '';
   return {
-    url: `redis://${auth}${host}:${port}`,
+    url: `${ca === undefined ? 'redis' : 'rediss'}://${auth}${host}:${port}`,
     host,
     port,
     ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(ca !== undefined ? { ca } : {}),
     dir: peer.dir,
     logTail: (lines) => peer.logTail(lines),
     stop: () => peer.stop(),

@@ -168,6 +168,24 @@ describe('redisCheck against a real Redis', () => {
     }
   });
 
+  test('TLS: verified against the server CA, rejected without it, never plain text', async () => {
+    await using tls = await startRedis({ tls: true, password: 'tls-pw' });
+    assert.deepEqual(await run(redisCheck(tls.url, { tls: { ca: tls.ca! } })), {
+      detail: `PONG from 127.0.0.1:${tls.port}`,
+    });
+    await run(redisCheck({ host: '127.0.0.1', port: tls.port, password: 'tls-pw', tls: { ca: tls.ca! } }));
+    await run(redisCheck(tls.url, { tls: { rejectUnauthorized: false } }));
+    // Self-signed and not trusted: the handshake fails, and says why.
+    await assert.rejects(run(redisCheck(tls.url)), (err: unknown) => {
+      assert.ok(hasCode('CAP_ERR_RUNTIME_HEALTH_REDIS')(err));
+      assert.match((err as Error).message, /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+      assert.doesNotMatch((err as Error).message, /tls-pw/);
+      return true;
+    });
+    const plain = `redis://:tls-pw@127.0.0.1:${tls.port}`;
+    await assert.rejects(run(redisCheck(plain)), hasCode('CAP_ERR_RUNTIME_HEALTH_REDIS'));
+  });
+
   test('bad targets are rejected up front', () => {
     assert.throws(() => redisCheck('http://x'), hasCode('CAP_ERR_RUNTIME_HEALTH_INVALID'));
     assert.throws(() => redisCheck('redis://h/abc'), hasCode('CAP_ERR_RUNTIME_HEALTH_INVALID'));

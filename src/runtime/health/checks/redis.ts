@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { abortReason } from '../abort.ts';
 import { HealthError } from '../errors.ts';
@@ -12,7 +12,24 @@ export interface RedisTarget {
   username?: string;
   password?: string;
   db?: number;
-  tls?: boolean;
+  /** Speak TLS (`true`, or options such as the CA of a private server). `rediss://` URLs imply it. */
+  tls?: boolean | RedisTlsOptions;
+}
+
+/** TLS settings of {@link redisCheck}. The server certificate is verified unless told otherwise. */
+export interface RedisTlsOptions {
+  /** CA certificate(s) (PEM) to trust besides the system ones, e.g. a private CA. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Name to verify the certificate against; default the host (when it is not an IP address). */
+  servername?: string;
+  /** Default true. Turning it off proves only that something speaks TLS there. */
+  rejectUnauthorized?: boolean;
+}
+
+/** Options of {@link redisCheck}. */
+export interface RedisCheckOptions {
+  /** TLS settings; also switches TLS on for a `redis://` URL. */
+  tls?: RedisTlsOptions;
 }
 
 function parseRedisUrl(url: string): RedisTarget {
@@ -54,8 +71,9 @@ function command(...args: string[]): string {
  * connection that could hide an outage. Accepts `redis://[user:password@]host:port/db`, `rediss://`
  * (TLS), or a {@link RedisTarget}. Errors never contain the password.
  */
-export function redisCheck(target: string | RedisTarget): CheckFunction {
+export function redisCheck(target: string | RedisTarget, options: RedisCheckOptions = {}): CheckFunction {
   const t = typeof target === 'string' ? parseRedisUrl(target) : { ...target };
+  if (options.tls) t.tls = { ...(typeof t.tls === 'object' ? t.tls : {}), ...options.tls };
   if (!t || typeof t.host !== 'string' || t.host === '') {
     throw new HealthError('CAP_ERR_RUNTIME_HEALTH_INVALID', 'redisCheck: host is required');
   }
@@ -73,12 +91,22 @@ export function redisCheck(target: string | RedisTarget): CheckFunction {
     commands.push({ cmd: command('SELECT', String(t.db)), expect: '+OK', what: 'SELECT' });
   commands.push({ cmd: command('PING'), expect: '+PONG', what: 'PING' });
   const where = `${t.host}:${port}`;
+  const tlsOptions: RedisTlsOptions = typeof t.tls === 'object' ? t.tls : {};
 
   return (signal) =>
     new Promise<{ detail: string }>((resolve, reject) => {
       if (signal.aborted) return reject(abortReason(signal));
       const socket: Socket = t.tls
-        ? tlsConnect({ host: t.host, port, servername: t.host })
+        ? tlsConnect({
+            host: t.host,
+            port,
+            // SNI must not carry an IP address (RFC 6066); Node checks IPs against the SAN anyway.
+            ...(tlsOptions.servername || !isIP(t.host)
+              ? { servername: tlsOptions.servername ?? t.host }
+              : {}),
+            ...(tlsOptions.ca !== undefined ? { ca: tlsOptions.ca } : {}),
+            rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
+          })
         : netConnect({ host: t.host, port });
       let settled = false;
       const finish = (err?: Error) => {
