@@ -55,6 +55,7 @@ export class MetricsRegistry extends Registry {
   readonly #warned = new Set<string>();
   readonly #dropped: PromCounter<'metric'>;
   #cacheKey = Symbol('capstan.metrics.labels');
+  #altCacheKey = Symbol('capstan.metrics.labels.om');
   #closed = false;
 
   constructor(options: MetricsRegistryOptions = {}) {
@@ -119,6 +120,7 @@ export class MetricsRegistry extends Registry {
   override setDefaultLabels(labels: object): void {
     super.setDefaultLabels(labels);
     this.#cacheKey = Symbol('capstan.metrics.labels');
+    this.#altCacheKey = Symbol('capstan.metrics.labels.om');
   }
 
   /** prom-client's `metrics()`: the whole exposition as one string, built in slices. */
@@ -155,6 +157,7 @@ export class MetricsRegistry extends Registry {
       families: () => [...this.#collectors.values()].flatMap((c) => c.families()),
       defaultLabels: (this as unknown as { _defaultLabels?: Record<string, unknown> })._defaultLabels,
       cacheKey: this.#cacheKey,
+      altCacheKey: this.#altCacheKey,
     };
   }
 
