@@ -83,7 +83,6 @@ export {
 } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
 export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
-export { redactUrl } from './health/redact.ts';
 export {
   type ConfigDefinition,
   type ConfigDocFormat,
