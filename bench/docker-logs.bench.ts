@@ -2,7 +2,7 @@
 // dedupe bookkeeping) vs the Docker CLI from docker.io (`docker logs --timestamps`), on the same container.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { DockerClient, followLogs } from '../src/docker/index.ts';
+import { DockerClient, followLogBatches, followLogs } from '../src/docker/index.ts';
 import { startDocker } from '../src/testing/index.ts';
 import type { Benchmark, BenchResult } from './harness.ts';
 import { peakRssMb, summarize } from './harness.ts';
@@ -29,6 +29,12 @@ function cliLines(host: string, id: string): Promise<number> {
   });
 }
 
+async function capstanBatches(client: DockerClient, id: string): Promise<number> {
+  let lines = 0;
+  for await (const batch of followLogBatches(client, id, { follow: false })) lines += batch.length;
+  return lines;
+}
+
 async function capstanLines(client: DockerClient, id: string): Promise<number> {
   let lines = 0;
   for await (const _ of followLogs(client, id, { follow: false })) lines++;
@@ -39,7 +45,7 @@ const bench: Benchmark = {
   name: 'docker-logs',
   description:
     'Lines/s reading all logs (with timestamps) of a finished chatty container on a private dockerd: ' +
-    'capstan followLogs vs `docker logs --timestamps` (docker.io CLI), same container.',
+    'capstan followLogBatches / followLogs vs `docker logs --timestamps` (docker.io CLI), same container.',
   async run({ quick, log }) {
     const n = quick ? 100_000 : 500_000;
     const passes = quick ? 2 : 5;
@@ -61,7 +67,12 @@ const bench: Benchmark = {
       if (StatusCode !== 0) throw new Error(`generator container exited ${StatusCode}`);
       log(`container wrote ${n} lines`);
       const results: BenchResult[] = [];
-      const measure = async (subject: string, fn: () => Promise<number>, notes: string) => {
+      const measure = async (
+        subject: string,
+        fn: () => Promise<number>,
+        notes: string,
+        metric = 'lines/s',
+      ) => {
         const rates: number[] = [];
         for (let i = 0; i < passes; i++) {
           const t0 = performance.now();
@@ -70,10 +81,20 @@ const bench: Benchmark = {
           if (got !== n) throw new Error(`${subject} read ${got} lines, expected ${n}`);
           rates.push(got / s);
         }
-        results.push({ subject, metric: 'lines/s', unit: 'lines/s', ...summarize(rates), notes });
+        results.push({ subject, metric, unit: 'lines/s', ...summarize(rates), notes });
       };
-      await measure('capstan', () => capstanLines(client, Id), `${n} lines, ${passes} passes`);
+      await measure(
+        'capstan',
+        () => capstanBatches(client, Id),
+        `followLogBatches; ${n} lines, ${passes} passes`,
+      );
       results.at(-1)!.peakRssMb = peakRssMb();
+      await measure(
+        'capstan',
+        () => capstanLines(client, Id),
+        `followLogs (one await per line); ${n} lines, ${passes} passes`,
+        'lines/s per-line iterator',
+      );
       await measure(
         'docker-cli',
         () => cliLines(docker.dockerHost, Id),

@@ -52,7 +52,7 @@ export function command(): Command {
     .option('--no-color', 'no colour, even on a terminal')
     .option('--verbose', 'report reconnects and restarts on stderr')
     .action(async (targets: string[], opts: LogsCliOptions) => {
-      const { DockerClient, formatRfc3339Nano, parseDurationMs, tailLogs } = await import(
+      const { DockerClient, formatRfc3339Nano, parseDurationMs, tailLogBatches } = await import(
         '../docker/index.ts'
       );
       const tail = opts.tail === undefined || opts.tail === 'all' ? opts.tail : Number(opts.tail);
@@ -80,7 +80,7 @@ export function command(): Command {
         return `\x1b[${c}m${name}\x1b[0m `;
       };
       try {
-        const lines = tailLogs(client, targets, {
+        const batches = tailLogBatches(client, targets, {
           follow: opts.follow ?? false,
           graceMs,
           stdout: !opts.stderrOnly,
@@ -101,25 +101,27 @@ export function command(): Command {
             process.stderr.write(`[capstan logs] ${n.container}: ${text}\n`);
           },
         });
-        for await (const line of lines) {
-          let pending: Promise<void> | undefined;
-          if (opts.output === 'json') {
-            pending = out(
-              `${JSON.stringify({
+        for await (const batch of batches) {
+          // One write per stream per batch: a chatty container must not cost a syscall per line.
+          let outText = '';
+          let errText = '';
+          for (const line of batch) {
+            if (opts.output === 'json') {
+              outText += `${JSON.stringify({
                 container: line.container,
                 containerId: line.containerId,
                 stream: line.stream,
                 timestamp: formatRfc3339Nano(line.timeNs),
                 text: line.text,
-              })}\n`,
-            );
-          } else {
-            const target = line.stream === 'stderr' ? process.stderr : process.stdout;
-            const ts = opts.timestamps ? `${line.timestamp} ` : '';
-            const text = `${prefix(line.container, target)}${ts}${line.text}\n`;
-            pending = line.stream === 'stderr' ? err(text) : out(text);
+              })}\n`;
+            } else if (line.stream === 'stderr') {
+              errText += `${prefix(line.container, process.stderr)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
+            } else {
+              outText += `${prefix(line.container, process.stdout)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
+            }
           }
-          if (pending) await pending;
+          const pending = [outText && out(outText), errText && err(errText)].filter(Boolean);
+          if (pending.length) await Promise.all(pending);
         }
       } catch (e) {
         if (!controller.signal.aborted) {

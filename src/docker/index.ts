@@ -31,10 +31,12 @@ export {
 } from './events.ts';
 export {
   type FollowLogsOptions,
+  followLogBatches,
   followLogs,
   type LogLine,
   type LogNotice,
   resolveTargets,
+  tailLogBatches,
   tailLogs,
 } from './logs.ts';
 export { mergeAsync } from './merge.ts';

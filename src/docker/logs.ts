@@ -117,6 +117,20 @@ export async function* followLogs(
   container: string,
   options: FollowLogsOptions = {},
 ): AsyncGenerator<LogLine> {
+  for await (const batch of followLogBatches(client, container, options)) {
+    for (let i = 0; i < batch.length; i++) yield batch[i]!;
+  }
+}
+
+/**
+ * {@link followLogs} yielding the lines of each received chunk together: one await per chunk instead of per
+ * line, for high-volume tailing (the CLI uses it).
+ */
+export async function* followLogBatches(
+  client: DockerClient,
+  container: string,
+  options: FollowLogsOptions = {},
+): AsyncGenerator<LogLine[]> {
   const follow = options.follow ?? true;
   const signal = options.signal;
   const graceMs = options.graceMs ?? 5_000;
@@ -211,15 +225,17 @@ export async function* followLogs(
         for (const frame of frames) {
           if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, lines);
         }
+        const out: LogLine[] = [];
         for (const [stream, raw] of lines) {
           const line = toLine(id, name, stream, raw, info.Config.Tty);
-          if (line && dedupe.admit(line.timeNs, stream, line.text)) {
-            // Reported at the first new line, once the replayed overlap has been dropped.
-            if (downSince !== undefined) reportReconnect();
-            yield line;
-          }
+          if (line && dedupe.admit(line.timeNs, stream, line.text)) out.push(line);
         }
         lines.length = 0;
+        if (out.length > 0) {
+          // Reported at the first new line, once the replayed overlap has been dropped.
+          if (downSince !== undefined) reportReconnect();
+          yield out;
+        }
       }
       cleanEnd = true;
     } catch (err) {
@@ -230,10 +246,12 @@ export async function* followLogs(
       // What arrived before the end or break still counts; a partial last line is kept.
       splitter.flush(lines);
     }
+    const rest: LogLine[] = [];
     for (const [stream, raw] of lines) {
       const line = toLine(id, name, stream, raw, info.Config.Tty);
-      if (line && dedupe.admit(line.timeNs, stream, line.text)) yield line;
+      if (line && dedupe.admit(line.timeNs, stream, line.text)) rest.push(line);
     }
+    if (rest.length > 0) yield rest;
     first = false;
     if (cleanEnd) reportReconnect();
     if (!follow) {
@@ -341,4 +359,19 @@ export async function* tailLogs(
     });
   }
   yield* mergeAsync(ids.map((id) => followLogs(client, id, options)));
+}
+
+/** {@link tailLogs} yielding each follower's batches (see {@link followLogBatches}). */
+export async function* tailLogBatches(
+  client: DockerClient,
+  targets: string[],
+  options: FollowLogsOptions = {},
+): AsyncGenerator<LogLine[]> {
+  const ids = await resolveTargets(client, targets, options);
+  if (ids.length === 0) {
+    throw new DockerError(DockerErrorCode.notFound, `no container matches ${targets.join(' ')}`, {
+      status: 404,
+    });
+  }
+  yield* mergeAsync(ids.map((id) => followLogBatches(client, id, options)));
 }
