@@ -27,3 +27,4 @@ export {
 } from './prometheus.ts';
 export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
 export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
+export { type RunTofuOptions, runTofu, tofuBinary } from './tofu.ts';

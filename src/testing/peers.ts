@@ -9,7 +9,17 @@ import { PeerError } from '../runtime/errors.ts';
 export type PeerSource =
   | { source: 'apt'; packages: string[]; version: string }
   | { source: 'go'; module: string; version: string; binaries: string[] }
-  | { source: 'go-module'; dir: string; version: string; binaries: string[] };
+  | {
+      source: 'go-module';
+      dir: string;
+      version: string;
+      binaries: string[];
+      /**
+       * Package to build per binary, when not `./cmd/<binary>` of our module: a main package of a
+       * dependency (listed as a `tool` in our go.mod), built under our go.mod's replace directives.
+       */
+      packages?: Record<string, string>;
+    };
 
 export interface PeerCatalogue {
   suite: string[];
@@ -106,11 +116,15 @@ function goBuild(
     const dir = resolve(packageRoot(), spec.dir);
     log(`go build (${spec.dir}) -> ${binDir}`);
     for (const binary of spec.binaries) {
-      execFileSync('go', ['build', '-o', join(binDir, binary), `./cmd/${binary}`], {
-        cwd: dir,
-        env,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
+      execFileSync(
+        'go',
+        ['build', '-o', join(binDir, binary), spec.packages?.[binary] ?? `./cmd/${binary}`],
+        {
+          cwd: dir,
+          env,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      );
     }
   }
 }
