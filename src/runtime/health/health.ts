@@ -119,6 +119,11 @@ interface Entry {
   removed: boolean;
 }
 
+/** How one run ended, before it is folded into the check's state. */
+type Outcome =
+  | { ok: true; latencyMs: number; detail: string | null }
+  | { ok: false; latencyMs: number | null; error: unknown };
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -382,12 +387,7 @@ export class Health {
     return { ...entry.state };
   }
 
-  #record(
-    entry: Entry,
-    outcome:
-      | { ok: true; latencyMs: number; detail: string | null }
-      | { ok: false; latencyMs: number | null; error: unknown },
-  ): void {
+  #record(entry: Entry, outcome: Outcome): void {
     if (entry.removed) return;
     const s = entry.state;
     const from = s.status;
@@ -397,12 +397,7 @@ export class Health {
     }
   }
 
-  #apply(
-    entry: Entry,
-    outcome:
-      | { ok: true; latencyMs: number; detail: string | null }
-      | { ok: false; latencyMs: number | null; error: unknown },
-  ): void {
+  #apply(entry: Entry, outcome: Outcome): void {
     const s = entry.state;
     const now = new Date().toISOString();
     s.runs += 1;
