@@ -189,7 +189,7 @@ async function within(ms: number, work: Promise<unknown>, hurry: AbortSignal): P
  * ```ts
  * const lifecycle = new Lifecycle({ drainDelayMs: 5000 });
  * lifecycle.addServer(server);
- * lifecycle.onPhase(({ phase }) => { if (phase === 'stopping') health.notReady(); });
+ * lifecycle.onPhase(({ phase }) => { if (phase === 'stopping') health.markStopping(); });
  * lifecycle.onShutdown('flush logs', () => logger.flush());
  * lifecycle.handleSignals();
  * ```
