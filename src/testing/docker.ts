@@ -113,6 +113,29 @@ function ping(socketPath: string): Promise<boolean> {
   });
 }
 
+/** Dirs of daemons not stopped yet: swept synchronously if the test process exits without stopping them. */
+const liveDirs = new Set<string>();
+let sweepInstalled = false;
+
+function installExitSweep(): void {
+  if (sweepInstalled) return;
+  sweepInstalled = true;
+  // 'exit' handlers cannot await: kill what runs from the dir (dockerd, containerd, shims and their
+  // containers), unmount and remove, all synchronously.
+  process.on('exit', () => {
+    for (const dir of liveDirs) {
+      const pids = processesUsing(dir);
+      for (const pid of [...childrenOf(pids), ...pids]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
 /** A throwaway CA plus server (IP 127.0.0.1) and client certificates, named as the Docker CLI expects. */
 function makeCertificates(dir: string): void {
   mkdirSync(dir, { recursive: true });
@@ -282,6 +305,7 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
     });
   };
   const cleanup = async () => {
+    liveDirs.delete(dir);
     const leftovers = processesUsing(dir);
     if (leftovers.length) {
       for (const pid of [...childrenOf(leftovers), ...leftovers]) {
@@ -294,6 +318,8 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
     for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
     rmSync(dir, { recursive: true, force: true });
   };
+  liveDirs.add(dir);
+  installExitSweep();
   try {
     await launch();
     const client = new DockerClient({ host: `unix://${socketPath}` });
