@@ -1,55 +1,40 @@
 // capstan/runtime: the service runtime every Capstan server shares.
-export { CapstanError, PeerError } from './errors.ts';
-export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
-export { LifecycleError, type LifecycleErrorCode } from './lifecycle/errors.ts';
-export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
-export {
-  type AddServerOptions,
-  type HandleSignalsOptions,
-  Lifecycle,
-  type LifecycleLog,
-  type LifecycleOptions,
-  type LifecyclePhase,
-  type PhaseEvent,
-  ShutdownExitCode,
-  type ShutdownReport,
-  type TaskReport,
-} from './lifecycle/lifecycle.ts';
-export {
-  type CapstanMetricOptions,
-  type Collector,
-  type CollectorStatus,
-  Counter,
-  collectDefaultMetrics,
-  DROPPED_SERIES_METRIC,
-  type DropInfo,
-  type ExposeOptions,
-  type ExposingRegistry,
-  type ExpositionFormat,
-  exponentialBuckets,
-  Gauge,
-  Histogram,
-  type HttpMetricsOptions,
-  type HttpRequestHook,
-  httpServerMetrics,
-  instrumentHttpServer,
-  linearBuckets,
-  type MetricDesc,
-  MetricsError,
-  type MetricsErrorCode,
-  type MetricsHandlerOptions,
-  MetricsRegistry,
-  type MetricsRegistryOptions,
-  type MetricType,
-  metricsHandler,
-  negotiateFormat,
-  type OnDrop,
-  OPENMETRICS_CONTENT_TYPE,
-  type Sample,
-  Summary,
-  TEXT_CONTENT_TYPE,
-} from './metrics/index.ts';
 
+export {
+  type ConfigDefinition,
+  type ConfigDocFormat,
+  type ConfigEntry,
+  type ConfigFieldInput,
+  type ConfigGroup,
+  type ConfigOf,
+  type ConfigRow,
+  checkConfig,
+  configGroup,
+  type DefineConfigOptions,
+  defineConfig,
+  describeConfig,
+  EX_CONFIG,
+  envNameFor,
+  type FieldValue,
+  isConfigDefinition,
+  listenConfig,
+  listenFields,
+  loadConfig,
+  loadConfigOrExit,
+  renderConfigRows,
+} from './config/config.ts';
+export {
+  type DurationUnit,
+  EnvField,
+  type EnvFieldInfo,
+  env,
+  formatDuration,
+  isEnvField,
+  parseDuration,
+  type RangeOptions,
+} from './config/env-types.ts';
+export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
+export { CapstanError, PeerError } from './errors.ts';
 export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
 export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
 export {
@@ -84,39 +69,29 @@ export {
 export type { HealthRequest, HealthResponse } from './health/http.ts';
 export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
 export {
-  type ConfigDefinition,
-  type ConfigDocFormat,
-  type ConfigEntry,
-  type ConfigFieldInput,
-  type ConfigOf,
-  type ConfigRow,
-  checkConfig,
-  type ConfigGroup,
-  configGroup,
-  type DefineConfigOptions,
-  defineConfig,
-  describeConfig,
-  EX_CONFIG,
-  envNameFor,
-  type FieldValue,
-  isConfigDefinition,
-  listenConfig,
-  listenFields,
-  loadConfig,
-  loadConfigOrExit,
-  renderConfigRows,
-} from './config/config.ts';
+  type HostMetricsOptions,
+  hostMetricsCollector,
+  parseLoadavg,
+  parseMeminfo,
+  parseNetDev,
+  parseStat,
+} from './host-metrics.ts';
+export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
+export { LifecycleError, type LifecycleErrorCode } from './lifecycle/errors.ts';
+export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
 export {
-  type DurationUnit,
-  EnvField,
-  type EnvFieldInfo,
-  env,
-  formatDuration,
-  isEnvField,
-  parseDuration,
-  type RangeOptions,
-} from './config/env-types.ts';
-export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
+  type AddServerOptions,
+  type HandleSignalsOptions,
+  Lifecycle,
+  type LifecycleLog,
+  type LifecycleOptions,
+  type LifecyclePhase,
+  type PhaseEvent,
+  ShutdownExitCode,
+  type ShutdownReport,
+  type TaskReport,
+} from './lifecycle/lifecycle.ts';
+export { LogError } from './log/errors.ts';
 export {
   createLogger,
   flushLogs,
@@ -137,13 +112,39 @@ export {
   type RedactorOptions,
 } from './log/redact.ts';
 export {
-  type HostMetricsOptions,
-  hostMetricsCollector,
-  parseLoadavg,
-  parseMeminfo,
-  parseNetDev,
-  parseStat,
-} from './host-metrics.ts';
+  type CapstanMetricOptions,
+  type Collector,
+  type CollectorStatus,
+  Counter,
+  collectDefaultMetrics,
+  DROPPED_SERIES_METRIC,
+  type DropInfo,
+  type ExposeOptions,
+  type ExposingRegistry,
+  type ExpositionFormat,
+  exponentialBuckets,
+  Gauge,
+  Histogram,
+  type HttpMetricsOptions,
+  type HttpRequestHook,
+  httpServerMetrics,
+  instrumentHttpServer,
+  linearBuckets,
+  type MetricDesc,
+  MetricsError,
+  type MetricsErrorCode,
+  type MetricsHandlerOptions,
+  MetricsRegistry,
+  type MetricsRegistryOptions,
+  type MetricType,
+  metricsHandler,
+  negotiateFormat,
+  type OnDrop,
+  OPENMETRICS_CONTENT_TYPE,
+  type Sample,
+  Summary,
+  TEXT_CONTENT_TYPE,
+} from './metrics/index.ts';
 export {
   createService,
   type RequestContext,
