@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { clusterCommand } from './dev-cluster.ts';
 
 /** `capstan dev`: peers and local clusters for development. */
 export function command(): Command {
@@ -31,5 +32,6 @@ export function command(): Command {
       const list = opts.suite || names.length === 0 ? peerCatalogue().suite : names;
       ensurePeers(list, (line) => process.stderr.write(`[peers] ${line}\n`));
     });
+  dev.addCommand(clusterCommand());
   return dev;
 }

@@ -2,6 +2,16 @@
 
 export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
 export {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type ControlPlaneWebhookOptions,
+  type ControlPlaneWebhookServer,
+  type KubeObject,
+  type RawRequestInit,
+  startControlPlane,
+  toKubeObjects,
+} from './control-plane.ts';
+export {
   busyboxTarball,
   DOCKER_TEST_IMAGE,
   type DockerPeer,
@@ -11,6 +21,7 @@ export {
   startSocketProxy,
 } from './docker.ts';
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
+export { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
 export { freePort } from './internal/ports.ts';
 export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
 export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';

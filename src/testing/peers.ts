@@ -19,6 +19,8 @@ export type PeerSource =
        * dependency (listed as a `tool` in our go.mod), built under our go.mod's replace directives.
        */
       packages?: Record<string, string>;
+      /** Extra linker flags, e.g. `-X` to stamp the version a module build cannot know. */
+      ldflags?: string[];
     };
 
 export interface PeerCatalogue {
@@ -114,18 +116,24 @@ function goBuild(
     });
   } else {
     const dir = resolve(packageRoot(), spec.dir);
-    log(`go build (${spec.dir}) -> ${binDir}`);
-    for (const binary of spec.binaries) {
-      execFileSync(
-        'go',
-        ['build', '-o', join(binDir, binary), spec.packages?.[binary] ?? `./cmd/${binary}`],
-        {
-          cwd: dir,
-          env,
-          stdio: ['ignore', 'inherit', 'inherit'],
-        },
-      );
-    }
+    const started = Date.now();
+    log(
+      `go build (${spec.dir}: ${spec.binaries.join(', ')}) -> ${binDir}; a cold build can take many minutes`,
+    );
+    // One call for all binaries: shared packages compile once and the links run in parallel.
+    // -s -w drops symbol tables and DWARF: test peers are never debugged, and it saves ~30% size.
+    execFileSync(
+      'go',
+      [
+        'build',
+        `-ldflags=${['-s', '-w', ...(spec.ldflags ?? [])].join(' ')}`,
+        '-o',
+        `${binDir}/`,
+        ...spec.binaries.map((b) => spec.packages?.[b] ?? `./cmd/${b}`),
+      ],
+      { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    log(`go build (${spec.dir}) done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
 }
 

@@ -60,8 +60,11 @@ function signCert(cert: forge.pki.Certificate, key: KeyObject): void {
 function newCert(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  // Positive serial: a leading 0 nibble keeps DER from reading it as negative.
-  cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
+  // 16 bytes, first byte in 0x01..0x7f: positive and minimally encoded. Go rejects a leading zero byte
+  // ("x509: malformed serial number"), which an odd-length hex string would produce.
+  const serial = randomBytes(16);
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
+  cert.serialNumber = serial.toString('hex');
   // Back-dated by an hour so a peer on a slightly skewed clock never sees a certificate from the future.
   cert.validity.notBefore = new Date(Date.now() - 3_600_000);
   cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { resolveKubeAssets } from '../testing/index.ts';
+
+const main = new URL('./main.ts', import.meta.url).pathname;
+// A private cache root keeps this test away from a developer's own `capstan dev cluster`; the binaries
+// come from the usual place through CAPSTAN_KUBE_ASSETS.
+const cache = mkdtempSync(join(tmpdir(), 'capstan-cluster-cli-'));
+const env = { ...process.env, CAPSTAN_CACHE_DIR: cache, CAPSTAN_KUBE_ASSETS: resolveKubeAssets({}).dir };
+const stateDir = join(cache, 'cluster');
+
+function capstan(...args: string[]) {
+  return spawnSync(process.execPath, ['--conditions=capstan-source', main, 'dev', 'cluster', ...args], {
+    encoding: 'utf8',
+    env,
+    timeout: 300_000,
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+after(() => {
+  capstan('down');
+  rmSync(cache, { recursive: true, force: true });
+});
+
+test('without a cluster: kubeconfig and status fail, down is a no-op', () => {
+  const kc = capstan('kubeconfig');
+  assert.equal(kc.status, 1);
+  assert.match(kc.stderr, /no cluster running/);
+  const st = capstan('status', '--json');
+  assert.equal(st.status, 1);
+  assert.equal(JSON.parse(st.stdout).running, false);
+  const down = capstan('down');
+  assert.equal(down.status, 0, down.stderr);
+  assert.match(down.stderr, /no cluster running/);
+});
+
+test('up -> kubeconfig -> client call -> status -> down', async () => {
+  const up = capstan('up');
+  assert.equal(up.status, 0, `${up.stderr}\n${tail(join(stateDir, 'daemon.log'))}`);
+  const kubeconfigPath = up.stdout.trim();
+  assert.equal(kubeconfigPath, join(stateDir, 'kubeconfig'));
+
+  const again = capstan('up');
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /already running/);
+  assert.equal(again.stdout.trim(), kubeconfigPath);
+
+  const kc = capstan('kubeconfig');
+  assert.equal(kc.status, 0, kc.stderr);
+  assert.equal(kc.stdout.trim(), kubeconfigPath);
+
+  // The CLI has exited: the cluster must outlive it and answer a real client.
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfigPath);
+  const core = config.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'from-cli-test' } } });
+  const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
+  assert.ok(names.includes('default'));
+  assert.ok(names.includes('from-cli-test'));
+
+  const st = capstan('status', '--json');
+  assert.equal(st.status, 0, st.stderr);
+  const status = JSON.parse(st.stdout) as {
+    ready: boolean;
+    pid: number;
+    processes: Array<{ name: string; pid: number; alive: boolean }>;
+  };
+  assert.equal(status.ready, true);
+  assert.deepEqual(
+    status.processes.map((p) => [p.name, p.alive]),
+    [
+      ['etcd', true],
+      ['kube-apiserver', true],
+    ],
+  );
+
+  const down = capstan('down');
+  assert.equal(down.status, 0, down.stderr);
+  assert.deepEqual(
+    [status.pid, ...status.processes.map((p) => p.pid)].filter(alive),
+    [],
+    'daemon, etcd and kube-apiserver are gone',
+  );
+  assert.equal(existsSync(stateDir), false);
+  assert.equal(capstan('kubeconfig').status, 1);
+});
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-40).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,286 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { PeerError } from '../runtime/errors.ts';
+import { type ControlPlane, startControlPlane } from './control-plane.ts';
+import { resolveKubeAssets } from './internal/kube-assets.ts';
+
+const widgetCrd = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.test.capstan.dev
+spec:
+  group: test.capstan.dev
+  scope: Namespaced
+  names: { plural: widgets, singular: widget, kind: Widget, listKind: WidgetList }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: { type: integer, minimum: 1, maximum: 10 }
+                color: { type: string, enum: [red, blue] }
+`;
+
+const denyWebhook = {
+  apiVersion: 'admissionregistration.k8s.io/v1',
+  kind: 'ValidatingWebhookConfiguration',
+  metadata: { name: 'capstan-test-deny' },
+  webhooks: [
+    {
+      name: 'deny.test.capstan.dev',
+      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+      objectSelector: { matchLabels: { 'capstan-test': 'deny' } },
+      clientConfig: { service: { name: 'unused', namespace: 'default', path: '/validate' } },
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Fail',
+      timeoutSeconds: 10,
+    },
+  ],
+};
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function apiStatus(err: unknown): number | undefined {
+  return err instanceof ApiException ? err.code : undefined;
+}
+
+describe('startControlPlane (real etcd + kube-apiserver)', () => {
+  let cp: ControlPlane;
+  const reviews: string[] = [];
+  const webhookServer = createServer();
+
+  before(async () => {
+    cp = await startControlPlane({ crds: [widgetCrd], webhooks: { configurations: [denyWebhook] } });
+    const hook = cp.webhook;
+    assert.ok(hook);
+    webhookServer.setSecureContext({ cert: hook.certPem, key: hook.keyPem });
+    webhookServer.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString()) as {
+          request: { uid: string; name: string };
+        };
+        reviews.push(`${new URL(req.url ?? '/', 'https://webhook').pathname} ${review.request.name}`);
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            apiVersion: 'admission.k8s.io/v1',
+            kind: 'AdmissionReview',
+            response: {
+              uid: review.request.uid,
+              allowed: false,
+              status: { code: 403, message: 'denied by the capstan test webhook' },
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => webhookServer.listen(hook.port, hook.host, resolve));
+  });
+
+  after(async () => {
+    webhookServer.close();
+    await cp?.stop();
+  });
+
+  test('serves an installed CRD: a custom resource is created and read back', async () => {
+    const api = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+    const target = { group: 'test.capstan.dev', version: 'v1', namespace: 'default', plural: 'widgets' };
+    await api.createNamespacedCustomObject({
+      ...target,
+      body: {
+        apiVersion: 'test.capstan.dev/v1',
+        kind: 'Widget',
+        metadata: { name: 'w1' },
+        spec: { size: 3, color: 'red' },
+      },
+    });
+    const got = (await api.getNamespacedCustomObject({ ...target, name: 'w1' })) as {
+      metadata: { uid?: string };
+      spec: unknown;
+    };
+    assert.deepEqual(got.spec, { size: 3, color: 'red' });
+    assert.ok(got.metadata.uid, 'the apiserver assigned a uid');
+    const list = (await api.listNamespacedCustomObject(target)) as { items: unknown[] };
+    assert.equal(list.items.length, 1);
+  });
+
+  test('rejects a custom resource that breaks its OpenAPI schema with 422', async () => {
+    const api = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+    const target = { group: 'test.capstan.dev', version: 'v1', namespace: 'default', plural: 'widgets' };
+    for (const spec of [{ size: 99 }, { size: 2, color: 'green' }, { color: 'red' }]) {
+      await assert.rejects(
+        api.createNamespacedCustomObject({
+          ...target,
+          body: { apiVersion: 'test.capstan.dev/v1', kind: 'Widget', metadata: { name: 'bad' }, spec },
+        }),
+        (err: unknown) => {
+          assert.equal(apiStatus(err), 422, String(err));
+          assert.match(String((err as ApiException<string>).body), /spec\.(size|color)/);
+          return true;
+        },
+      );
+    }
+  });
+
+  test('installCrds rejects a non-structural CRD with the apiserver reason', async () => {
+    const bad = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gadgets.test.capstan.dev' },
+      spec: {
+        group: 'test.capstan.dev',
+        scope: 'Namespaced',
+        names: { plural: 'gadgets', kind: 'Gadget' },
+        // A property without a type is not structural: apiextensions refuses it.
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', properties: { spec: {} } } },
+          },
+        ],
+      },
+    };
+    await assert.rejects(cp.installCrds([bad]), (err: unknown) => {
+      assert.ok(err instanceof PeerError);
+      assert.equal(err.code, 'CAP_ERR_PEER_CRD');
+      assert.match(err.message, /HTTP 422.*type/s);
+      return true;
+    });
+    await assert.rejects(cp.installCrds(['kind: ConfigMap\napiVersion: v1\n']), { code: 'CAP_ERR_PEER_CRD' });
+  });
+
+  test('authorizes with RBAC: an unprivileged user is forbidden, the admin is not', async () => {
+    const asNobody = await cp.request('/api/v1/namespaces/default/configmaps', {
+      headers: { 'Impersonate-User': 'nobody@capstan.dev' },
+    });
+    assert.equal(asNobody.status, 403, asNobody.body);
+    const asAdmin = await cp.request('/api/v1/namespaces/default/configmaps');
+    assert.equal(asAdmin.status, 200, asAdmin.body);
+  });
+
+  test('calls the local webhook server with the generated certificate', async () => {
+    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    await assert.rejects(
+      core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: 'denied', labels: { 'capstan-test': 'deny' } }, data: { a: '1' } },
+      }),
+      (err: unknown) => {
+        assert.equal(apiStatus(err), 403, String(err));
+        assert.match(String((err as ApiException<string>).body), /denied by the capstan test webhook/);
+        return true;
+      },
+    );
+    await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'allowed' } } });
+    assert.deepEqual(reviews, ['/validate denied']);
+  });
+
+  test('kubectl works against the kubeconfig', { skip: !hasKubectl() && 'kubectl not installed' }, () => {
+    const r = spawnSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', 'widgets', '-o', 'name'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'widget.test.capstan.dev/w1');
+  });
+
+  test('stop() leaves no process and no folder', async () => {
+    const pids = cp.processes.map((p) => p.pid);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(alive));
+    assert.ok(existsSync(cp.dir));
+    await cp.stop();
+    assert.deepEqual(
+      pids.filter((pid) => alive(pid)),
+      [],
+    );
+    assert.equal(existsSync(cp.dir), false);
+    await cp.stop(); // idempotent
+  });
+});
+
+function hasKubectl(): boolean {
+  return spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+}
+
+describe('startControlPlane failure paths', () => {
+  test('a broken kube-apiserver fails with a PeerError carrying its log, and cleans up', async () => {
+    const real = resolveKubeAssets({});
+    const assets = mkdtempSync(join(tmpdir(), 'capstan-kube-assets-'));
+    const root = join(mkdtempSync(join(tmpdir(), 'capstan-kube-root-')), 'cp');
+    try {
+      symlinkSync(real.etcd, join(assets, 'etcd'));
+      writeFileSync(
+        join(assets, 'kube-apiserver'),
+        '#!/bin/sh\necho "E1125 broken apiserver: cannot start ($*)" >&2\nexit 3\n',
+      );
+      chmodSync(join(assets, 'kube-apiserver'), 0o755);
+      await assert.rejects(startControlPlane({ assetsDir: assets, dir: root }), (err: unknown) => {
+        assert.ok(err instanceof PeerError, String(err));
+        assert.equal(err.code, 'CAP_ERR_PEER_EXITED');
+        assert.match(
+          err.logTail,
+          /broken apiserver: cannot start .*--etcd-servers=http:\/\/127\.0\.0\.1:\d+/,
+        );
+        return true;
+      });
+      assert.equal(existsSync(root), false, 'the control-plane folder is removed');
+    } finally {
+      rmSync(assets, { recursive: true, force: true });
+      rmSync(join(root, '..'), { recursive: true, force: true });
+    }
+  });
+
+  test('an asset folder without binaries fails before starting anything', async () => {
+    const assets = mkdtempSync(join(tmpdir(), 'capstan-kube-assets-'));
+    try {
+      await assert.rejects(startControlPlane({ assetsDir: assets }), (err: unknown) => {
+        assert.ok(err instanceof PeerError);
+        assert.equal(err.code, 'CAP_ERR_PEER_ASSETS');
+        assert.match(err.message, /etcd.*kube-apiserver/);
+        return true;
+      });
+    } finally {
+      rmSync(assets, { recursive: true, force: true });
+    }
+  });
+
+  test('an aborted signal stops start-up with CAP_ERR_PEER_ABORTED', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('test over'));
+    await assert.rejects(startControlPlane({ signal: controller.signal }), { code: 'CAP_ERR_PEER_ABORTED' });
+  });
+
+  test('invalid YAML in crds or webhooks is refused before anything starts', async () => {
+    await assert.rejects(startControlPlane({ crds: ['kind: [unclosed'] }), { code: 'CAP_ERR_PEER_MANIFEST' });
+    await assert.rejects(startControlPlane({ webhooks: { configurations: ['a: b: c'] } }), {
+      code: 'CAP_ERR_PEER_MANIFEST',
+    });
+  });
+});

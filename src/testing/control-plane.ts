@@ -1,0 +1,561 @@
+import { generateKeyPair } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { PeerError } from '../runtime/errors.ts';
+import { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
+import { type CertAuthority, type CertPair, createCertAuthority } from './internal/kube-certs.ts';
+import { freePort } from './internal/ports.ts';
+import { type PeerProcess, startPeerProcess } from './internal/process.ts';
+
+/** A Kubernetes object as plain JSON (a CRD, a webhook configuration...). */
+export type KubeObject = { apiVersion?: string; kind?: string; metadata?: { name?: string } } & Record<
+  string,
+  unknown
+>;
+
+/** Webhook configurations to install, pointed at a local webhook server the test runs itself. */
+export interface ControlPlaneWebhookOptions {
+  /**
+   * MutatingWebhookConfiguration / ValidatingWebhookConfiguration objects (or YAML). Each webhook's
+   * `clientConfig` is rewritten to `https://<host>:<port><path>` (path from `clientConfig.service.path`
+   * or `clientConfig.url`) with the generated CA as `caBundle`, as envtest does.
+   */
+  configurations: Array<KubeObject | string>;
+  /** Host the webhook server listens on; default 127.0.0.1. */
+  host?: string;
+  /** Port the webhook server listens on; default a free port. */
+  port?: number;
+}
+
+/** Options of {@link startControlPlane}. */
+export interface ControlPlaneOptions {
+  /** CustomResourceDefinitions to install (objects or YAML, multi-document allowed); waited until Established. */
+  crds?: Array<KubeObject | string>;
+  /** Webhook configurations to install, with a serving certificate generated for the local webhook server. */
+  webhooks?: ControlPlaneWebhookOptions;
+  /** Also run kube-controller-manager (Deployments get ReplicaSets, namespaces get deleted...). Default false. */
+  controllerManager?: boolean;
+  /**
+   * Folder holding `etcd` and `kube-apiserver` (and `kube-controller-manager`). Default:
+   * `$CAPSTAN_KUBE_ASSETS`, then `$KUBEBUILDER_ASSETS`, then the `kube` peer (built on first use).
+   */
+  assetsDir?: string;
+  /** Root folder for certificates, etcd data and logs; default a fresh temp dir. Removed by `stop()`. */
+  dir?: string;
+  /** How long each program may take to become ready. Default 120 s (the machine may be busy). */
+  readyTimeoutMs?: number;
+  /** Extra kube-apiserver flags (`--flag=value`), appended last so they override the defaults. */
+  apiServerFlags?: string[];
+  /** Progress lines (building assets, starting each program). */
+  log?: (line: string) => void;
+  /** Aborting stops whatever has started; it takes effect between start-up steps. */
+  signal?: AbortSignal;
+}
+
+/** What a webhook server needs to be trusted by the apiserver. */
+export interface ControlPlaneWebhookServer {
+  host: string;
+  port: number;
+  /** Serving certificate (PEM) for `host`, signed by `caPem`. */
+  certPem: string;
+  keyPem: string;
+  /** The CA the apiserver trusts for webhook calls (already in every `caBundle`). */
+  caPem: string;
+  /** Folder holding `tls.crt` and `tls.key` (the controller-runtime layout). */
+  certDir: string;
+}
+
+/** A running etcd + kube-apiserver (+ kube-controller-manager). */
+export interface ControlPlane {
+  /** Apiserver URL, e.g. `https://127.0.0.1:40123`. */
+  readonly server: string;
+  /** A kubeconfig file (credentials embedded) for the `system:masters` admin user. */
+  readonly kubeconfigPath: string;
+  /** The same kubeconfig, loaded into @kubernetes/client-node. */
+  readonly kubeConfig: KubeConfig;
+  /** The cluster CA (PEM): it signs the apiserver serving certificate and the admin client certificate. */
+  readonly caPem: string;
+  /** Set when `webhooks` were given. */
+  readonly webhook: ControlPlaneWebhookServer | undefined;
+  /** Root folder (certificates, data, logs); removed on stop. */
+  readonly dir: string;
+  /** The programs, for their pids and log files. */
+  readonly processes: readonly PeerProcess[];
+  /** Where the binaries came from. */
+  readonly assets: KubeAssets;
+  /** GET/POST... a raw apiserver path as the admin (for probes and tests). */
+  request(path: string, init?: RawRequestInit): Promise<{ status: number; body: string }>;
+  /** Install more CRDs (objects or YAML) and wait until they are Established and served. */
+  installCrds(crds: Array<KubeObject | string>, options?: { timeoutMs?: number }): Promise<void>;
+  /** Stop every program (last started first) and remove the folder. Idempotent. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+const liveRoots = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // startPeerProcess kills the programs on exit; the shared root folder is ours to remove.
+  process.on('exit', () => {
+    for (const root of liveRoots) rmSync(root, { recursive: true, force: true });
+  });
+}
+
+/** A raw apiserver request: method, JSON body and extra headers (e.g. `Impersonate-User`). */
+export interface RawRequestInit {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+interface TlsClient {
+  ca: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized?: boolean;
+}
+
+function httpsRequest(
+  url: string,
+  tls: TlsClient,
+  init: RawRequestInit & { timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
+    const req = request(
+      url,
+      {
+        method: init.method ?? 'GET',
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        rejectUnauthorized: tls.rejectUnauthorized ?? true,
+        agent: false,
+        timeout: init.timeoutMs ?? 10_000,
+        headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timeout requesting ${url}`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function httpGetOk(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(5_000) })
+    .then(async (r) => r.ok && (await r.text()).includes('true'))
+    .catch(() => false);
+}
+
+/** Parse objects or YAML strings (multi-document) into plain objects, skipping empty documents. */
+export function toKubeObjects(items: Array<KubeObject | string>): KubeObject[] {
+  const out: KubeObject[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') {
+      out.push(item);
+      continue;
+    }
+    for (const doc of parseAllDocuments(item)) {
+      if (doc.errors.length > 0) {
+        throw new PeerError('CAP_ERR_PEER_MANIFEST', `invalid YAML manifest: ${doc.errors[0]?.message}`);
+      }
+      const value = doc.toJS();
+      if (value && typeof value === 'object') out.push(value as KubeObject);
+    }
+  }
+  return out;
+}
+
+function kubeconfigYaml(server: string, caPem: string, admin: CertPair): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'capstan', cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+    users: [
+      {
+        name: 'capstan-admin',
+        user: { 'client-certificate-data': b64(admin.certPem), 'client-key-data': b64(admin.keyPem) },
+      },
+    ],
+    contexts: [
+      { name: 'capstan', context: { cluster: 'capstan', user: 'capstan-admin', namespace: 'default' } },
+    ],
+    'current-context': 'capstan',
+  });
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new PeerError('CAP_ERR_PEER_ABORTED', 'control-plane start-up aborted', '', {
+      cause: signal.reason,
+    });
+  }
+}
+
+/**
+ * Start a real local Kubernetes control plane: etcd and kube-apiserver (and kube-controller-manager when
+ * asked) on free loopback ports, with a fresh CA, serving and client certificates, and service-account
+ * keys. Resolves once `/readyz` answers ok and the given CRDs are Established and served. Authorization
+ * is RBAC; the kubeconfig's user is in `system:masters`, so it may do anything, while tests can still
+ * exercise RBAC with impersonation or other users.
+ *
+ * `stop()` (also run on process exit) leaves no process and no folder behind.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = options.log ?? (() => {});
+  const signal = options.signal;
+  checkAborted(signal);
+  // Parse manifests first: a typo should not cost a control-plane start.
+  const crds = toKubeObjects(options.crds ?? []);
+  const webhookConfigs = toKubeObjects(options.webhooks?.configurations ?? []);
+  const assets = resolveKubeAssets({
+    controllerManager: options.controllerManager ?? false,
+    log,
+    ...(options.assetsDir !== undefined ? { assetsDir: options.assetsDir } : {}),
+  });
+  installExitHook();
+  const root = options.dir ?? mkdtempSync(join(tmpdir(), 'capstan-kube-'));
+  mkdirSync(root, { recursive: true });
+  liveRoots.add(root);
+  const processes: PeerProcess[] = [];
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    // Reverse order: the apiserver must not outlive etcd's shutdown and spam reconnects.
+    for (const p of [...processes].reverse()) await p.stop();
+    rmSync(root, { recursive: true, force: true });
+    liveRoots.delete(root);
+  };
+
+  try {
+    const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+    const pki = join(root, 'pki');
+    mkdirSync(pki, { recursive: true });
+    const [ca, saKeys, etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([
+      createCertAuthority('capstan-kube-ca'),
+      // ES256 service-account tokens: an EC key costs a millisecond, RSA tens to hundreds.
+      generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    const [serving, admin, webhookCert] = await Promise.all([
+      ca.issue({
+        commonName: 'kube-apiserver',
+        dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+        ipAddresses: ['127.0.0.1', '10.0.0.1'],
+        usage: 'server',
+      }),
+      ca.issue({ commonName: 'capstan-admin', organizations: ['system:masters'], usage: 'client' }),
+      options.webhooks ? issueWebhookCert(ca, options.webhooks.host ?? '127.0.0.1') : undefined,
+    ]);
+    const file = (name: string, content: string) => {
+      const path = join(pki, name);
+      writeFileSync(path, content, { mode: 0o600 });
+      return path;
+    };
+    const caPath = file('ca.crt', ca.certPem);
+    const caKeyPath = file('ca.key', ca.keyPem);
+    const servingCert = file('apiserver.crt', serving.certPem);
+    const servingKey = file('apiserver.key', serving.keyPem);
+    const saKey = file('sa.key', saKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const saPub = file('sa.pub', saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    const server = `https://127.0.0.1:${apiPort}`;
+    const kubeconfigPath = join(root, 'kubeconfig');
+    writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 });
+    const adminTls: TlsClient = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
+
+    checkAborted(signal);
+    log(`starting etcd (${assets.source}: ${assets.dir})`);
+    const etcdDir = join(root, 'etcd');
+    mkdirSync(etcdDir);
+    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+    const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+    processes.push(
+      await startPeerProcess({
+        name: 'etcd',
+        command: assets.etcd,
+        args: [
+          `--data-dir=${join(etcdDir, 'data')}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${etcdPeerUrl}`,
+          `--initial-advertise-peer-urls=${etcdPeerUrl}`,
+          `--initial-cluster=default=${etcdPeerUrl}`,
+          // Test data is disposable: skipping fsync makes every apiserver write several times faster.
+          '--unsafe-no-fsync',
+        ],
+        dir: etcdDir,
+        keepDir: true,
+        ready: () => httpGetOk(`${etcdUrl}/health`),
+        readyTimeoutMs,
+      }),
+    );
+
+    checkAborted(signal);
+    log('starting kube-apiserver');
+    const apiDir = join(root, 'kube-apiserver');
+    mkdirSync(apiDir);
+    processes.push(
+      await startPeerProcess({
+        name: 'kube-apiserver',
+        command: assets.kubeApiserver,
+        args: [
+          '--advertise-address=127.0.0.1',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${apiPort}`,
+          `--cert-dir=${apiDir}`,
+          `--tls-cert-file=${servingCert}`,
+          `--tls-private-key-file=${servingKey}`,
+          `--client-ca-file=${caPath}`,
+          `--etcd-servers=${etcdUrl}`,
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+          `--service-account-key-file=${saPub}`,
+          `--service-account-signing-key-file=${saKey}`,
+          '--authorization-mode=RBAC',
+          // No kubelet will ever mount tokens, and without the controller manager no `default`
+          // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same).
+          '--disable-admission-plugins=ServiceAccount',
+          '--allow-privileged=true',
+          '--profiling=false',
+          ...(options.apiServerFlags ?? []),
+        ],
+        dir: apiDir,
+        keepDir: true,
+        ready: async () =>
+          (await httpsRequest(`${server}/readyz`, adminTls, { timeoutMs: 5_000 })).status === 200,
+        readyTimeoutMs,
+      }),
+    );
+
+    if (options.controllerManager) {
+      checkAborted(signal);
+      log('starting kube-controller-manager');
+      const kcmDir = join(root, 'kube-controller-manager');
+      mkdirSync(kcmDir);
+      const kcmPort = await freePort();
+      processes.push(
+        await startPeerProcess({
+          name: 'kube-controller-manager',
+          command: assets.kubeControllerManager ?? join(assets.dir, 'kube-controller-manager'),
+          args: [
+            `--kubeconfig=${kubeconfigPath}`,
+            `--authentication-kubeconfig=${kubeconfigPath}`,
+            `--authorization-kubeconfig=${kubeconfigPath}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${kcmPort}`,
+            `--cert-dir=${kcmDir}`,
+            '--leader-elect=false',
+            `--service-account-private-key-file=${saKey}`,
+            `--root-ca-file=${caPath}`,
+            `--cluster-signing-cert-file=${caPath}`,
+            `--cluster-signing-key-file=${caKeyPath}`,
+            '--use-service-account-credentials=false',
+          ],
+          dir: kcmDir,
+          keepDir: true,
+          // Its own self-signed serving certificate: only liveness matters here, not identity.
+          ready: async () =>
+            (
+              await httpsRequest(`https://127.0.0.1:${kcmPort}/healthz`, {
+                ca: '',
+                rejectUnauthorized: false,
+              })
+            ).status === 200,
+          readyTimeoutMs,
+        }),
+      );
+    }
+
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kubeconfigPath);
+    const rawRequest: ControlPlane['request'] = (path, init = {}) =>
+      httpsRequest(`${server}${path}`, adminTls, init);
+
+    if (crds.length > 0) {
+      checkAborted(signal);
+      await installCrds(rawRequest, crds, readyTimeoutMs, log);
+    }
+    let webhook: ControlPlaneWebhookServer | undefined;
+    if (options.webhooks && webhookCert) {
+      checkAborted(signal);
+      const host = options.webhooks.host ?? '127.0.0.1';
+      const port = options.webhooks.port ?? (await freePort(host));
+      const certDir = join(root, 'webhook');
+      mkdirSync(certDir);
+      writeFileSync(join(certDir, 'tls.crt'), webhookCert.certPem, { mode: 0o600 });
+      writeFileSync(join(certDir, 'tls.key'), webhookCert.keyPem, { mode: 0o600 });
+      webhook = {
+        host,
+        port,
+        certPem: webhookCert.certPem,
+        keyPem: webhookCert.keyPem,
+        caPem: ca.certPem,
+        certDir,
+      };
+      await installWebhooks(rawRequest, webhookConfigs, webhook);
+    }
+    checkAborted(signal);
+
+    return {
+      server,
+      kubeconfigPath,
+      kubeConfig,
+      caPem: ca.certPem,
+      webhook,
+      dir: root,
+      processes,
+      assets,
+      request: rawRequest,
+      installCrds: (crds, opts) =>
+        installCrds(rawRequest, toKubeObjects(crds), opts?.timeoutMs ?? 60_000, log),
+      stop,
+      close: stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function issueWebhookCert(ca: CertAuthority, host: string): Promise<CertPair> {
+  const isIp = /^[\d.]+$|:/.test(host);
+  return ca.issue({
+    commonName: 'capstan-webhook',
+    dnsNames: isIp ? ['localhost'] : [host, 'localhost'],
+    ipAddresses: isIp ? [host] : ['127.0.0.1'],
+    usage: 'server',
+  });
+}
+
+type RawRequest = ControlPlane['request'];
+
+function apiError(code: string, what: string, res: { status: number; body: string }): PeerError {
+  let message = res.body;
+  try {
+    message = (JSON.parse(res.body) as { message?: string }).message ?? res.body;
+  } catch {}
+  return new PeerError(code, `${what}: HTTP ${res.status}: ${message}`);
+}
+
+async function installCrds(
+  call: RawRequest,
+  crds: KubeObject[],
+  timeoutMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  for (const crd of crds) {
+    if (crd.kind !== 'CustomResourceDefinition') {
+      throw new PeerError(
+        'CAP_ERR_PEER_CRD',
+        `expected a CustomResourceDefinition, got kind ${String(crd.kind)}`,
+      );
+    }
+    log(`installing CRD ${crd.metadata?.name}`);
+    const res = await call('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+      method: 'POST',
+      body: crd,
+    });
+    if (res.status !== 201 && res.status !== 409) {
+      throw apiError('CAP_ERR_PEER_CRD', `CRD ${crd.metadata?.name} rejected`, res);
+    }
+  }
+  // Established is not enough: discovery lags a moment behind, and a client creating an object in that
+  // window gets a 404. Wait for both, like envtest's CRD poller.
+  const deadline = Date.now() + timeoutMs;
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? '';
+    const spec = crd.spec as {
+      group: string;
+      names: { plural: string };
+      versions: Array<{ name: string; served: boolean }>;
+    };
+    let last = '';
+    for (;;) {
+      const res = await call(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const conditions =
+        res.status === 200
+          ? ((
+              JSON.parse(res.body) as {
+                status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+              }
+            ).status?.conditions ?? [])
+          : [];
+      const established = conditions.some((c) => c.type === 'Established' && c.status === 'True');
+      let served = established;
+      for (const v of established ? spec.versions.filter((x) => x.served) : []) {
+        const d = await call(`/apis/${spec.group}/${v.name}`);
+        if (
+          d.status !== 200 ||
+          !(JSON.parse(d.body) as { resources?: Array<{ name: string }> }).resources?.some(
+            (r) => r.name === spec.names.plural,
+          )
+        ) {
+          served = false;
+        }
+      }
+      if (served) break;
+      last = conditions.map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`).join(', ');
+      if (Date.now() > deadline) {
+        throw new PeerError('CAP_ERR_PEER_CRD', `CRD ${name} not established and served in time: ${last}`);
+      }
+      await sleep(100);
+    }
+  }
+}
+
+async function installWebhooks(
+  call: RawRequest,
+  configurations: KubeObject[],
+  server: ControlPlaneWebhookServer,
+): Promise<void> {
+  const caBundle = Buffer.from(server.caPem).toString('base64');
+  const base = `https://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+  for (const config of configurations) {
+    const plural =
+      config.kind === 'MutatingWebhookConfiguration'
+        ? 'mutatingwebhookconfigurations'
+        : config.kind === 'ValidatingWebhookConfiguration'
+          ? 'validatingwebhookconfigurations'
+          : undefined;
+    if (!plural) {
+      throw new PeerError(
+        'CAP_ERR_PEER_WEBHOOK',
+        `expected a webhook configuration, got kind ${String(config.kind)}`,
+      );
+    }
+    const copy = structuredClone(config) as KubeObject & {
+      webhooks?: Array<{ clientConfig?: { url?: string; service?: { path?: string } } }>;
+    };
+    for (const hook of copy.webhooks ?? []) {
+      const cc = hook.clientConfig ?? {};
+      const path = cc.service?.path ?? (cc.url ? new URL(cc.url).pathname : '/');
+      hook.clientConfig = { url: `${base}${path}`, caBundle } as typeof hook.clientConfig;
+    }
+    const res = await call(`/apis/admissionregistration.k8s.io/v1/${plural}`, { method: 'POST', body: copy });
+    if (res.status !== 201) {
+      throw apiError('CAP_ERR_PEER_WEBHOOK', `${config.kind} ${config.metadata?.name} rejected`, res);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// The detached process behind `capstan dev cluster up`: it owns the control plane, records where it is in
+// <stateDir>/state.json, and stops it on SIGTERM (`capstan dev cluster down`). Run as
+// `node kube-daemon.ts <stateDir> [--controller-manager]`.
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ControlPlane, startControlPlane } from '../control-plane.ts';
+
+/** What the daemon records in `state.json`. */
+export interface KubeDaemonState {
+  status: 'starting' | 'ready' | 'failed';
+  pid: number;
+  server?: string;
+  kubeconfigPath?: string;
+  processes?: Array<{ name: string; pid: number; logPath: string }>;
+  error?: string;
+  startedAt: string;
+}
+
+function writeState(stateDir: string, state: KubeDaemonState): void {
+  // Write then rename: the CLI polls this file and must never read half of it.
+  const tmp = join(stateDir, `state.json.${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, join(stateDir, 'state.json'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [stateDir, ...flags] = argv;
+  if (!stateDir) {
+    process.stderr.write('usage: kube-daemon <stateDir> [--controller-manager]\n');
+    process.exit(2);
+  }
+  mkdirSync(stateDir, { recursive: true });
+  const startedAt = new Date().toISOString();
+  const controller = new AbortController();
+  let cp: ControlPlane | undefined;
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    controller.abort(new Error('stopped by signal'));
+    await cp?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  writeState(stateDir, { status: 'starting', pid: process.pid, startedAt });
+  try {
+    cp = await startControlPlane({
+      dir: join(stateDir, 'run'),
+      controllerManager: flags.includes('--controller-manager'),
+      signal: controller.signal,
+      log: (line) => process.stderr.write(`[cluster] ${line}\n`),
+    });
+  } catch (err) {
+    writeState(stateDir, {
+      status: 'failed',
+      pid: process.pid,
+      error: err instanceof Error ? err.message : String(err),
+      startedAt,
+    });
+    process.exit(1);
+  }
+  const kubeconfigPath = join(stateDir, 'kubeconfig');
+  copyFileSync(cp.kubeconfigPath, kubeconfigPath);
+  writeState(stateDir, {
+    status: 'ready',
+    pid: process.pid,
+    server: cp.server,
+    kubeconfigPath,
+    processes: cp.processes.map((p) => ({ name: p.name, pid: p.pid, logPath: p.logPath })),
+    startedAt,
+  });
+  process.stderr.write(`[cluster] ready at ${cp.server}\n`);
+  // Stay alive until a signal; the timer keeps the event loop busy.
+  setInterval(() => {}, 1 << 30);
+}
+
+await main(process.argv.slice(2));
