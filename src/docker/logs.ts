@@ -358,7 +358,16 @@ export async function* tailLogs(
       status: 404,
     });
   }
-  yield* mergeAsync(ids.map((id) => followLogs(client, id, options)));
+  yield* mergeAsync(ids.map((id) => untilRemoved(followLogs(client, id, options))));
+}
+
+/** A container removed between resolving the targets and following it simply has no more lines. */
+async function* untilRemoved<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
 }
 
 /** {@link tailLogs} yielding each follower's batches (see {@link followLogBatches}). */
@@ -373,5 +382,5 @@ export async function* tailLogBatches(
       status: 404,
     });
   }
-  yield* mergeAsync(ids.map((id) => followLogBatches(client, id, options)));
+  yield* mergeAsync(ids.map((id) => untilRemoved(followLogBatches(client, id, options))));
 }
