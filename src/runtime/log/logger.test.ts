@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/errors.ts';
-import { createLogger, flushLogs, type LoggerOptions } from './logger.ts';
+import { LogError } from './errors.ts';
+import { createLogger, flushLogs, type LogFormat, type LoggerOptions, type LogLevel } from './logger.ts';
 import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** A logger writing into an array; each entry is one raw line. */
@@ -116,6 +117,32 @@ describe('levels', () => {
     byDefault.log.debug('d');
     byDefault.log.info('i');
     assert.equal(byDefault.lines.length, 1);
+  });
+
+  test('bad options and an unopenable file are LogErrors', () => {
+    const sink = { write: () => {} };
+    const isLogError = (re: RegExp) => (e: unknown) =>
+      e instanceof LogError && e.code === 'CAP_ERR_RUNTIME_LOG_OPTIONS' && re.test(e.message);
+    assert.throws(
+      () => createLogger({ level: 'verbose' as LogLevel, destination: sink }),
+      isLogError(/unknown log level "verbose"/),
+    );
+    assert.throws(
+      () => createLogger({ format: 'xml' as LogFormat, destination: sink }),
+      isLogError(/unknown log format "xml"/),
+    );
+    // A regular file where a directory should be. (Not a path under /proc: Node's recursive mkdir
+    // spins forever there.)
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-log-bad-'));
+    try {
+      writeFileSync(join(dir, 'file'), '');
+      assert.throws(
+        () => createLogger({ env: {}, destination: join(dir, 'file', 'app.log') }),
+        isLogError(/cannot open log file/),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an invalid LOG_LEVEL or LOG_FORMAT is a ConfigError naming both', () => {

@@ -10,6 +10,7 @@ import pino, {
 } from 'pino';
 import { defineConfig, loadConfig } from '../config/config.ts';
 import { env } from '../config/env-types.ts';
+import { LogError } from './errors.ts';
 import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** pino's levels, plus `silent`. */
@@ -119,6 +120,14 @@ function isTty(fd: number): boolean {
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  if (options.level !== undefined && !LOG_LEVELS.includes(options.level)) {
+    throw new LogError(
+      `unknown log level ${JSON.stringify(options.level)}; use one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
+  if (options.format !== undefined && options.format !== 'json' && options.format !== 'pretty') {
+    throw new LogError(`unknown log format ${JSON.stringify(options.format)}; use json or pretty`);
+  }
   const cfg = loadConfig(logConfig, options.env ?? process.env);
   const fd =
     typeof options.destination === 'number'
@@ -132,7 +141,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (typeof options.destination === 'object') {
     dest = options.destination;
   } else if (typeof options.destination === 'string') {
-    const file = pino.destination({ dest: options.destination, sync: true, mkdir: true });
+    let file: DestinationStream & Flushable;
+    try {
+      file = pino.destination({ dest: options.destination, sync: true, mkdir: true });
+    } catch (err) {
+      throw new LogError(`cannot open log file ${options.destination}`, { cause: err });
+    }
     flushables.add(file);
     dest = file;
   } else {
