@@ -5,7 +5,8 @@ import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PeerError } from '../runtime/errors.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { resolveKubeAssets } from './internal/kube-assets.ts';
@@ -282,5 +283,43 @@ describe('startControlPlane failure paths', () => {
     await assert.rejects(startControlPlane({ webhooks: { configurations: ['a: b: c'] } }), {
       code: 'CAP_ERR_PEER_MANIFEST',
     });
+  });
+});
+
+describe('startControlPlane with kube-controller-manager', () => {
+  test('a Deployment gets a ReplicaSet and namespaces get a default ServiceAccount', async () => {
+    await using cp = await startControlPlane({ controllerManager: true });
+    assert.equal(cp.processes.length, 3);
+    const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
+    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    await apps.createNamespacedDeployment({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: { containers: [{ name: 'web', image: 'busybox:local' }] },
+          },
+        },
+      },
+    });
+    let replicaSets: Array<{ ownerName?: string; replicas?: number }> = [];
+    let serviceAccounts: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const rs = await apps.listNamespacedReplicaSet({ namespace: 'default' });
+      replicaSets = rs.items.map((r) => ({
+        ownerName: r.metadata?.ownerReferences?.[0]?.name,
+        replicas: r.spec?.replicas,
+      }));
+      const sa = await core.listNamespacedServiceAccount({ namespace: 'default' });
+      serviceAccounts = sa.items.map((s) => s.metadata?.name ?? '');
+      if (replicaSets.length > 0 && serviceAccounts.includes('default')) break;
+      await sleep(100);
+    }
+    assert.deepEqual(replicaSets, [{ ownerName: 'web', replicas: 2 }]);
+    assert.ok(serviceAccounts.includes('default'));
   });
 });
