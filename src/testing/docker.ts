@@ -315,8 +315,26 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
       }
       await sleep(200);
     }
-    for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
-    rmSync(dir, { recursive: true, force: true });
+    // A lazily unmounted overlay can stay busy for a moment (EBUSY): unmount again and retry.
+    for (let attempt = 0; ; attempt++) {
+      for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+        return;
+      } catch (err) {
+        if (attempt >= 5) {
+          throw new PeerError(
+            'CAP_ERR_PEER_STOP',
+            `cannot remove dockerd dir ${dir}: ${(err as Error).message}`,
+            '',
+            {
+              cause: err,
+            },
+          );
+        }
+        await sleep(300);
+      }
+    }
   };
   liveDirs.add(dir);
   installExitSweep();
