@@ -10,6 +10,7 @@ import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernete
 import { PeerError } from '../runtime/errors.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { resolveKubeAssets } from './internal/kube-assets.ts';
+import { peerCatalogue } from './peers.ts';
 
 const widgetCrd = `
 apiVersion: apiextensions.k8s.io/v1
@@ -174,6 +175,17 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
       return true;
     });
     await assert.rejects(cp.installCrds(['kind: ConfigMap\napiVersion: v1\n']), { code: 'CAP_ERR_PEER_CRD' });
+  });
+
+  test('reports the Kubernetes version pinned in the peer catalogue', async () => {
+    const res = await cp.request('/version');
+    assert.equal(res.status, 200, res.body);
+    const version = JSON.parse(res.body) as { gitVersion: string; major: string; minor: string };
+    // Only the catalogue build is stamped by us; KUBEBUILDER_ASSETS binaries carry their own version.
+    if (cp.assets.source === 'peer cache')
+      assert.equal(version.gitVersion, peerCatalogue().peers.kube?.version);
+    assert.match(version.gitVersion, /^v1\.\d+\.\d+/);
+    assert.equal(version.major, '1');
   });
 
   test('authorizes with RBAC: an unprivileged user is forbidden, the admin is not', async () => {
