@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -267,6 +275,36 @@ describe('startControlPlane failure paths', () => {
     } finally {
       rmSync(assets, { recursive: true, force: true });
       rmSync(join(root, '..'), { recursive: true, force: true });
+    }
+  });
+
+  test('a port taken between picking and binding is retried with fresh ports, at most 3 times', async () => {
+    const real = resolveKubeAssets({});
+    const assets = mkdtempSync(join(tmpdir(), 'capstan-kube-assets-'));
+    const attempts = join(assets, 'attempts');
+    const lines: string[] = [];
+    try {
+      symlinkSync(real.etcd, join(assets, 'etcd'));
+      writeFileSync(
+        join(assets, 'kube-apiserver'),
+        `#!/bin/sh\necho "$*" >> ${attempts}\necho "failed to listen: bind: address already in use" >&2\nexit 1\n`,
+      );
+      chmodSync(join(assets, 'kube-apiserver'), 0o755);
+      await assert.rejects(startControlPlane({ assetsDir: assets, log: (l) => lines.push(l) }), {
+        code: 'CAP_ERR_PEER_EXITED',
+      });
+      const ports = readFileSync(attempts, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => /--secure-port=(\d+)/.exec(l)?.[1]);
+      assert.equal(ports.length, 3);
+      assert.ok(
+        ports.every((p) => p !== undefined),
+        'each attempt got a --secure-port',
+      );
+      assert.equal(lines.filter((l) => l.includes('retrying')).length, 2);
+    } finally {
+      rmSync(assets, { recursive: true, force: true });
     }
   });
 

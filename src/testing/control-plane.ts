@@ -220,6 +220,23 @@ function checkAborted(signal: AbortSignal | undefined): void {
  * `stop()` (also run on process exit) leaves no process and no folder behind.
  */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  // Ports are picked free, then bound by another process a moment later: on a busy machine someone
+  // can take one in between. That failure is ours, not the caller's, so retry it with fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      const portTaken =
+        err instanceof PeerError &&
+        err.code === 'CAP_ERR_PEER_EXITED' &&
+        /address already in use/i.test(err.logTail);
+      if (!portTaken || attempt >= 3) throw err;
+      options.log?.(`a port was taken meanwhile; retrying (attempt ${attempt + 1})`);
+    }
+  }
+}
+
+async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = options.log ?? (() => {});
   const signal = options.signal;
   checkAborted(signal);
