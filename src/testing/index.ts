@@ -1,6 +1,7 @@
 // capstan/testing: start real peers (control plane, databases, Prometheus, dockerd) for tests.
 
 export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
+export { type ConsulPeer, consulBinary, type StartConsulOptions, startConsul } from './consul.ts';
 export {
   type ControlPlane,
   type ControlPlaneOptions,

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './internal/ports.ts';
+import { makePeerDir, startPeerProcess } from './internal/process.ts';
+import { ensurePeers, peerBinary } from './peers.ts';
+
+/** Options of {@link startConsul}. */
+export interface StartConsulOptions {
+  /** Datacenter name. Default `dc1`. */
+  datacenter?: string;
+  /** Node name; unique per agent by default (`capstan-<hex>`). */
+  nodeName?: string;
+  /** Extra agent configuration, merged over ours (JSON config file keys). */
+  config?: Record<string, unknown>;
+  /** How long the agent may take to elect itself leader. Default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+/** A running single-node Consul agent in `-dev` mode (server, in-memory state). */
+export interface ConsulPeer {
+  /** `http://127.0.0.1:port` of the HTTP API. */
+  readonly url: string;
+  readonly httpPort: number;
+  /** DNS interface (UDP and TCP) on 127.0.0.1. */
+  readonly dnsPort: number;
+  /** Server RPC, Serf LAN and Serf WAN ports, all on 127.0.0.1. */
+  readonly serverPort: number;
+  readonly serfLanPort: number;
+  readonly serfWanPort: number;
+  readonly datacenter: string;
+  readonly nodeName: string;
+  /** Private folder (config, log), removed on stop. */
+  readonly dir: string;
+  logTail(lines?: number): string;
+  /** Stops the agent and removes its folder. Idempotent. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Path of the pinned `consul` binary, building it on first use (see scripts/peers/versions.json). */
+export function consulBinary(): string {
+  ensurePeers(['consul']);
+  return peerBinary('consul', 'consul');
+}
+
+/**
+ * Start a Consul agent in `-dev` mode with every listener on its own free loopback port (HTTP, DNS,
+ * server RPC, Serf LAN/WAN; gRPC, HTTPS and the UI off), so several can run side by side. Ready when
+ * `/v1/status/leader` names a leader and the agent's own node is in the catalog (before that, service
+ * registrations are accepted but not yet visible to health queries).
+ */
+export async function startConsul(options: StartConsulOptions = {}): Promise<ConsulPeer> {
+  const binary = consulBinary();
+  const datacenter = options.datacenter ?? 'dc1';
+  const nodeName = options.nodeName ?? `capstan-${randomBytes(4).toString('hex')}`;
+  const [httpPort, dnsPort, serverPort, serfLanPort, serfWanPort] = await Promise.all(
+    Array.from({ length: 5 }, () => freePort()),
+  );
+  const url = `http://127.0.0.1:${httpPort}`;
+  const dir = makePeerDir('consul');
+  const config = {
+    datacenter,
+    node_name: nodeName,
+    bind_addr: '127.0.0.1',
+    advertise_addr: '127.0.0.1',
+    client_addr: '127.0.0.1',
+    ports: {
+      http: httpPort,
+      dns: dnsPort,
+      server: serverPort,
+      serf_lan: serfLanPort,
+      serf_wan: serfWanPort,
+      // -dev would take the fixed 8502/8503: off, so parallel agents never collide.
+      grpc: -1,
+      grpc_tls: -1,
+      https: -1,
+    },
+    disable_update_check: true,
+    ui_config: { enabled: false },
+    log_level: 'INFO',
+    ...options.config,
+  };
+  const configFile = join(dir, 'consul.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+
+  const ready = async (): Promise<boolean> => {
+    const leader = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(5_000) });
+    if (leader.status !== 200 || !((await leader.json()) as string)) return false;
+    const node = await fetch(`${url}/v1/catalog/node/${encodeURIComponent(nodeName)}`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    return node.status === 200 && (await node.json()) !== null;
+  };
+
+  const peer = await startPeerProcess({
+    name: 'consul',
+    command: binary,
+    args: ['agent', '-dev', `-config-file=${configFile}`],
+    dir,
+    env: { ...process.env, HOME: dir, CONSUL_HTTP_ADDR: url },
+    ready,
+    readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+  });
+  return {
+    url,
+    httpPort,
+    dnsPort,
+    serverPort,
+    serfLanPort,
+    serfWanPort,
+    datacenter,
+    nodeName,
+    dir,
+    logTail: (lines) => peer.logTail(lines),
+    stop: () => peer.stop(),
+    [Symbol.asyncDispose]: () => peer.stop(),
+  };
+}
