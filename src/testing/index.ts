@@ -39,4 +39,5 @@ export {
 } from './prometheus.ts';
 export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
 export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
+export { type S3Peer, type StartS3Options, s3Binary, startS3 } from './s3.ts';
 export { type RunTofuOptions, runTofu, tofuBinary } from './tofu.ts';
