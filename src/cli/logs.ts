@@ -97,7 +97,9 @@ export function command(): Command {
                   ? `reconnected after ${(n.downMs / 1000).toFixed(1)} s, dropped ${n.duplicatesDropped} duplicate line(s)`
                   : n.type === 'restarted'
                     ? `restarted at ${n.startedAt}`
-                    : `ended (${n.reason}${n.exitCode !== undefined ? `, exit code ${n.exitCode}` : ''})`;
+                    : n.type === 'joined'
+                      ? 'joined (started matching a label selector)'
+                      : `ended (${n.reason}${n.exitCode !== undefined ? `, exit code ${n.exitCode}` : ''})`;
             process.stderr.write(`[capstan logs] ${n.container}: ${text}\n`);
           },
         });

@@ -277,10 +277,48 @@ describe('followLogs against a real dockerd', () => {
     ]);
     await assert.rejects(
       (async () => {
-        for await (const _ of tailLogs(client, ['team=nobody'])) {
+        for await (const _ of tailLogs(client, ['team=nobody'], { follow: false })) {
         }
       })(),
       (e: unknown) => (e as { code?: string }).code === 'CAP_ERR_DOCKER_NOT_FOUND',
     );
+    // A name that does not exist fails even when following; only a selector may match later.
+    await assert.rejects(
+      (async () => {
+        for await (const _ of tailLogs(client, ['no-such-name'], { follow: true })) {
+        }
+      })(),
+      (e: unknown) => (e as { code?: string }).code === 'CAP_ERR_DOCKER_NOT_FOUND',
+    );
+  });
+
+  test('with follow, containers that start matching a label selector later join, and it ends when all ended', async () => {
+    const notices: LogNotice[] = [];
+    const got: string[] = [];
+    // Nothing matches yet: following a selector waits for the first container instead of failing.
+    const tail = (async () => {
+      for await (const l of tailLogs(client, ['team=green'], {
+        follow: true,
+        graceMs: 300,
+        onNotice: (n) => notices.push(n),
+      })) {
+        got.push(`${l.container} ${l.text}`);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const first = await run(['sh', '-c', 'echo g1-a; sleep 2; echo g1-b'], {
+      name: 'join-1',
+      labels: { team: 'green' },
+    });
+    await run(['sh', '-c', 'echo not-green'], { name: 'join-x', labels: { team: 'red' } });
+    await new Promise((r) => setTimeout(r, 500));
+    // Joins while the first one is still running; prints before the tail even sees its start event.
+    await run(['sh', '-c', 'echo g2-a; echo g2-b'], { name: 'join-2', labels: { team: 'green' } });
+    await client.waitContainer(first);
+    await tail;
+    assert.deepEqual(got.sort(), ['join-1 g1-a', 'join-1 g1-b', 'join-2 g2-a', 'join-2 g2-b']);
+    const joined = notices.filter((n) => n.type === 'joined').map((n) => n.container);
+    assert.deepEqual(joined.sort(), ['join-1', 'join-2']);
+    assert.equal(notices.filter((n) => n.type === 'ended').length, 2);
   });
 });

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DockerClient, TimeSpec } from './client.ts';
 import { Deduper } from './dedupe.ts';
 import { DockerError, DockerErrorCode } from './errors.ts';
-import { mergeAsync } from './merge.ts';
+import { streamEvents } from './events.ts';
+import { MergeSet, mergeAsync } from './merge.ts';
 import { formatDockerTime, parseTimestampNs } from './time.ts';
 import type { CallOptions, ContainerInspect, Filters } from './types.ts';
 
@@ -26,6 +27,8 @@ export type LogNotice =
   | { type: 'reconnecting'; container: string; attempt: number; delayMs: number; error: string }
   | { type: 'reconnected'; container: string; downMs: number; duplicatesDropped: number }
   | { type: 'restarted'; container: string; startedAt: string }
+  /** A container that started matching a followed label selector and joined the output. */
+  | { type: 'joined'; container: string }
   | { type: 'ended'; container: string; reason: 'exited' | 'removed' | 'not-following'; exitCode?: number };
 
 /** Options of {@link followLogs} and {@link tailLogs}. */
@@ -331,8 +334,8 @@ export async function resolveTargets(
 ): Promise<string[]> {
   const ids: string[] = [];
   for (const target of targets) {
-    if (target.includes('=') || target.startsWith('label:')) {
-      const selector = target.replace(/^label:/, '');
+    const selector = labelSelector(target);
+    if (selector !== undefined) {
       const filters: Filters = { label: [selector] };
       const found = await client.listContainers({ all: true, filters, signal: options.signal });
       ids.push(...found.sort((a, b) => a.Created - b.Created).map((c) => c.Id));
@@ -343,22 +346,90 @@ export async function resolveTargets(
   return [...new Set(ids)];
 }
 
+/** A target that selects containers by label rather than naming one. */
+function labelSelector(target: string): string | undefined {
+  return target.includes('=') || target.startsWith('label:') ? target.replace(/^label:/, '') : undefined;
+}
+
 /**
- * Follow several containers (names, ids or label selectors) merged into one stream, in arrival order.
- * Ends when every follower ended (see {@link followLogs}).
+ * The followers of every target, merged. With `follow` and a label selector, containers that start matching
+ * later join (like stern); it then ends once every follower has ended, and waits for a first match if none
+ * matched at the start.
  */
-export async function* tailLogs(
+async function* tailMerged<T>(
   client: DockerClient,
   targets: string[],
-  options: FollowLogsOptions = {},
-): AsyncGenerator<LogLine> {
+  options: FollowLogsOptions,
+  follower: (id: string, options: FollowLogsOptions) => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const selectors = targets.map(labelSelector).filter((s): s is string => s !== undefined);
+  const discover = (options.follow ?? true) && selectors.length > 0;
+  // Pinned before listing: a container that starts between the list and the watch is replayed by `since`.
+  const listedAt = new Date();
   const ids = await resolveTargets(client, targets, options);
-  if (ids.length === 0) {
+  if (ids.length === 0 && !discover) {
     throw new DockerError(DockerErrorCode.notFound, `no container matches ${targets.join(' ')}`, {
       status: 404,
     });
   }
-  yield* mergeAsync(ids.map((id) => untilRemoved(followLogs(client, id, options))));
+  const merge = new MergeSet<T>();
+  const followed = new Set(ids);
+  const stopDiscovery = new AbortController();
+  let active = 0;
+  const track = (id: string, opts: FollowLogsOptions) => {
+    active++;
+    merge.add(
+      (async function* () {
+        try {
+          yield* untilRemoved(follower(id, opts));
+        } finally {
+          if (--active === 0) stopDiscovery.abort();
+        }
+      })(),
+    );
+  };
+  for (const id of ids) track(id, options);
+  if (discover) {
+    const notify = options.onNotice ?? (() => {});
+    const { tail: _firstConnectionOnly, ...joinOptions } = options;
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, stopDiscovery.signal])
+      : stopDiscovery.signal;
+    merge.add(
+      (async function* (): AsyncGenerator<never> {
+        if (signal.aborted) return;
+        const starts = selectors.map((selector) =>
+          streamEvents(client, {
+            since: listedAt,
+            filters: { type: ['container'], event: ['start'], label: [selector] },
+            signal,
+          }),
+        );
+        for await (const event of mergeAsync(starts)) {
+          const id = event.Actor?.ID ?? event.id;
+          if (!id || followed.has(id)) continue;
+          followed.add(id);
+          notify({ type: 'joined', container: event.Actor?.Attributes?.name ?? id.slice(0, 12) });
+          // A container that appeared after we started: all of its output (within `since`), not a tail.
+          track(id, joinOptions);
+        }
+      })(),
+    );
+  }
+  yield* merge;
+}
+
+/**
+ * Follow several containers (names, ids or label selectors) merged into one stream, in arrival order.
+ * Ends when every follower ended (see {@link followLogs}); with `follow`, containers that start matching a
+ * label selector later join.
+ */
+export function tailLogs(
+  client: DockerClient,
+  targets: string[],
+  options: FollowLogsOptions = {},
+): AsyncGenerator<LogLine> {
+  return tailMerged(client, targets, options, (id, opts) => followLogs(client, id, opts));
 }
 
 /** A container removed between resolving the targets and following it simply has no more lines. */
@@ -371,16 +442,10 @@ async function* untilRemoved<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
 }
 
 /** {@link tailLogs} yielding each follower's batches (see {@link followLogBatches}). */
-export async function* tailLogBatches(
+export function tailLogBatches(
   client: DockerClient,
   targets: string[],
   options: FollowLogsOptions = {},
 ): AsyncGenerator<LogLine[]> {
-  const ids = await resolveTargets(client, targets, options);
-  if (ids.length === 0) {
-    throw new DockerError(DockerErrorCode.notFound, `no container matches ${targets.join(' ')}`, {
-      status: 404,
-    });
-  }
-  yield* mergeAsync(ids.map((id) => untilRemoved(followLogBatches(client, id, options))));
+  return tailMerged(client, targets, options, (id, opts) => followLogBatches(client, id, opts));
 }
