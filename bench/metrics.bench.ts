@@ -131,7 +131,7 @@ const metricsBench: Benchmark = {
           unit: 'ms',
           ...summarize(w.ms),
           peakRssMb: w.peakRssMb,
-          notes: `wall time; ${(w.bytes / 1e6).toFixed(1)} MB; ${label}; after one warm-up`,
+          notes: `wall time; ${(w.bytes / 1e6).toFixed(1)} MB; ${label}; after five warm-up scrapes`,
         },
         {
           subject,

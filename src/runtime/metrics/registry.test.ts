@@ -86,6 +86,103 @@ describe('prom-client compatibility', () => {
     assert.equal(a.get('app_latency_seconds_count{route="/c"}'), '0');
   });
 
+  test('values and UTF-8 labels come out as prom-client writes them, across chunk boundaries', async () => {
+    const values = [
+      0,
+      -0,
+      7,
+      9,
+      10,
+      99,
+      4294967295,
+      4294967296,
+      -3,
+      1e21,
+      0.1 + 0.2,
+      1.5e-7,
+      123456789012,
+      -0.5,
+      12.25,
+      0.0005,
+      -7.0625,
+      99999999999.9999,
+      1e11 + 0.5,
+      0.3,
+      1e-4,
+      999999999999999,
+      1e15,
+      2 ** 53 + 2,
+      Math.PI,
+      -1e-5,
+      1234.5678,
+      0.1,
+      5e-324,
+      Number.MAX_VALUE,
+    ];
+    // Many values in the ranges the fast paths cover, against JavaScript's own spelling.
+    for (let i = 0; i < 2000; i++)
+      values.push(Math.round((i * 7.77 - 5000) * 1e4) / 1e4, i * 0.25, i * 1e9 + i);
+    const fill = (reg: prom.Registry, G: typeof prom.Gauge) => {
+      const g = new G({ name: 'odd_values', help: 'Values.', labelNames: ['v', 'name'], registers: [reg] });
+      values.forEach((v, i) => {
+        g.set({ v: String(i), name: 'zürich €😀' }, v);
+      });
+      // Enough multi-byte series that 64 KiB chunk boundaries fall inside them.
+      const many = new G({ name: 'many_unicode', help: 'Many.', labelNames: ['city'], registers: [reg] });
+      for (let i = 0; i < 5000; i++) many.set({ city: `København-${i}-東京😀` }, i * 3);
+    };
+    const ours = new MetricsRegistry();
+    const theirs = new prom.Registry();
+    fill(ours, Gauge);
+    fill(theirs, prom.Gauge);
+    const text = await ours.metrics();
+    assert.deepEqual(parseSamples(text), parseSamples(await theirs.metrics()));
+    // The streamed bytes decode to the same text, and each chunk is valid UTF-8 on its own.
+    const chunks: Buffer[] = [];
+    for await (const c of ours.expose()) chunks.push(c);
+    assert.ok(chunks.length > 1, 'several chunks');
+    assert.equal(Buffer.concat(chunks).toString('utf8'), text);
+    for (const c of chunks) assert.ok(!c.toString('utf8').includes('\uFFFD'), 'no character split');
+    assert.match(text, /odd_values\{v="6",name="zürich €😀"\} 4294967295\n/);
+    assert.match(text, /odd_values\{v="8",name="zürich €😀"\} -3\n/);
+  });
+
+  test('scrapes follow set(), remove() and reset() between them (cached line prefixes stay right)', async () => {
+    for (const maxSeriesPerMetric of [5, Number.POSITIVE_INFINITY]) {
+      const reg = new MetricsRegistry({ maxSeriesPerMetric });
+      const g = new Gauge({ name: 'temp', help: 'T.', labelNames: ['room'], registers: [reg] });
+      const h = new Histogram({ name: 'lat', help: 'L.', labelNames: ['r'], buckets: [1], registers: [reg] });
+      g.set({ room: 'a' }, 1);
+      g.set({ room: 'b' }, 2);
+      h.observe({ r: 'x' }, 0.5);
+      const samples = async () => parseSamples(await reg.metrics());
+      assert.equal((await samples()).get('temp{room="a"}'), '1');
+      // Gauge.set() replaces prom-client's entry object; the next scrape must show the new value.
+      g.set({ room: 'a' }, 20.5);
+      g.inc({ room: 'b' }, 3);
+      h.observe({ r: 'x' }, 2);
+      let s = await samples();
+      assert.equal(s.get('temp{room="a"}'), '20.5');
+      assert.equal(s.get('temp{room="b"}'), '5');
+      assert.equal(s.get('lat_bucket{r="x",le="1"}'), '1');
+      assert.equal(s.get('lat_count{r="x"}'), '2');
+      g.remove({ room: 'a' });
+      s = await samples();
+      assert.equal(s.get('temp{room="a"}'), undefined);
+      assert.equal(s.get('temp{room="b"}'), '5');
+      g.set({ room: 'a' }, 7);
+      g.reset();
+      h.reset();
+      g.set({ room: 'c' }, 1);
+      s = await samples();
+      assert.deepEqual(
+        [...s.keys()].filter((k) => k.startsWith('temp') || k.startsWith('lat')),
+        ['temp{room="c"}'],
+        String(maxSeriesPerMetric),
+      );
+    }
+  });
+
   test('plain prom-client metrics (not Capstan classes) register and serialize', async () => {
     const reg = new MetricsRegistry();
     const c = new prom.Counter({ name: 'x_total', help: 'x', registers: [reg] });

@@ -103,8 +103,9 @@ export class MetricsRegistry extends Registry {
       throw new MetricsError('CAP_ERR_METRICS_INVALID', `metric "${m.name}": maxSeries must be > 0`);
     }
     // Exemplar-enabled counters read back the series they just wrote; a dropped write would make
-    // prom-client throw, so those metrics are left unguarded.
-    if (Number.isFinite(limit) && !m.enableExemplars && m.hashMap && typeof m.hashMap === 'object') {
+    // prom-client throw, so those metrics are left unguarded. Without a limit the guard still keeps
+    // the series index the serializer reads.
+    if (!m.enableExemplars && m.hashMap && typeof m.hashMap === 'object') {
       let told = false;
       installSeriesGuard(m, limit, (labels) =>
         this.#reportDrop(m, { metric: m.name, labels, limit }, () => {
@@ -132,15 +133,10 @@ export class MetricsRegistry extends Registry {
 
   /** The whole exposition as one string in the given format. */
   async metricsString(options: ExposeOptions = {}): Promise<string> {
-    // Strings straight through: encoding to UTF-8 and decoding again would only cost time here.
-    const chunks: string[] = [];
-    for await (const chunk of serialize(this.#input(), {
-      ...this.#serializeOptions(options),
-      encode: false,
-    })) {
-      chunks.push(chunk);
-    }
-    return chunks.join('');
+    // Bytes, decoded once at the end: one 7 MB decode is cheaper than a string per chunk and a join.
+    const chunks: Buffer[] = [];
+    for await (const chunk of serialize(this.#input(), this.#serializeOptions(options))) chunks.push(chunk);
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   /**

@@ -1,10 +1,12 @@
 // The exposition serializer: reads prom-client metrics (and cached collector families) and writes
 // the text or OpenMetrics format in slices, so a 100k-series scrape never holds the event loop for
 // long. prom-client builds an object per sample and joins arrays of strings (prom-client 543); here
-// each series' label block is rendered once, cached on the series entry, and reused on every scrape.
+// each series' line prefix (`name{labels} `) is rendered and UTF-8 encoded once, cached on the series
+// entry, and copied into 64 KiB chunk buffers on every scrape with the value's digits written in
+// place: a scrape allocates almost nothing, so it costs no GC.
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { type ExpositionFormat, escapeHelp, formatValue, renderLabelPairs } from './format.ts';
-import { rawSeries } from './guard.ts';
+import { rawSeries, type SeriesSlot, seriesIndex } from './guard.ts';
 
 /** The parts of a prom-client metric the serializer reads. */
 export interface PromMetricLike {
@@ -71,8 +73,141 @@ interface SeriesEntry {
   bucketValues?: Record<string, number>;
   sum?: number;
   count?: number;
-  [key: symbol]: string | undefined;
 }
+
+/** The rendered parts of one histogram series' lines. */
+interface HistogramPrefix {
+  /** `name_bucket{labels,` */
+  bucket: Uint8Array;
+  /** `name_sum{labels} ` */
+  sum: Uint8Array;
+  /** `name_count{labels} ` */
+  count: Uint8Array;
+}
+
+/** The series of a metric with a place to cache rendered text: the guard's slots, else throwaway ones. */
+function slotsOf(metric: PromMetricLike, series: Record<string, unknown>): Iterable<SeriesSlot> {
+  return seriesIndex(metric)?.values() ?? Object.values(series).map((entry) => ({ entry }));
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Appends bytes to fixed-size chunks. `need(n)` guarantees n free bytes (starting a new chunk when the
+ * current one is short), so the writers below never check bounds per byte.
+ */
+class ChunkWriter {
+  readonly #size: number;
+  #chunk: Buffer;
+  #pos = 0;
+  readonly full: Buffer[] = [];
+
+  constructor(size: number) {
+    this.#size = size;
+    this.#chunk = Buffer.allocUnsafe(size);
+  }
+
+  get length(): number {
+    return this.#pos;
+  }
+
+  need(n: number): void {
+    if (this.#pos + n <= this.#chunk.length) return;
+    if (this.#pos > 0) this.full.push(this.#chunk.subarray(0, this.#pos));
+    this.#chunk = Buffer.allocUnsafe(Math.max(this.#size, n));
+    this.#pos = 0;
+  }
+
+  /** Hand out everything written so far. */
+  take(): Buffer[] {
+    if (this.#pos > 0) {
+      this.full.push(this.#chunk.subarray(0, this.#pos));
+      this.#chunk = this.#chunk.subarray(this.#pos);
+      this.#pos = 0;
+      if (this.#chunk.length < 1024) this.#chunk = Buffer.allocUnsafe(this.#size);
+    }
+    return this.full.splice(0);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.need(b.length);
+    this.#chunk.set(b, this.#pos);
+    this.#pos += b.length;
+  }
+
+  /** Any string (label values may be any Unicode). */
+  text(s: string): void {
+    this.need(s.length * 3);
+    this.#pos += this.#chunk.write(s, this.#pos, 'utf8');
+  }
+
+  /** A string known to be ASCII (numbers, fixed syntax): no encoder call. */
+  ascii(s: string): void {
+    this.need(s.length);
+    const c = this.#chunk;
+    let p = this.#pos;
+    for (let i = 0; i < s.length; i++) c[p++] = s.charCodeAt(i);
+    this.#pos = p;
+  }
+
+  byte(b: number): void {
+    this.need(1);
+    this.#chunk[this.#pos++] = b;
+  }
+
+  /** A sample value; integers (the common case: counters, bucket counts) are written digit by digit. */
+  value(v: number): void {
+    if (Number.isInteger(v) && v >= 0 && v < 1e15) {
+      this.need(15);
+      const c = this.#chunk;
+      let p = this.#pos;
+      if (v < 10) {
+        c[p++] = 48 + v;
+      } else {
+        let digits = 1;
+        for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+        let q = v;
+        for (let i = p + digits - 1; i >= p; i--) {
+          const next = Math.floor(q / 10);
+          c[i] = 48 + (q - next * 10);
+          q = next;
+        }
+        p += digits;
+      }
+      this.#pos = p;
+    } else if (v > -1e11 && v < 1e11 && Math.round(v * 1e4) / 1e4 === v) {
+      // At most four decimals (0.25, 12.5): integer and fraction digits, no string. The decimal is the one
+      // JavaScript prints: any two decimals of four places differ by more than a double's spacing here.
+      if (v < 0 || Object.is(v, -0)) {
+        if (v !== 0) this.byte(0x2d);
+        v = -v;
+      }
+      const scaled = Math.round(v * 1e4);
+      const int = Math.floor(scaled / 1e4);
+      let frac = scaled - int * 1e4;
+      this.value(int);
+      if (frac !== 0) {
+        this.need(5);
+        const c = this.#chunk;
+        let p = this.#pos;
+        c[p++] = 0x2e;
+        let div = 1000;
+        while (frac !== 0) {
+          const d = Math.floor(frac / div);
+          c[p++] = 48 + d;
+          frac -= d * div;
+          div /= 10;
+        }
+        this.#pos = p;
+      }
+    } else {
+      this.ascii(formatValue(v));
+    }
+  }
+}
+
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
 
 const CHECK_EVERY = 128;
 
@@ -98,35 +233,20 @@ export async function* serialize(
   const key = input.cacheKey;
   const defaults =
     input.defaultLabels && Object.keys(input.defaultLabels).length > 0 ? input.defaultLabels : undefined;
-  let buf = '';
+  const w = new ChunkWriter(chunkSize);
   let sliceStart = performance.now();
 
-  // Called every CHECK_EVERY series: hands out a chunk when full, yields when the slice is spent.
-  const out = options.encode === false ? (str: string) => str : (str: string) => Buffer.from(str, 'utf8');
+  // Called every CHECK_EVERY series: hands out full chunks, yields when the slice is spent.
+  const out = options.encode === false ? (b: Buffer) => b.toString('utf8') : (b: Buffer) => b;
   async function* checkpoint(): AsyncGenerator<Buffer | string> {
-    if (buf.length >= chunkSize) {
-      yield out(buf);
-      buf = '';
-    }
+    if (w.full.length > 0) for (const b of w.full.splice(0)) yield out(b);
     if (performance.now() - sliceStart >= sliceMs) {
-      if (buf) {
-        yield out(buf);
-        buf = '';
-      }
+      for (const b of w.take()) yield out(b);
       await nextTick();
       signal?.throwIfAborted();
       sliceStart = performance.now();
     }
   }
-
-  const labelBlock = (e: SeriesEntry): string => {
-    let ls = e[key];
-    if (ls === undefined) {
-      ls = renderLabelPairs(e.labels, defaults);
-      e[key] = ls;
-    }
-    return ls;
-  };
 
   // Run every piece of user code first (collect() hooks, get() of metrics without a fast path), all
   // at once as prom-client does. Once writing starts nothing can fail but an abort, so a failing hook
@@ -149,44 +269,66 @@ export async function* serialize(
     const type = metric.type;
     const series = rawSeries(metric);
     const family = om && type === 'counter' ? metric.name.replace(/_total$/, '') : metric.name;
-    buf += header(family, metric.help, type, metric.unit, om);
+    w.text(header(family, metric.help, type, metric.unit, om));
 
     const generic = prepared[mi];
     if (generic === undefined && (type === 'counter' || type === 'gauge') && series) {
       const sampleName = om && type === 'counter' ? `${family}_total` : metric.name;
-      // Caching the whole line prefix halves the strings made per line (GC is most of the cost).
       const k = sampleName === metric.name ? key : input.altCacheKey;
-      const entries = Object.values(series) as SeriesEntry[];
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        let prefix = e[k];
+      let i = 0;
+      for (const slot of slotsOf(metric, series)) {
+        let prefix = slot[k] as Uint8Array | undefined;
+        const e = slot.entry as SeriesEntry;
         if (prefix === undefined) {
           const ls = renderLabelPairs(e.labels, defaults);
-          prefix = ls ? `${sampleName}{${ls}} ` : `${sampleName} `;
-          e[k] = prefix;
+          prefix = utf8.encode(ls ? `${sampleName}{${ls}} ` : `${sampleName} `);
+          slot[k] = prefix;
         }
-        buf += prefix + formatValue(e.value) + '\n';
-        if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
+        w.bytes(prefix);
+        w.value(e.value);
+        w.byte(NEWLINE);
+        if (++i % CHECK_EVERY === 0) yield* checkpoint();
       }
     } else if (generic === undefined && type === 'histogram' && series && metric.upperBounds) {
       const bounds = metric.upperBounds;
       const boundKeys = bounds.map(String);
-      const leValues = bounds.map(formatValue);
-      const bucketName = `${metric.name}_bucket{`;
-      const entries = Object.values(series) as SeriesEntry[];
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        const ls = labelBlock(e);
-        const prefix = ls ? `${bucketName}${ls},le="` : `${bucketName}le="`;
+      // `le="0.5"} ` per bound, shared by every series of the metric.
+      const leTails = bounds.map((b) => utf8.encode(`le="${formatValue(b)}"} `));
+      const infTail = utf8.encode('le="+Inf"} ');
+      let i = 0;
+      for (const slot of slotsOf(metric, series)) {
+        const e = slot.entry as SeriesEntry;
+        let p = slot[key] as HistogramPrefix | undefined;
+        if (p === undefined) {
+          const ls = renderLabelPairs(e.labels, defaults);
+          const braces = ls ? `{${ls}}` : '';
+          p = {
+            bucket: utf8.encode(`${metric.name}_bucket{${ls ? `${ls},` : ''}`),
+            sum: utf8.encode(`${metric.name}_sum${braces} `),
+            count: utf8.encode(`${metric.name}_count${braces} `),
+          };
+          slot[key] = p;
+        }
         const bv = e.bucketValues ?? {};
         let cum = 0;
         for (let b = 0; b < boundKeys.length; b++) {
           cum += bv[boundKeys[b]!] ?? 0;
-          buf += `${prefix}${leValues[b]}"} ${cum}\n`;
+          w.bytes(p.bucket);
+          w.bytes(leTails[b]!);
+          w.value(cum);
+          w.byte(NEWLINE);
         }
-        const braces = ls ? `{${ls}}` : '';
-        buf += `${prefix}+Inf"} ${e.count ?? 0}\n${metric.name}_sum${braces} ${formatValue(e.sum ?? 0)}\n${metric.name}_count${braces} ${e.count ?? 0}\n`;
-        if (i % 16 === 15) yield* checkpoint();
+        w.bytes(p.bucket);
+        w.bytes(infTail);
+        w.value(e.count ?? 0);
+        w.byte(NEWLINE);
+        w.bytes(p.sum);
+        w.value(e.sum ?? 0);
+        w.byte(NEWLINE);
+        w.bytes(p.count);
+        w.value(e.count ?? 0);
+        w.byte(NEWLINE);
+        if (++i % 16 === 0) yield* checkpoint();
       }
     } else {
       // Summaries, exemplar-enabled metrics and foreign metric objects: their own get() output.
@@ -196,7 +338,10 @@ export async function* serialize(
         let name = v.metricName ?? metric.name;
         if (om && type === 'counter' && name === metric.name) name = `${family}_total`;
         const ls = renderLabelPairs(v.labels, defaults);
-        buf += `${name}${ls ? `{${ls}}` : ''} ${formatValue(v.value)}\n`;
+        w.text(ls ? `${name}{${ls}}` : name);
+        w.byte(SPACE);
+        w.value(v.value);
+        w.byte(NEWLINE);
         if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
       }
     }
@@ -206,20 +351,23 @@ export async function* serialize(
   for (const fam of input.families()) {
     signal?.throwIfAborted();
     const family = om && fam.type === 'counter' ? fam.name.replace(/_total$/, '') : fam.name;
-    buf += header(family, fam.help, fam.type, fam.unit, om);
+    w.text(header(family, fam.help, fam.type, fam.unit, om));
     const base = om && fam.type === 'counter' ? `${family}_total` : fam.name;
     const samples = fam.samples;
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;
       const ls = defaults ? renderLabelPairs(s.raw, defaults) : s.labels;
-      buf += `${base}${s.suffix}${ls ? `{${ls}}` : ''} ${formatValue(s.value)}\n`;
+      w.text(ls ? `${base}${s.suffix}{${ls}}` : `${base}${s.suffix}`);
+      w.byte(SPACE);
+      w.value(s.value);
+      w.byte(NEWLINE);
       if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
     }
     yield* checkpoint();
   }
 
-  if (om) buf += '# EOF\n';
-  if (buf) yield out(buf);
+  if (om) w.ascii('# EOF\n');
+  for (const b of w.take()) yield out(b);
 }
 
 function header(family: string, help: string, type: string, unit: string | undefined, om: boolean): string {
