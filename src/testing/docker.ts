@@ -20,6 +20,7 @@ import { PeerError } from '../runtime/index.ts';
 import { freePort } from './internal/ports.ts';
 import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
 import { ensurePeers, peerCacheDir } from './peers.ts';
+import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startDocker}. */
 export interface StartDockerOptions {
@@ -29,7 +30,7 @@ export interface StartDockerOptions {
   readyTimeoutMs?: number;
   /**
    * Also listen on `tcp://127.0.0.1:<free port>` with `--tlsverify`, using a throwaway CA, server and client
-   * certificates (made with openssl) in `<dir>/certs`, laid out for `DOCKER_CERT_PATH`.
+   * certificates (from a throwaway CA) in `<dir>/certs`, laid out for `DOCKER_CERT_PATH`.
    */
   tls?: boolean;
 }
@@ -137,59 +138,18 @@ function installExitSweep(): void {
 }
 
 /** A throwaway CA plus server (IP 127.0.0.1) and client certificates, named as the Docker CLI expects. */
-function makeCertificates(dir: string): void {
+async function makeCertificates(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const openssl = (...args: string[]) => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new PeerError('CAP_ERR_PEER_INSTALL', `openssl ${args[0]} failed`, r.stderr);
+  const certs = await createTestCertificates({ hosts: ['127.0.0.1'], client: 'capstan-client' });
+  const files: Record<string, string> = {
+    'ca.pem': certs.caPem,
+    'server-cert.pem': certs.certPem,
+    'server-key.pem': certs.keyPem,
+    'cert.pem': certs.clientCertPem!,
+    'key.pem': certs.clientKeyPem!,
   };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=capstan test CA',
-  );
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [who, key, cert] of [
-    ['server', 'server-key.pem', 'server-cert.pem'],
-    ['client', 'key.pem', 'cert.pem'],
-  ] as const) {
-    openssl(
-      'req',
-      ...ec,
-      '-keyout',
-      key,
-      '-out',
-      `${who}.csr`,
-      '-subj',
-      `/CN=${who === 'server' ? '127.0.0.1' : 'capstan-client'}`,
-    );
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${who}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca-key.pem',
-      '-CAcreateserial',
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-extfile',
-      `${who}.ext`,
-    );
+  for (const [name, pem] of Object.entries(files)) {
+    writeFileSync(join(dir, name), pem, { mode: name.endsWith('key.pem') ? 0o600 : 0o644 });
   }
 }
 
@@ -249,7 +209,7 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
   if (options.tls) {
     certPath = join(dir, 'certs');
     try {
-      makeCertificates(certPath);
+      await makeCertificates(certPath);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;

@@ -1,13 +1,12 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { promisify } from 'node:util';
 import { PeerError } from '../runtime/errors.ts';
 import { freePort } from './internal/ports.ts';
 import { makePeerDir, startPeerProcess } from './internal/process.ts';
 import { ensurePeers } from './peers.ts';
+import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startRedis}. */
 export interface StartRedisOptions {
@@ -18,8 +17,8 @@ export interface StartRedisOptions {
   /** Extra `--name value` server settings. */
   settings?: Record<string, string>;
   /**
-   * Serve TLS only (no plain port), with a fresh self-signed certificate for 127.0.0.1 made by the
-   * `openssl` command. The URL is then `rediss://` and `ca` holds the certificate to trust.
+   * Serve TLS only (no plain port), with a fresh certificate for 127.0.0.1 from a throwaway CA
+   * ({@link createTestCertificates}). The URL is then `rediss://` and `ca` holds the CA to trust.
    */
   tls?: boolean;
 }
@@ -31,7 +30,7 @@ export interface RedisPeer {
   readonly host: string;
   readonly port: number;
   readonly password?: string;
-  /** With `tls`: the PEM certificate clients must trust. */
+  /** With `tls`: the PEM CA certificate clients must trust. */
   readonly ca?: string;
   readonly dir: string;
   logTail(lines?: number): string;
@@ -45,41 +44,6 @@ function redisBinary(): string {
     if (dir && existsSync(join(dir, 'redis-server'))) return join(dir, 'redis-server');
   }
   throw new PeerError('CAP_ERR_PEER_NOT_FOUND', 'redis-server not found');
-}
-
-const execFileAsync = promisify(execFile);
-
-/** A self-signed certificate for 127.0.0.1 (EC P-256: generated in milliseconds). */
-async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, 'tls.crt');
-  const key = join(dir, 'tls.key');
-  try {
-    await execFileAsync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ]);
-  } catch (err) {
-    throw new PeerError(
-      'CAP_ERR_PEER_INIT',
-      `openssl could not make a certificate: ${(err as Error).message}`,
-    );
-  }
-  return { cert, key };
 }
 
 /** True once the server answers PING (with or without auth: NOAUTH also proves it is serving). */
@@ -117,14 +81,19 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const tlsSettings: Record<string, string> = {};
   if (options.tls) {
     try {
-      const { cert, key } = await selfSignedCert(dir);
-      ca = readFileSync(cert, 'utf8');
+      const certs = await createTestCertificates({ hosts: ['127.0.0.1'] });
+      const cert = join(dir, 'tls.crt');
+      const key = join(dir, 'tls.key');
+      writeFileSync(cert, certs.certPem);
+      writeFileSync(key, certs.keyPem, { mode: 0o600 });
+      writeFileSync(join(dir, 'ca.crt'), certs.caPem);
+      ca = certs.caPem;
       Object.assign(tlsSettings, {
         port: '0',
         'tls-port': String(port),
         'tls-cert-file': cert,
         'tls-key-file': key,
-        'tls-ca-cert-file': cert,
+        'tls-ca-cert-file': join(dir, 'ca.crt'),
         // Clients authenticate with AUTH, not certificates.
         'tls-auth-clients': 'no',
       });

@@ -1,51 +1,23 @@
 // HTTPS and TLS HTTP/2: the drainers track TLS sockets and the raw TCP sockets under them.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import { createTestCertificates } from 'capstan/testing';
 import { Lifecycle } from './lifecycle.ts';
 
 let key: Buffer;
 let cert: Buffer;
+let ca: string;
 
-before(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'capstan-lifecycle-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    key = readFileSync(join(dir, 'key.pem'));
-    cert = readFileSync(join(dir, 'cert.pem'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+before(async () => {
+  const certs = await createTestCertificates();
+  key = Buffer.from(certs.keyPem);
+  cert = Buffer.from(certs.certPem);
+  ca = certs.caPem;
 });
 
 async function listen(server: https.Server | http2.Http2SecureServer): Promise<number> {
@@ -73,7 +45,7 @@ test('HTTPS: in-flight request finishes with Connection: close; idle TLS and hal
   const lifecycle = new Lifecycle({ drainDelayMs: 0, idleGraceMs: 300, drainTimeoutMs: 30_000 });
   lifecycle.addServer(server, { name: 'tls' });
   const port = await listen(server);
-  const agent = new https.Agent({ keepAlive: true, ca: cert });
+  const agent = new https.Agent({ keepAlive: true, ca });
   const events: string[] = [];
   // A TCP connection that never starts its TLS handshake.
   const halfOpen = connect({ port, host: '127.0.0.1' });
@@ -94,7 +66,7 @@ test('HTTPS: in-flight request finishes with Connection: close; idle TLS and hal
         })
         .on('error', reject);
     });
-  const idle = tlsConnect({ port, host: '127.0.0.1', ca: cert });
+  const idle = tlsConnect({ port, host: '127.0.0.1', ca });
   idle.on('error', () => {});
   idle.on('close', () => events.push('idle tls closed'));
   await once(idle, 'secureConnect');
@@ -145,7 +117,7 @@ test('HTTP/2 over TLS: a stream past the drain deadline is cut and counted', asy
   const lifecycle = new Lifecycle({ drainDelayMs: 0, drainTimeoutMs: 300 });
   lifecycle.addServer(server);
   const port = await listen(server);
-  const client = http2.connect(`https://127.0.0.1:${port}`, { ca: cert });
+  const client = http2.connect(`https://127.0.0.1:${port}`, { ca });
   client.on('error', () => {});
   try {
     const req = client.request({ ':path': '/forever' });
@@ -175,8 +147,8 @@ test('HTTP/2 with allowHTTP1: an idle HTTP/1.1 keep-alive client does not hold t
   const lifecycle = new Lifecycle({ drainDelayMs: 0, idleGraceMs: 200, drainTimeoutMs: 5000 });
   lifecycle.addServer(server, { name: 'mixed' });
   const port = await listen(server);
-  const agent = new https.Agent({ keepAlive: true, ca: cert });
-  const h2 = http2.connect(`https://127.0.0.1:${port}`, { ca: cert });
+  const agent = new https.Agent({ keepAlive: true, ca });
+  const h2 = http2.connect(`https://127.0.0.1:${port}`, { ca });
   h2.on('error', () => {});
   try {
     const body = await new Promise<string>((resolve, reject) => {
