@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { DockerClient, followLogs, type LogLine, type LogNotice, tailLogs } from 'capstan/docker';
 import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
@@ -146,6 +147,87 @@ describe('followLogs against a real dockerd', () => {
         lines.map((l) => `${l.stream} ${l.text}`),
         await allLines(id),
       );
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+
+  test('daemon restart and cut connections in the same follow: every line exactly once', async () => {
+    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy-both.sock'));
+    const viaProxy = new DockerClient({ host: proxy.dockerHost });
+    try {
+      const n = 3000;
+      // Outlives the restart (see the first test) and exits once told to.
+      const id = await run([
+        'sh',
+        '-c',
+        `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; [ $((i % 20)) -eq 0 ] && usleep 20000; done; ` +
+          'while [ ! -f /tmp/done ]; do usleep 50000; done',
+      ]);
+      const lines: LogLine[] = [];
+      const notices: LogNotice[] = [];
+      let cuts = 0;
+      let restarted: Promise<void> | undefined;
+      let finished: Promise<unknown> | undefined;
+      for await (const line of followLogs(viaProxy, id, {
+        graceMs: 1_000,
+        onNotice: (x) => notices.push(x),
+      })) {
+        lines.push(line);
+        const v = Number(line.text);
+        if ((cuts === 0 && v >= 300) || (cuts === 1 && v >= 2000)) {
+          cuts++;
+          assert.ok(proxy.cut() >= 1);
+        }
+        if (!restarted && v >= 1000) restarted = docker.restart();
+        if (v === n) finished = client.exec(id, ['touch', '/tmp/done']);
+      }
+      await finished;
+      await restarted;
+      assert.equal(cuts, 2);
+      assertExactlyOnce(numbers(lines), n);
+      assert.ok(notices.filter((x) => x.type === 'reconnecting').length >= 3);
+      assert.deepEqual(
+        lines.map((l) => `${l.stream} ${l.text}`),
+        await allLines(id),
+      );
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+
+  test('with tail 0, connections cut before the first new line do not replay the older output', async () => {
+    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy-tail.sock'));
+    const viaProxy = new DockerClient({ host: proxy.dockerHost });
+    try {
+      const id = await run([
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo old$i; done; ' +
+          'while [ ! -f /tmp/go ]; do usleep 50000; done; ' +
+          'i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo $i; done',
+      ]);
+      // The old lines are written before the follow starts.
+      for (let i = 0; i < 100 && (await allLines(id)).length < 50; i++) await sleep(50);
+      const lines: LogLine[] = [];
+      const follow = (async () => {
+        for await (const line of followLogs(viaProxy, id, { tail: 0, graceMs: 500 })) lines.push(line);
+      })();
+      // Cut the logs stream twice while it has delivered nothing (the first cut waits for it to connect).
+      for (let cuts = 0; cuts < 2; ) {
+        await sleep(300);
+        if (proxy.cut() >= 1) cuts++;
+      }
+      await sleep(300);
+      await client.exec(id, ['touch', '/tmp/go']);
+      await follow;
+      assert.deepEqual(
+        lines.filter((l) => l.text.startsWith('old')).map((l) => l.text),
+        [],
+      );
+      assertExactlyOnce(numbers(lines), 200);
     } finally {
       await viaProxy.close();
       await proxy.close();

@@ -203,11 +203,19 @@ export async function* followLogBatches(
   name = info.Name.replace(/^\//, '');
   const id = info.Id;
   let startedAt = info.State.StartedAt;
+  // A tail skips the output that was there at the first connection. Until a line arrives there is no
+  // timestamp to resume from, so a reconnect (or a restart) asks from this moment instead of replaying the
+  // whole history the tail left out.
+  const tailFrom =
+    options.tail !== undefined && options.tail !== 'all'
+      ? formatDockerTime(BigInt(Date.now()) * 1_000_000n)
+      : undefined;
 
   for (;;) {
     if (signal?.aborted) return;
     const resume = dedupe.resumeFrom();
-    const since = resume !== undefined ? formatDockerTime(resume) : options.since;
+    const since =
+      resume !== undefined ? formatDockerTime(resume) : first ? options.since : (tailFrom ?? options.since);
     if (!first) dedupe.beginReplay();
     const lines: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
     const splitter = new LineSplitter();
