@@ -11,7 +11,8 @@ let client: DockerClient;
 const children = new Set<ChildProcess>();
 
 before(async () => {
-  docker = await startDocker();
+  // Live restore: the watch test restarts the daemon while containers keep running.
+  docker = await startDocker({ liveRestore: true });
   client = new DockerClient({ host: docker.dockerHost });
 });
 
@@ -27,13 +28,15 @@ const main = join(import.meta.dirname, 'main.ts');
 function cli(
   args: string[],
   timeoutMs = 60_000,
+  options: { env?: NodeJS.ProcessEnv; onStart?: (child: ChildProcess) => void } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=capstan-source', main, ...args], {
-      env: { ...process.env, DOCKER_HOST: docker.dockerHost, NO_COLOR: '' },
+      env: { ...process.env, DOCKER_HOST: docker.dockerHost, NO_COLOR: '', FORCE_COLOR: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
+    options.onStart?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -74,6 +77,59 @@ describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () 
     assert.doesNotMatch(r.stdout, /\x1b\[/);
     const tail = await cli(['logs', '--tail', '1', 'cli-a', '--stdout-only']);
     assert.deepEqual([tail.stdout, tail.stderr], ['cli-a a-out-2\n', '']);
+  });
+
+  test('logs: --timestamps, --stderr-only, one colour per container when colour is on', async () => {
+    const a = await run(['sh', '-c', 'echo a-out; echo a-err >&2'], 'cli-ts-a', { grp: 'ts' });
+    const b = await run(['sh', '-c', 'echo b-out; echo b-err >&2'], 'cli-ts-b', { grp: 'ts' });
+    await client.waitContainer(a);
+    await client.waitContainer(b);
+    const ts = await cli(['logs', '--timestamps', 'cli-ts-a']);
+    assert.equal(ts.code, 0, ts.stderr);
+    assert.match(ts.stdout, /^cli-ts-a \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z a-out\n$/);
+    assert.match(ts.stderr, /^cli-ts-a \d{4}-\d{2}-\d{2}T\S+Z a-err\n$/);
+    const errOnly = await cli(['logs', '--stderr-only', 'grp=ts']);
+    assert.equal(errOnly.stdout, '');
+    assert.deepEqual(errOnly.stderr.trim().split('\n').sort(), ['cli-ts-a a-err', 'cli-ts-b b-err']);
+    const coloured = await cli(['logs', '--stdout-only', 'grp=ts'], 60_000, { env: { FORCE_COLOR: '1' } });
+    const prefixes = new Map<string, string>();
+    for (const line of coloured.stdout.trim().split('\n')) {
+      const m = /^\x1b\[(\d+)m(cli-ts-[ab])\x1b\[0m ([ab]-out)$/.exec(line);
+      assert.ok(m, `coloured prefix: ${JSON.stringify(line)}`);
+      prefixes.set(m[2]!, m[1]!);
+    }
+    assert.equal(prefixes.size, 2);
+    assert.notEqual(prefixes.get('cli-ts-a'), prefixes.get('cli-ts-b'), 'each container its own colour');
+    const off = await cli(['logs', '--no-color', 'cli-ts-a'], 60_000, { env: { FORCE_COLOR: '1' } });
+    assert.equal(off.stdout, 'cli-ts-a a-out\n');
+  });
+
+  test('logs -f: the default grace (5 s) carries a restart 1.5 s later into the same output; Ctrl-C exits 130', async () => {
+    const id = await run(['sh', '-c', 'echo run'], 'cli-grace');
+    await client.waitContainer(id);
+    const restartLater = (async () => {
+      await new Promise((r) => setTimeout(r, 1_500));
+      await client.startContainer(id);
+    })();
+    const r = await cli(['logs', '-f', '--verbose', 'cli-grace']);
+    await restartLater;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'cli-grace run\ncli-grace run\n');
+    assert.match(r.stderr, /restarted at/);
+
+    const live = await run(['sh', '-c', 'echo up; sleep 60'], 'cli-ctrl-c');
+    let stdout = '';
+    const interrupted = await cli(['logs', '-f', 'cli-ctrl-c'], 60_000, {
+      onStart: (child) => {
+        child.stdout!.on('data', (d) => {
+          stdout += d;
+          if (stdout.includes('up')) child.kill('SIGINT');
+        });
+      },
+    });
+    assert.equal(interrupted.code, 130);
+    assert.equal(interrupted.stdout, 'cli-ctrl-c up\n');
+    await client.removeContainer(live, { force: true });
   });
 
   test('logs --output json: one object per line with container, id, stream, RFC3339Nano timestamp, text', async () => {
@@ -143,6 +199,53 @@ describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () 
     }
     assert.equal(await exited, 0);
     children.delete(child);
+  });
+
+  test('docker watch survives a daemon restart: a death the daemon never reported runs the hook once, as reconciled', async () => {
+    const out = join(docker.dir, 'hook-restart.out');
+    let stderr = '';
+    const watching = cli(
+      [
+        'docker',
+        'watch',
+        '--on',
+        'die',
+        '--filter',
+        'label=watch=restart',
+        '--exec',
+        `echo "$CAPSTAN_CONTAINER_NAME $CAPSTAN_EXIT_CODE" >> ${out}`,
+      ],
+      120_000,
+      { onStart: (child) => child.stderr!.on('data', (d) => (stderr += d)) },
+    );
+    await waitFor(() => stderr.includes('watching'));
+    const before = await run(['sh', '-c', 'exit 4'], 'watch-before', { watch: 'restart' });
+    await client.waitContainer(before);
+    const during = await run(['sleep', '300'], 'watch-during', { watch: 'restart' });
+    const pid = (await client.inspectContainer(during)).State.Pid;
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').includes('watch-before'));
+    // Dies while dockerd is down: dockerd restores it as exited and sends no event for it.
+    await docker.restart({
+      whileDown: async () => {
+        process.kill(pid, 'SIGKILL');
+        await waitFor(() => !existsSync(`/proc/${pid}`));
+      },
+    });
+    const afterId = await run(['sh', '-c', 'exit 5'], 'watch-after', { watch: 'restart' });
+    await client.waitContainer(afterId);
+    await waitFor(() => readFileSync(out, 'utf8').trim().split('\n').length >= 3);
+    // A late duplicate would show up as a fourth line: give it a moment to appear.
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const c of children) if (c.spawnargs.includes('watch')) c.kill('SIGTERM');
+    const r = await watching;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').sort(), [
+      'watch-after 5',
+      'watch-before 4',
+      'watch-during 137',
+    ]);
+    assert.match(r.stderr, /event stream lost/);
+    assert.match(r.stderr, /reconnected after [\d.]+ s, replayed \d+ missed event\(s\), reconciled 1 change/);
   });
 });
 

@@ -102,6 +102,7 @@ export function command(): Command {
           }
           log(
             `reconnected after ${(n.downMs / 1000).toFixed(1)} s, replayed ${n.replayed} missed event(s), ` +
+              `reconciled ${n.reconciled} change(s) the daemon never reported, ` +
               `dropped ${n.duplicatesDropped} duplicate(s)` +
               (n.daemonUnreachable
                 ? '; the daemon was down: events from around its shutdown may be missing (it keeps them in memory)'

@@ -67,8 +67,12 @@ export function command(): Command {
       const client = new DockerClient(opts.host ? { host: opts.host } : {});
       const out = writer(process.stdout);
       const err = writer(process.stderr);
+      // NO_COLOR and FORCE_COLOR as most CLIs read them (no-color.org; FORCE_COLOR=0 means off).
+      const force = process.env.FORCE_COLOR;
       const colour = (stream: NodeJS.WriteStream) =>
-        opts.color !== false && stream.isTTY === true && !process.env.NO_COLOR;
+        opts.color !== false &&
+        !process.env.NO_COLOR &&
+        (force !== undefined && force !== '' ? force !== '0' : stream.isTTY === true);
       const colours = new Map<string, number>();
       const prefix = (name: string, stream: NodeJS.WriteStream) => {
         if (!colour(stream)) return `${name} `;
