@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -9,10 +11,17 @@ import {
   DockerError,
   type DockerEvent,
   type EventNotice,
+  parseImageRef,
   streamEvents,
   watchEvents,
 } from 'capstan/docker';
-import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
+import {
+  busyboxTarball,
+  type DockerPeer,
+  startDocker,
+  startRegistry,
+  startSocketProxy,
+} from 'capstan/testing';
 
 let docker: DockerPeer;
 let client: DockerClient;
@@ -113,6 +122,16 @@ describe('DockerClient against a real dockerd', () => {
     await assert.rejects(client.exec('no-such-container', ['true']), isCode('CAP_ERR_DOCKER_NOT_FOUND', 404));
 
     await assert.rejects(client.removeContainer(id), isCode('CAP_ERR_DOCKER_CONFLICT', 409));
+    // Stop (SIGTERM, then SIGKILL after the timeout: `sleep` as PID 1 ignores TERM), stop again (the
+    // daemon's 304 is not an error), start again.
+    const before = (await client.inspectContainer(id)).State.StartedAt;
+    await client.stopContainer(id, { timeout: 1 });
+    assert.equal((await client.inspectContainer(id)).State.Running, false);
+    await client.stopContainer(id, { timeout: 1 });
+    await client.startContainer(id);
+    const restarted = await client.inspectContainer(id);
+    assert.equal(restarted.State.Running, true);
+    assert.notEqual(restarted.State.StartedAt, before);
     const waited = client.waitContainer(id);
     await client.killContainer(id, { killSignal: 'KILL' });
     assert.equal((await waited).StatusCode, 137);
@@ -230,6 +249,99 @@ describe('DockerClient against a real dockerd', () => {
       assert.ok(progress.length >= 1, 'progress arrived before the in-stream error');
     } finally {
       registry.close();
+    }
+  });
+
+  test('images: tag and push to a real registry, pull back by tag and by digest, run what was pulled', async () => {
+    await using registry = await startRegistry();
+    const work = mkdtempSync(join(tmpdir(), 'capstan-push-'));
+    try {
+      // An image of its own (busybox plus 4 MiB of random bytes), so the pull downloads a layer the daemon
+      // does not share with busybox:local, with many progress events on the way.
+      const tarball = join(work, 'image.tar');
+      copyFileSync(busyboxTarball(), tarball);
+      writeFileSync(join(work, 'payload.bin'), randomBytes(4 << 20));
+      execFileSync('tar', ['-C', work, '-rf', tarball, './payload.bin']);
+      const sum = createHash('sha256')
+        .update(readFileSync(join(work, 'payload.bin')))
+        .digest('hex');
+      const local = await client.importImage(readFileSync(tarball), 'capstan/pushme:1');
+      assert.match(local, /^sha256:[0-9a-f]{64}$/);
+
+      const ref = `${registry.host}/capstan/pushme:1`;
+      await client.tagImage('capstan/pushme:1', ref);
+      const pushProgress: string[] = [];
+      const pushed = await client.pushImage(ref, { onProgress: (p) => pushProgress.push(p.status ?? '') });
+      assert.match(pushed.digest ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.ok(pushProgress.includes('Pushed'), `layers pushed: ${[...new Set(pushProgress)].join(', ')}`);
+      // The registry really holds it: its own API serves the manifest under that digest.
+      const manifest = await fetch(`${registry.url}/v2/capstan/pushme/manifests/1`, {
+        headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      assert.equal(manifest.status, 200);
+      assert.equal(manifest.headers.get('docker-content-digest'), pushed.digest);
+      await manifest.arrayBuffer();
+
+      // Gone from the daemon, layers included; the pull has to download them.
+      await client.removeImage(ref, { force: true });
+      await client.removeImage('capstan/pushme:1', { force: true });
+      await assert.rejects(client.inspectImage(ref), isCode('CAP_ERR_DOCKER_NOT_FOUND', 404));
+      const statuses: string[] = [];
+      let downloaded = 0;
+      const pulled = await client.pullImage(ref, {
+        onProgress: (p) => {
+          statuses.push(p.status ?? '');
+          if (p.status === 'Downloading') downloaded = Math.max(downloaded, p.progressDetail?.current ?? 0);
+        },
+      });
+      assert.match(pulled.lastStatus ?? '', /Downloaded newer image/);
+      assert.equal(pulled.events, statuses.length);
+      assert.ok(statuses.includes('Pull complete'), [...new Set(statuses)].join(', '));
+      assert.ok(downloaded > 0, 'download progress reported');
+      const image = (await client.inspectImage(ref)) as { Id: string; RepoDigests?: string[] };
+      assert.ok(image.RepoDigests?.includes(`${registry.host}/capstan/pushme@${pushed.digest}`));
+
+      // By digest: the daemon resolves the same image (already there: up to date, no error).
+      const byDigest = await client.pullImage(`${registry.host}/capstan/pushme@${pushed.digest}`);
+      assert.match(byDigest.lastStatus ?? '', /up to date|Downloaded newer image/);
+
+      // What was pulled runs, payload intact.
+      const runner = await client.createContainer({ Image: ref, Cmd: ['sha256sum', '/payload.bin'] });
+      await client.startContainer(runner.Id);
+      await client.waitContainer(runner.Id);
+      let out = '';
+      for await (const f of client.logs(runner.Id)) out += f.data.toString();
+      assert.equal(out.split(' ')[0], sum);
+      await client.removeContainer(runner.Id, { force: true });
+
+      // An unknown tag in a reachable registry: the daemon's 404 (manifest unknown), not a hang.
+      await assert.rejects(
+        client.pullImage(`${registry.host}/capstan/pushme:nope`),
+        (e: unknown) => e instanceof DockerError && e.status === 404,
+      );
+      await client.removeImage(ref, { force: true });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  test('parseImageRef splits references as the Docker CLI does (a registry port is not a tag)', () => {
+    assert.deepEqual(parseImageRef('busybox'), { name: 'busybox' });
+    assert.deepEqual(parseImageRef('busybox:1.36'), { name: 'busybox', tag: '1.36' });
+    assert.deepEqual(parseImageRef('127.0.0.1:5000/team/app'), { name: '127.0.0.1:5000/team/app' });
+    assert.deepEqual(parseImageRef('127.0.0.1:5000/team/app:v2'), {
+      name: '127.0.0.1:5000/team/app',
+      tag: 'v2',
+    });
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    assert.deepEqual(parseImageRef(`app@${digest}`), { name: 'app', digest });
+    assert.deepEqual(parseImageRef(`host:5000/app:v2@${digest}`), {
+      name: 'host:5000/app',
+      tag: 'v2',
+      digest,
+    });
+    for (const bad of ['', ':tag', 'app:', 'app@', 'app@sha256:zz']) {
+      assert.throws(() => parseImageRef(bad), isCode('CAP_ERR_DOCKER_BAD_REQUEST'), bad);
     }
   });
 

@@ -370,23 +370,70 @@ export class DockerClient {
   /**
    * `POST /images/create?fromImage=`: pull, reading the progress stream to its end (an unread stream
    * would stall the daemon). A failure reported inside the 200 body raises `CAP_ERR_DOCKER_STREAM`.
-   * Returns the number of progress objects seen.
+   * `ref` is what `docker pull` takes: `name`, `name:tag`, `name@sha256:...` (a digest wins over a tag).
+   * Returns the number of progress objects seen and the last status line.
    */
   async pullImage(
     ref: string,
-    options: CallOptions & { onProgress?: (event: ProgressEvent) => void; platform?: string } = {},
+    options: CallOptions & {
+      onProgress?: (event: ProgressEvent) => void;
+      platform?: string;
+      auth?: RegistryAuth;
+    } = {},
   ): Promise<{ events: number; lastStatus: string | undefined }> {
-    const at = ref.lastIndexOf(':');
-    const slash = ref.lastIndexOf('/');
-    const [image, tag] = at > slash ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const { name, tag, digest } = parseImageRef(ref);
     const res = await this.#request({
       method: 'POST',
       path: '/images/create',
-      query: { fromImage: image, tag, platform: options.platform },
+      query: { fromImage: name, tag: digest ?? tag ?? 'latest', platform: options.platform },
+      headers: { 'x-registry-auth': encodeRegistryAuth(options.auth) },
       signal: options.signal,
       streaming: true,
     });
     return consumeProgress(res.body, `pull ${ref}`, options.onProgress);
+  }
+
+  /**
+   * `POST /images/{name}/push`: push `name:tag` (default `latest`) to its registry, reading the progress
+   * stream to its end. A failure inside the 200 body (registry refused, unreachable) raises
+   * `CAP_ERR_DOCKER_STREAM`. Returns the pushed manifest's digest, from the daemon's final aux object.
+   */
+  async pushImage(
+    ref: string,
+    options: CallOptions & { onProgress?: (event: ProgressEvent) => void; auth?: RegistryAuth } = {},
+  ): Promise<{ events: number; digest: string | undefined }> {
+    const { name, tag, digest } = parseImageRef(ref);
+    if (digest !== undefined) {
+      throw new DockerError(DockerErrorCode.badRequest, `cannot push a digest reference: ${ref}`);
+    }
+    const res = await this.#request({
+      method: 'POST',
+      path: `/images/${encodeURIComponent(name)}/push`,
+      query: { tag: tag ?? 'latest' },
+      headers: { 'x-registry-auth': encodeRegistryAuth(options.auth) },
+      signal: options.signal,
+      streaming: true,
+    });
+    let pushed: string | undefined;
+    const { events } = await consumeProgress(res.body, `push ${ref}`, (event) => {
+      if (event.aux?.Digest) pushed = event.aux.Digest;
+      options.onProgress?.(event);
+    });
+    return { events, digest: pushed };
+  }
+
+  /** `POST /images/{source}/tag`: give image `source` (name or id) the reference `ref` (`repo:tag`). */
+  async tagImage(source: string, ref: string, options: CallOptions = {}): Promise<void> {
+    const { name, tag, digest } = parseImageRef(ref);
+    if (digest !== undefined) {
+      throw new DockerError(DockerErrorCode.badRequest, `a tag cannot be a digest: ${ref}`);
+    }
+    await this.#json({
+      method: 'POST',
+      path: `/images/${encodeURIComponent(source)}/tag`,
+      query: { repo: name, tag: tag ?? 'latest' },
+      signal: options.signal,
+    });
   }
 
   /**
@@ -398,12 +445,11 @@ export class DockerClient {
     ref: string,
     options: CallOptions & { onProgress?: (event: ProgressEvent) => void } = {},
   ): Promise<string> {
-    const at = ref.lastIndexOf(':');
-    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const { name: repo, tag } = parseImageRef(ref);
     const res = await this.#request({
       method: 'POST',
       path: '/images/create',
-      query: { fromSrc: '-', repo, tag },
+      query: { fromSrc: '-', repo, tag: tag ?? 'latest' },
       rawBody: tarball,
       headers: { 'content-type': 'application/x-tar' },
       signal: options.signal,
@@ -521,6 +567,56 @@ export class DockerClient {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Credentials for a registry, as the daemon takes them in `X-Registry-Auth`. */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  /** A token from `docker login` against a registry that issues them, instead of a password. */
+  identitytoken?: string;
+  /** The registry host (`registry.example.com:5000`). */
+  serveraddress?: string;
+}
+
+/** `X-Registry-Auth`: URL-safe base64 of the JSON, as the Docker CLI sends it (`{}` when anonymous). */
+function encodeRegistryAuth(auth: RegistryAuth | undefined): string {
+  return Buffer.from(JSON.stringify(auth ?? {})).toString('base64url');
+}
+
+/** An image reference split the way the Docker CLI sends it: name, tag, digest. */
+export interface ImageRef {
+  /** Everything before the tag or digest, registry host and port included (`127.0.0.1:5000/app`). */
+  name: string;
+  tag?: string;
+  /** `sha256:<hex>` when the reference is pinned by digest. */
+  digest?: string;
+}
+
+/**
+ * Split `[host[:port]/]path[:tag][@digest]`. The tag is the part after the last `:` that follows the last
+ * `/`, so a registry port is never taken for a tag.
+ */
+export function parseImageRef(ref: string): ImageRef {
+  let rest = ref;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  const colon = rest.lastIndexOf(':');
+  const tag = colon > rest.lastIndexOf('/') ? rest.slice(colon + 1) : undefined;
+  const name = tag === undefined ? rest : rest.slice(0, colon);
+  if (
+    name === '' ||
+    tag === '' ||
+    digest === '' ||
+    (digest !== undefined && !/^[a-z0-9]+:[0-9a-f]+$/i.test(digest))
+  ) {
+    throw new DockerError(DockerErrorCode.badRequest, `invalid image reference: ${ref}`);
+  }
+  return { name, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
 }
 
 async function consumeProgress(

@@ -5,8 +5,11 @@ export {
   type DockerClientOptions,
   type EventsOptions,
   type ExecOptions,
+  type ImageRef,
   isConnectionError,
   type LogsOptions,
+  parseImageRef,
+  type RegistryAuth,
   type TimeSpec,
 } from './client.ts';
 export { DEFAULT_DOCKER_HOST, type DockerEndpoint, resolveEndpoint } from './connection.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient, followLogs, type LogLine, type LogNotice, tailLogs } from 'capstan/docker';
 import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
 

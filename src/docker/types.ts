@@ -91,6 +91,8 @@ export interface ProgressEvent {
   id?: string;
   progress?: string;
   progressDetail?: { current?: number; total?: number };
+  /** Extra data: a push ends with `{ Tag, Digest, Size }`. */
+  aux?: { Tag?: string; Digest?: string; Size?: number; ID?: string };
 }
 
 /** One `/events` object. `time`/`timeNano` are when the daemon recorded it. */

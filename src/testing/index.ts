@@ -39,6 +39,7 @@ export {
 } from './prometheus.ts';
 export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './rabbitmq.ts';
 export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
+export { type RegistryPeer, registryBinary, type StartRegistryOptions, startRegistry } from './registry.ts';
 export { type S3Peer, type StartS3Options, s3Binary, startS3 } from './s3.ts';
 export { createTestCertificates, type TestCertificateOptions, type TestCertificates } from './tls.ts';
 export { type RunTofuOptions, runTofu, tofuBinary } from './tofu.ts';
