@@ -269,6 +269,22 @@ describe('followLogs against a real dockerd', () => {
     );
   });
 
+  test('lines longer than 16 KiB come out whole, though the daemon stores them as partial messages', async () => {
+    const id = await run([
+      'sh',
+      '-c',
+      'head -c 40000 /dev/zero | tr "\\0" x; echo; echo short; head -c 20000 /dev/zero | tr "\\0" y >&2',
+    ]);
+    await client.waitContainer(id);
+    for (const follow of [false, true]) {
+      const got: string[] = [];
+      for await (const l of followLogs(client, id, { follow, graceMs: 200 })) {
+        got.push(`${l.stream} ${l.text.length} ${l.text.replace(/(.)\1+/g, '$1')}`);
+      }
+      assert.deepEqual(got, ['stdout 40000 x', 'stdout 5 short', 'stderr 20000 y']);
+    }
+  });
+
   test('options: tail, since, stderr only, no follow; timestamps exact and stdout/stderr kept apart', async () => {
     const id = await run(['sh', '-c', 'echo o1; echo e1 >&2; echo o2; sleep 1; echo o3; echo e2 >&2']);
     await client.waitContainer(id);

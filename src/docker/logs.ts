@@ -60,9 +60,21 @@ export interface FollowLogsOptions extends CallOptions {
 
 const NL = 0x0a;
 
-/** Splits demuxed payloads into lines per stream, carrying partial lines over to the next payload. */
+/**
+ * Splits demuxed payloads into lines per stream, carrying partial lines over to the next payload.
+ *
+ * The daemon stores a line longer than 16 KiB as several partial messages and, asked for timestamps, writes
+ * each with its own timestamp prefix, one frame per message. With `framed` (multiplexed, one frame = one
+ * message) a frame that continues a partial line has its timestamp dropped, so the long line comes out whole
+ * with the first piece's timestamp. A TTY stream has no frames to tell where a message begins.
+ */
 class LineSplitter {
   readonly #partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+  readonly #framed: boolean;
+
+  constructor(framed: boolean) {
+    this.#framed = framed;
+  }
 
   push(
     stream: 'stdout' | 'stderr',
@@ -70,6 +82,7 @@ class LineSplitter {
     out: Array<[stream: 'stdout' | 'stderr', line: string]>,
   ): void {
     let start = 0;
+    if (this.#framed && this.#partial[stream].length > 0) start = timestampPrefixEnd(data);
     let nl = data.indexOf(NL, start);
     while (nl !== -1) {
       const pieces = this.#partial[stream];
@@ -96,6 +109,13 @@ class LineSplitter {
       this.#partial[stream] = [];
     }
   }
+}
+
+/** Length of a leading `<RFC3339Nano timestamp> ` (0 when the data does not start with one). */
+function timestampPrefixEnd(data: Buffer): number {
+  const space = data.indexOf(0x20);
+  if (space < 20 || space > 40) return 0;
+  return parseTimestampNs(data.toString('latin1', 0, space)) === undefined ? 0 : space + 1;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -218,7 +238,7 @@ export async function* followLogBatches(
       resume !== undefined ? formatDockerTime(resume) : first ? options.since : (tailFrom ?? options.since);
     if (!first) dedupe.beginReplay();
     const lines: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
-    const splitter = new LineSplitter();
+    const splitter = new LineSplitter(!info.Config.Tty);
     let cleanEnd = false;
     try {
       const batches = client.logChunks(id, {
