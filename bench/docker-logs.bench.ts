@@ -10,20 +10,27 @@ import { peakRssMb, summarize } from './harness.ts';
 /** The Debian docker.io client (a newer CLI may sit first on PATH; the peer is the packaged one). */
 const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
-function cliLines(host: string, id: string): Promise<number> {
+function cliLines(
+  host: string,
+  id: string,
+  follow = false,
+  onLine?: (count: number) => void,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(DOCKER_CLI, ['logs', '--timestamps', id], {
+    const child = spawn(DOCKER_CLI, ['logs', '--timestamps', ...(follow ? ['--follow'] : []), id], {
       env: { ...process.env, DOCKER_HOST: host },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let lines = 0;
     const count = (d: Buffer) => {
       for (let i = d.indexOf(10); i !== -1; i = d.indexOf(10, i + 1)) lines++;
+      onLine?.(lines);
     };
     child.stdout.on('data', count);
     child.stderr.on('data', count);
     child.on('error', reject);
-    child.on('exit', (code) =>
+    // 'close', not 'exit': the process can exit before its pipes are read to the end.
+    child.on('close', (code) =>
       code === 0 ? resolve(lines) : reject(new Error(`docker logs exited ${code}`)),
     );
   });
@@ -41,11 +48,21 @@ async function capstanLines(client: DockerClient, id: string): Promise<number> {
   return lines;
 }
 
+/** Log-like lines of ~60 bytes; 1 in 10 on stderr. */
+function chatty(n: number): string[] {
+  return [
+    'sh',
+    '-c',
+    `seq 1 ${n} | awk '{ if ($1 % 10 == 0) print "level=warn msg=request id=" $1 " took=12ms" > "/dev/stderr"; else print "level=info msg=request id=" $1 " path=/api/v1/items" }'`,
+  ];
+}
+
 const bench: Benchmark = {
   name: 'docker-logs',
   description:
-    'Lines/s reading all logs (with timestamps) of a finished chatty container on a private dockerd: ' +
-    'capstan followLogBatches / followLogs vs `docker logs --timestamps` (docker.io CLI), same container.',
+    'Lines/s reading all logs (with timestamps) of a finished chatty container on a private dockerd, and ' +
+    'following a live one from its start: capstan followLogBatches / followLogs vs `docker logs --timestamps ' +
+    '[-f]` (docker.io CLI), same containers.',
   async run({ quick, log }) {
     const n = quick ? 100_000 : 500_000;
     const passes = quick ? 2 : 5;
@@ -54,12 +71,7 @@ const bench: Benchmark = {
     try {
       const { Id } = await client.createContainer({
         Image: docker.image,
-        // Log-like lines of ~60 bytes; 1 in 10 on stderr.
-        Cmd: [
-          'sh',
-          '-c',
-          `seq 1 ${n} | awk '{ if ($1 % 10 == 0) print "level=warn msg=request id=" $1 " took=12ms" > "/dev/stderr"; else print "level=info msg=request id=" $1 " path=/api/v1/items" }'`,
-        ],
+        Cmd: chatty(n),
         HostConfig: { NetworkMode: 'none' },
       });
       await client.startContainer(Id);
@@ -100,6 +112,50 @@ const bench: Benchmark = {
         () => cliLines(docker.dockerHost, Id),
         `${DOCKER_CLI} logs --timestamps, includes ~5 ms process spawn`,
       );
+
+      // Tailing a live chatty container: the follower attaches (-f) right after the container starts; lines/s
+      // from the start until the follower has seen the last line (the CLI's process spawn included). The producer and dockerd's log driver
+      // bound both, so this shows whether a follower keeps up rather than raw parsing speed.
+      const live = quick ? 50_000 : 200_000;
+      const follow = async (subject: string, attach: (id: string, done: () => void) => Promise<number>) => {
+        const rates: number[] = [];
+        for (let i = 0; i < (quick ? 1 : 3); i++) {
+          const { Id: id } = await client.createContainer({
+            Image: docker.image,
+            Cmd: chatty(live),
+            HostConfig: { NetworkMode: 'none' },
+          });
+          let t1 = 0;
+          const t0 = performance.now();
+          await client.startContainer(id);
+          const got = await attach(id, () => {
+            t1 ||= performance.now();
+          });
+          if (got !== live) throw new Error(`${subject} followed ${got} lines, expected ${live}`);
+          rates.push(live / ((t1 - t0) / 1000));
+          await client.removeContainer(id, { force: true });
+        }
+        results.push({
+          subject,
+          metric: 'follow lines/s',
+          unit: 'lines/s',
+          ...summarize(rates),
+          notes: `-f attached at start; ${live} lines per container`,
+        });
+      };
+      await follow('capstan', async (id, done) => {
+        let lines = 0;
+        for await (const batch of followLogBatches(client, id, { graceMs: 0 })) {
+          lines += batch.length;
+          if (lines >= live) done();
+        }
+        return lines;
+      });
+      await follow('docker-cli', (id, done) =>
+        cliLines(docker.dockerHost, id, true, (count) => {
+          if (count >= live) done();
+        }),
+      );
       return results;
     } finally {
       await client.close();
@@ -107,6 +163,12 @@ const bench: Benchmark = {
     }
   },
   ratios: [
+    {
+      label: 'following a live container: capstan / docker logs -f (lines/s)',
+      numerator: { subject: 'capstan', metric: 'follow lines/s' },
+      denominator: { subject: 'docker-cli', metric: 'follow lines/s' },
+      goal: '>= 1',
+    },
     {
       label: 'capstan / docker logs CLI (lines/s)',
       numerator: { subject: 'capstan', metric: 'lines/s' },
