@@ -71,6 +71,24 @@ test('up -> kubeconfig -> client call -> status -> down', async () => {
   const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
   assert.ok(names.includes('default'));
   assert.ok(names.includes('from-cli-test'));
+  // And kubectl, as a person would use it: `kubectl --kubeconfig "$(capstan dev cluster kubeconfig)"`.
+  const kubectl = resolveKubeAssets({}).kubectl;
+  assert.ok(kubectl, 'the kube peer builds kubectl');
+  const applied = spawnSync(
+    kubectl,
+    ['--kubeconfig', kc.stdout.trim(), 'create', 'configmap', 'hello', '--from-literal=a=1'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  assert.equal(applied.status, 0, applied.stderr);
+  const got = spawnSync(
+    kubectl,
+    ['--kubeconfig', kc.stdout.trim(), 'get', 'configmap', 'hello', '-o', 'jsonpath={.data.a}'],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.deepEqual([got.status, got.stdout], [0, '1'], got.stderr);
 
   const st = capstan('status', '--json');
   assert.equal(st.status, 0, st.stderr);

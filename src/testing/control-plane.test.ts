@@ -63,10 +63,16 @@ const denyWebhook = {
   ],
 };
 
+/** Running: signal 0 reaches it and it is not a zombie (killed, waiting for init to reap it). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    // The state letter follows the parenthesised command name.
+    return !/\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -222,16 +228,27 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
     assert.deepEqual(reviews, ['/validate denied']);
   });
 
-  // kubectl ships in this machine image (apt `kubectl`); outside CI a machine without it may skip, in CI it fails.
-  test('kubectl works against the kubeconfig', {
-    skip: !hasKubectl() && !process.env.CI && 'kubectl not installed',
-  }, () => {
-    const r = spawnSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', 'widgets', '-o', 'name'], {
+  test('kubectl of the same release works against the kubeconfig', () => {
+    // The kube peer builds kubectl with the apiserver; an envtest asset folder has one too.
+    const kubectl = cp.assets.kubectl;
+    assert.ok(kubectl, `no kubectl in ${cp.assets.dir} (${cp.assets.source})`);
+    const r = spawnSync(kubectl, ['--kubeconfig', cp.kubeconfigPath, 'get', 'widgets', '-o', 'name'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'widget.test.capstan.dev/w1');
+    const version = spawnSync(kubectl, ['--kubeconfig', cp.kubeconfigPath, 'version', '-o', 'json'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(version.status, 0, version.stderr);
+    const v = JSON.parse(version.stdout) as {
+      clientVersion: { gitVersion: string };
+      serverVersion: { gitVersion: string };
+    };
+    if (cp.assets.source === 'peer cache')
+      assert.equal(v.clientVersion.gitVersion, v.serverVersion.gitVersion);
   });
 
   test('stop() leaves no process and no folder', async () => {
@@ -248,10 +265,6 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
     await cp.stop(); // idempotent
   });
 });
-
-function hasKubectl(): boolean {
-  return spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
-}
 
 describe('startControlPlane failure paths', () => {
   test('a broken kube-apiserver fails with a PeerError carrying its log, and cleans up', async () => {
@@ -374,5 +387,112 @@ describe('startControlPlane with kube-controller-manager', () => {
     }
     assert.deepEqual(replicaSets, [{ ownerName: 'web', replicas: 2 }]);
     assert.ok(serviceAccounts.includes('default'));
+  });
+});
+
+describe('control-plane assets and cleanup on exit', () => {
+  test('assets: the option, then CAPSTAN_KUBE_ASSETS, then KUBEBUILDER_ASSETS, then the peer cache; empty means unset', () => {
+    const real = resolveKubeAssets({});
+    assert.equal(real.source, 'peer cache');
+    const saved = { c: process.env.CAPSTAN_KUBE_ASSETS, k: process.env.KUBEBUILDER_ASSETS };
+    // Folders laid out like envtest's: the real binaries, linked.
+    const folder = () => {
+      const dir = mkdtempSync(join(tmpdir(), 'capstan-kube-assets-'));
+      symlinkSync(real.etcd, join(dir, 'etcd'));
+      symlinkSync(real.kubeApiserver, join(dir, 'kube-apiserver'));
+      return dir;
+    };
+    const [opt, capstan, kubebuilder, empty] = [
+      folder(),
+      folder(),
+      folder(),
+      mkdtempSync(join(tmpdir(), 'x-')),
+    ];
+    try {
+      process.env.KUBEBUILDER_ASSETS = kubebuilder;
+      process.env.CAPSTAN_KUBE_ASSETS = '';
+      assert.deepEqual(
+        [resolveKubeAssets({}).source, resolveKubeAssets({}).dir],
+        ['KUBEBUILDER_ASSETS', kubebuilder],
+      );
+      // No kube-controller-manager or kubectl in the folder: not offered, unless asked for.
+      assert.equal(resolveKubeAssets({}).kubeControllerManager, undefined);
+      assert.equal(resolveKubeAssets({}).kubectl, undefined);
+      process.env.CAPSTAN_KUBE_ASSETS = capstan;
+      assert.equal(resolveKubeAssets({}).source, 'CAPSTAN_KUBE_ASSETS');
+      assert.deepEqual(
+        [resolveKubeAssets({ assetsDir: opt }).source, resolveKubeAssets({ assetsDir: opt }).etcd],
+        ['option', join(opt, 'etcd')],
+      );
+      assert.throws(
+        () => resolveKubeAssets({ assetsDir: opt, controllerManager: true }),
+        (e: unknown) => {
+          assert.ok(e instanceof PeerError);
+          assert.equal(e.code, 'CAP_ERR_PEER_ASSETS');
+          assert.match(e.message, /kube-controller-manager/);
+          return true;
+        },
+      );
+      assert.throws(
+        () => resolveKubeAssets({ assetsDir: empty }),
+        (e: unknown) => {
+          assert.ok(e instanceof PeerError && e.code === 'CAP_ERR_PEER_ASSETS');
+          assert.match(e.message, /etcd, .*kube-apiserver/);
+          return true;
+        },
+      );
+      // The peer cache has the whole release.
+      assert.ok(real.kubeControllerManager && real.kubectl);
+    } finally {
+      for (const [k, v] of [
+        ['CAPSTAN_KUBE_ASSETS', saved.c],
+        ['KUBEBUILDER_ASSETS', saved.k],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      for (const d of [opt, capstan, kubebuilder, empty]) rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test('a process that exits without stop() leaves no etcd, no apiserver and no folder behind', () => {
+    // A child starts a control plane from a KUBEBUILDER_ASSETS folder (envtest's convention), reports what it
+    // started, and exits at once.
+    const real = resolveKubeAssets({});
+    const assets = mkdtempSync(join(tmpdir(), 'capstan-kube-assets-'));
+    try {
+      symlinkSync(real.etcd, join(assets, 'etcd'));
+      symlinkSync(real.kubeApiserver, join(assets, 'kube-apiserver'));
+      const script = `
+        import { startControlPlane } from ${JSON.stringify(join(import.meta.dirname, 'control-plane.ts'))};
+        const cp = await startControlPlane();
+        const res = await cp.request('/readyz');
+        console.log(JSON.stringify({ source: cp.assets.source, status: res.status, dir: cp.dir,
+          pids: cp.processes.map((p) => p.pid) }));
+        process.exit(0);
+      `;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 180_000,
+        env: { ...process.env, KUBEBUILDER_ASSETS: assets, CAPSTAN_KUBE_ASSETS: '' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const started = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+        source: string;
+        status: number;
+        dir: string;
+        pids: number[];
+      };
+      assert.equal(started.source, 'KUBEBUILDER_ASSETS');
+      assert.equal(started.status, 200);
+      assert.equal(started.pids.length, 2);
+      assert.deepEqual(
+        started.pids.filter((pid) => alive(pid)),
+        [],
+      );
+      assert.equal(existsSync(started.dir), false, `${started.dir} removed`);
+    } finally {
+      rmSync(assets, { recursive: true, force: true });
+    }
   });
 });

@@ -11,7 +11,7 @@ import { PeerError } from '../runtime/errors.ts';
 import { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
 import { type CertAuthority, type CertPair, createCertAuthority } from './internal/kube-certs.ts';
 import { freePort } from './internal/ports.ts';
-import { type PeerProcess, startPeerProcess } from './internal/process.ts';
+import { onExitAfterPeers, type PeerProcess, startPeerProcess } from './internal/process.ts';
 
 /** A Kubernetes object as plain JSON (a CRD, a webhook configuration...). */
 export type KubeObject = { apiVersion?: string; kind?: string; metadata?: { name?: string } } & Record<
@@ -100,17 +100,6 @@ export interface ControlPlane {
 }
 
 const generateKeyPairAsync = promisify(generateKeyPair);
-const liveRoots = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // startPeerProcess kills the programs on exit; the shared root folder is ours to remove.
-  process.on('exit', () => {
-    for (const root of liveRoots) rmSync(root, { recursive: true, force: true });
-  });
-}
 
 /** A raw apiserver request: method, JSON body and extra headers (e.g. `Impersonate-User`). */
 export interface RawRequestInit {
@@ -248,10 +237,10 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     log,
     ...(options.assetsDir !== undefined ? { assetsDir: options.assetsDir } : {}),
   });
-  installExitHook();
   const root = options.dir ?? mkdtempSync(join(tmpdir(), 'capstan-kube-'));
   mkdirSync(root, { recursive: true });
-  liveRoots.add(root);
+  // On exit without stop(): startPeerProcess kills etcd and the apiserver, then the shared root goes.
+  const forgetRoot = onExitAfterPeers(() => rmSync(root, { recursive: true, force: true }));
   const processes: PeerProcess[] = [];
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -260,7 +249,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     // Reverse order: the apiserver must not outlive etcd's shutdown and spam reconnects.
     for (const p of [...processes].reverse()) await p.stop();
     rmSync(root, { recursive: true, force: true });
-    liveRoots.delete(root);
+    forgetRoot();
   };
 
   try {

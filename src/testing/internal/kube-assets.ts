@@ -9,6 +9,11 @@ export interface KubeAssets {
   kubeApiserver: string;
   /** Present when asked for (or when the folder has one). */
   kubeControllerManager?: string;
+  /**
+   * kubectl of the same release, when the folder has one: the `kube` peer builds it, and envtest's asset
+   * folders ship one too. For tests that drive the cluster the way a person does.
+   */
+  kubectl?: string;
   /** `option`, `CAPSTAN_KUBE_ASSETS`, `KUBEBUILDER_ASSETS` or `peer cache`. */
   source: string;
   dir: string;
@@ -56,6 +61,7 @@ export function resolveKubeAssets(options: {
   };
   const kcm = join(dir, 'kube-controller-manager');
   if (options.controllerManager || executable(kcm)) assets.kubeControllerManager = kcm;
+  if (executable(join(dir, 'kubectl'))) assets.kubectl = join(dir, 'kubectl');
   const missing = [assets.etcd, assets.kubeApiserver, assets.kubeControllerManager]
     .filter((p): p is string => p !== undefined)
     .filter((p) => !executable(p));

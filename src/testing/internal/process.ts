@@ -41,7 +41,18 @@ export interface PeerProcess {
 }
 
 const running = new Set<{ child: ChildProcess; dir: string; keepDir: boolean }>();
+const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
+
+/**
+ * Run `cleanup` (synchronously) on process exit, after every running peer was killed: a folder shared by
+ * several peers must not be removed while they can still write to it. Returns a function that unregisters it.
+ */
+export function onExitAfterPeers(cleanup: () => void): () => void {
+  installExitHook();
+  exitCleanups.add(cleanup);
+  return () => exitCleanups.delete(cleanup);
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -53,6 +64,11 @@ function installExitHook(): void {
         entry.child.kill('SIGKILL');
       } catch {}
       if (!entry.keepDir) rmSync(entry.dir, { recursive: true, force: true });
+    }
+    for (const cleanup of exitCleanups) {
+      try {
+        cleanup();
+      } catch {}
     }
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
