@@ -3,6 +3,7 @@
 // controller-runtime's envtest documents about 7 s for the same job on a developer laptop.
 import { readFileSync } from 'node:fs';
 import { startControlPlane } from '../src/testing/control-plane.ts';
+import { peerCatalogue } from '../src/testing/peers.ts';
 import { type Benchmark, type BenchResult, summarize } from './harness.ts';
 
 const crd = {
@@ -66,7 +67,7 @@ const bench: Benchmark = {
         unit: 's',
         ...s,
         peakRssMb: Math.max(...rss),
-        notes: 'etcd + kube-apiserver v1.34.4; peakRssMb = sum of both programs',
+        notes: `etcd + kube-apiserver ${peerCatalogue().peers.kube?.version}; peakRssMb = sum of both programs`,
       });
     }
     return results;

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,8 @@ export type PeerSource =
       packages?: Record<string, string>;
       /** Extra linker flags, e.g. `-X` to stamp the version a module build cannot know. */
       ldflags?: string[];
+      /** The upstream module our go.mod requires at `version` (checked by the test suite). */
+      upstream: string;
     };
 
 export interface PeerCatalogue {
@@ -94,13 +97,53 @@ function aptInstall(packages: string[], log: (line: string) => void): void {
   run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]);
 }
 
-function goBuild(
-  name: string,
-  spec: Extract<PeerSource, { source: 'go' | 'go-module' }>,
-  log: (l: string) => void,
-) {
+type GoPeer = Extract<PeerSource, { source: 'go' | 'go-module' }>;
+
+/** Every file under `dir` (sorted, recursive): a Go module's sources that decide what it builds. */
+function moduleFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+/**
+ * What a Go peer's build is made from: its catalogue entry and, for a module of ours, every file of it
+ * (go.mod, go.sum, main packages). Stored beside the binaries, so a changed go.mod, ldflags or main.go
+ * rebuilds even when the version (the cache folder's name) stayed the same.
+ */
+export function buildStamp(name: string, spec: GoPeer): string {
+  const hash = createHash('sha256').update(JSON.stringify({ name, spec, go: 'build-v1' }));
+  if (spec.source === 'go-module') {
+    const dir = resolve(packageRoot(), spec.dir);
+    for (const file of moduleFiles(dir)) hash.update(file.slice(dir.length)).update(readFileSync(file));
+  }
+  return `${hash.digest('hex')}\n`;
+}
+
+const STAMP = '.capstan-build';
+
+function readStamp(binDir: string): string | undefined {
+  try {
+    return readFileSync(join(binDir, STAMP), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The peer's binaries are in the cache and were built from the current sources. */
+function goPeerCurrent(name: string, spec: GoPeer): boolean {
   const binDir = join(peerCacheDir(name, spec.version), 'bin');
-  if (spec.binaries.every((b) => existsSync(join(binDir, b)))) return;
+  return (
+    spec.binaries.every((b) => existsSync(join(binDir, b))) && readStamp(binDir) === buildStamp(name, spec)
+  );
+}
+
+function goBuild(name: string, spec: GoPeer, log: (l: string) => void) {
+  const binDir = join(peerCacheDir(name, spec.version), 'bin');
+  if (goPeerCurrent(name, spec)) return;
+  if (spec.binaries.every((b) => existsSync(join(binDir, b))))
+    log(`${name}: sources changed since the cached build`);
   mkdirSync(binDir, { recursive: true });
   const env = {
     ...process.env,
@@ -135,6 +178,7 @@ function goBuild(
     );
     log(`go build (${spec.dir}) done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
+  writeFileSync(join(binDir, STAMP), buildStamp(name, spec));
 }
 
 /** Install (or reuse from cache) the named peers. Throws a PeerError naming what failed. */
@@ -172,7 +216,7 @@ export function peerStatus(): Array<{
       name,
       version: spec.version,
       source: spec.source === 'go' ? `go: ${spec.module}` : `go-module: ${spec.dir}`,
-      installed: spec.binaries.every((b) => existsSync(join(binDir, b))),
+      installed: goPeerCurrent(name, spec),
       where: binDir,
     };
   });
