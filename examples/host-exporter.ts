@@ -1,5 +1,6 @@
-// A Prometheus exporter for this machine, built on capstan/runtime: host metrics from /proc, free space
-// of chosen filesystems through a custom Collector, health checks, JSON logs and graceful shutdown.
+// A Prometheus exporter for this machine, built on capstan/runtime: host metrics from /proc and free space
+// of chosen filesystems through background Collectors (a scrape never waits on /proc or statfs), health
+// checks, JSON logs and graceful shutdown. `capstan up` runs this same service on its defaults.
 //
 //   PORT=9100 EXPORTER_MOUNTS=/,/tmp node examples/host-exporter.ts
 //   curl localhost:9100/metrics   curl localhost:9100/readyz?verbose
@@ -7,15 +8,14 @@
 // `capstan config doc examples/host-exporter.ts` lists every variable it reads.
 import { statfs } from 'node:fs/promises';
 import {
-  type Collector,
   createService,
   defineConfig,
   env,
+  filesystemCollector,
   hostMetricsCollector,
   listenFields,
   loadConfigOrExit,
   postgresCheck,
-  type Sample,
 } from 'capstan/runtime';
 
 export const exporterConfig = defineConfig({
@@ -35,45 +35,6 @@ export const exporterConfig = defineConfig({
   },
 });
 
-/** A custom collector: free and total bytes of each mount point, read with statfs in the background. */
-function filesystemCollector(mounts: readonly string[], intervalMs: number): Collector {
-  return {
-    name: 'filesystem',
-    intervalMs,
-    describe: () => [
-      {
-        name: 'node_filesystem_avail_bytes',
-        help: 'Bytes available to non-root users.',
-        type: 'gauge',
-        labelNames: ['mountpoint'],
-      },
-      {
-        name: 'node_filesystem_size_bytes',
-        help: 'Filesystem size in bytes.',
-        type: 'gauge',
-        labelNames: ['mountpoint'],
-      },
-    ],
-    async collect() {
-      const samples: Sample[] = [];
-      for (const mountpoint of mounts) {
-        const s = await statfs(mountpoint);
-        samples.push({
-          name: 'node_filesystem_avail_bytes',
-          labels: { mountpoint },
-          value: s.bavail * s.bsize,
-        });
-        samples.push({
-          name: 'node_filesystem_size_bytes',
-          labels: { mountpoint },
-          value: s.blocks * s.bsize,
-        });
-      }
-      return samples;
-    },
-  };
-}
-
 /** Start the exporter; returns the running service. */
 export async function startHostExporter(envVars: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(exporterConfig, envVars);
@@ -86,7 +47,9 @@ export async function startHostExporter(envVars: Record<string, string | undefin
   service.metrics.registerCollector(
     hostMetricsCollector({ procPath: config.procPath, intervalMs: config.interval }),
   );
-  service.metrics.registerCollector(filesystemCollector(config.mounts, config.interval));
+  service.metrics.registerCollector(
+    filesystemCollector({ mounts: config.mounts, intervalMs: config.interval }),
+  );
   service.health.register({
     name: 'procfs',
     check: async () => {

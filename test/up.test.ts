@@ -25,8 +25,11 @@ test('capstan up starts the services on loopback, prints their URLs and stops cl
   assert.ok(metricsUrl, out);
   const body = await (await fetch(metricsUrl)).text();
   assert.match(body, /^node_load1 /m);
-  const readyz = await fetch(metricsUrl.replace('/metrics', '/readyz'));
+  assert.match(body, /^node_filesystem_avail_bytes\{mountpoint="\/"\} \d+/m);
+  const readyz = await fetch(metricsUrl.replace('/metrics', '/readyz?verbose'));
   assert.equal(readyz.status, 200);
+  const verbose = await readyz.text();
+  assert.match(verbose, /procfs/, verbose);
   child.kill('SIGINT');
   const [code] = await closed;
   assert.equal(code, 0, out);

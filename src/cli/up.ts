@@ -18,9 +18,14 @@ export interface UpContext {
 export const upServices: UpService[] = [
   {
     name: 'host-exporter',
-    description: 'Prometheus exporter of this machine (/proc: load, CPU, memory, network) with health checks',
+    description:
+      'Prometheus exporter of this machine (examples/host-exporter.ts): /proc load, CPU, memory, network, ' +
+      'filesystem space, health checks',
     async start({ host, lifecycle, logger }) {
-      const { createService, hostMetricsCollector } = await import('../runtime/index.ts');
+      const { createService, filesystemCollector, hostMetricsCollector } = await import(
+        '../runtime/index.ts'
+      );
+      const { statfs } = await import('node:fs/promises');
       const service = createService({
         name: 'host-exporter',
         host,
@@ -29,6 +34,14 @@ export const upServices: UpService[] = [
         logger: logger.child({ component: 'host-exporter' }),
       });
       service.metrics.registerCollector(hostMetricsCollector());
+      service.metrics.registerCollector(filesystemCollector({ mounts: ['/'] }));
+      service.health.register({
+        name: 'procfs',
+        check: async () => {
+          await statfs('/proc');
+        },
+        intervalMs: 5000,
+      });
       const url = await service.start();
       return { metrics: `${url}/metrics`, readyz: `${url}/readyz?verbose`, livez: `${url}/livez` };
     },

@@ -1,6 +1,6 @@
 // Host metrics from Linux /proc, in node_exporter's names, as a background Collector: the scrape
 // serves the last reading and never waits on the filesystem.
-import { readFile } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collector, MetricDesc, Sample } from './metrics/index.ts';
 
@@ -149,6 +149,59 @@ export function hostMetricsCollector(options: HostMetricsOptions = {}): Collecto
         read('net/dev', signal),
       ]);
       return [...parseLoadavg(loadavg), ...parseMeminfo(meminfo), ...parseStat(stat), ...parseNetDev(netdev)];
+    },
+  };
+}
+
+/** Options of {@link filesystemCollector}. */
+export interface FilesystemCollectorOptions {
+  /** Mount points whose space is exported. Default `['/']`. */
+  mounts?: readonly string[];
+  /** Pause between readings in ms. Default 5000. */
+  intervalMs?: number;
+  /** Collector name, the prefix of its own health gauges. Default `filesystem`. */
+  name?: string;
+}
+
+/**
+ * A {@link Collector} of free and total bytes per mount point (statfs, in the background), with
+ * node_exporter's names `node_filesystem_avail_bytes` and `node_filesystem_size_bytes`.
+ */
+export function filesystemCollector(options: FilesystemCollectorOptions = {}): Collector {
+  const mounts = options.mounts ?? ['/'];
+  return {
+    name: options.name ?? 'filesystem',
+    intervalMs: options.intervalMs ?? 5000,
+    describe: () => [
+      {
+        name: 'node_filesystem_avail_bytes',
+        help: 'Bytes available to non-root users.',
+        type: 'gauge',
+        labelNames: ['mountpoint'],
+      },
+      {
+        name: 'node_filesystem_size_bytes',
+        help: 'Filesystem size in bytes.',
+        type: 'gauge',
+        labelNames: ['mountpoint'],
+      },
+    ],
+    async collect() {
+      const samples: Sample[] = [];
+      for (const mountpoint of mounts) {
+        const s = await statfs(mountpoint);
+        samples.push({
+          name: 'node_filesystem_avail_bytes',
+          labels: { mountpoint },
+          value: s.bavail * s.bsize,
+        });
+        samples.push({
+          name: 'node_filesystem_size_bytes',
+          labels: { mountpoint },
+          value: s.blocks * s.bsize,
+        });
+      }
+      return samples;
     },
   };
 }

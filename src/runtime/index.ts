@@ -69,6 +69,8 @@ export {
 export type { HealthRequest, HealthResponse } from './health/http.ts';
 export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
 export {
+  type FilesystemCollectorOptions,
+  filesystemCollector,
   type HostMetricsOptions,
   hostMetricsCollector,
   parseLoadavg,
