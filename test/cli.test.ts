@@ -1,18 +1,36 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 const main = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const built = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-test('capstan --help lists the command groups', () => {
-  const out = execFileSync(process.execPath, ['--conditions=capstan-source', main, '--help'], {
-    encoding: 'utf8',
-  });
+test('capstan --help lists the command groups and loads none of the heavy dependencies', () => {
+  const record = join(mkdtempSync(join(tmpdir(), 'capstan-help-')), 'imports.json');
+  const out = execFileSync(
+    process.execPath,
+    ['--conditions=capstan-source', '--import', fixture('record-imports.mjs'), main, '--help'],
+    { encoding: 'utf8', env: { ...process.env, RECORD_IMPORTS: record } },
+  );
   assert.match(out, /Usage: capstan/);
-  assert.match(out, /\bdev\b/);
+  for (const group of ['up', 'config', 'dev', 'docker', 'logs']) {
+    assert.match(out, new RegExp(`^\\s+${group}\\b`, 'm'), `--help lists ${group}`);
+  }
+  const loaded = JSON.parse(readFileSync(record, 'utf8')) as string[];
+  assert.ok(
+    loaded.some((u) => u.includes('/commander/')),
+    'the recorder saw the CLI framework load',
+  );
+  const heavy = loaded.filter((u) =>
+    /node_modules\/(@kubernetes|@grpc|@aws-sdk|pino|prom-client|undici|zod|pg|yaml|node-forge)\//.test(u),
+  );
+  assert.deepEqual(heavy, [], 'help loads no heavy dependency');
+  rmSync(dirname(record), { recursive: true, force: true });
 });
 
 test('capstan --version prints the package version', () => {
