@@ -119,6 +119,16 @@ const CONNECT_CODES = new Set([
 ]);
 
 /** True when `err` means the daemon could not be reached or the connection broke (worth a retry). */
+/** Node's codes for a daemon certificate that does not verify: a setup problem, never worth a retry. */
+function isTlsVerifyError(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  return (
+    /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/.test(
+      code,
+    ) || code === 'HOSTNAME_MISMATCH'
+  );
+}
+
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof DockerError) return err.code === DockerErrorCode.connect;
   const code = (err as { code?: string } | undefined)?.code;
@@ -198,6 +208,14 @@ export class DockerClient {
       return res as unknown as RawResponse;
     } catch (err) {
       if (spec.signal?.aborted) throw spec.signal.reason ?? err;
+      if (isTlsVerifyError(err)) {
+        throw new DockerError(
+          DockerErrorCode.tls,
+          `the Docker daemon at ${this.endpoint.host} presented a certificate that does not verify against ` +
+            `the CA in use (DOCKER_CERT_PATH): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
       if (isConnectionError(err)) {
         throw new DockerError(
           DockerErrorCode.connect,

@@ -23,7 +23,7 @@ export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 /**
  * Resolve a daemon endpoint from a host string and the environment: `DOCKER_HOST` (`unix://`, `tcp://`,
  * `http(s)://`), `DOCKER_TLS_VERIFY` + `DOCKER_CERT_PATH` (ca.pem, cert.pem, key.pem; default `~/.docker`),
- * `DOCKER_API_VERSION`.
+ * `DOCKER_TLS` (TLS without verifying the daemon), `DOCKER_API_VERSION`.
  */
 export function resolveEndpoint(host?: string, env: NodeJS.ProcessEnv = process.env): DockerEndpoint {
   const raw = host ?? (env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
@@ -48,7 +48,9 @@ export function resolveEndpoint(host?: string, env: NodeJS.ProcessEnv = process.
     );
   }
   const verify = env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== '';
-  const useTls = verify || url.protocol === 'https:';
+  // DOCKER_TLS (the CLI's --tls): TLS, presenting cert.pem/key.pem when present, without verifying the daemon.
+  const tlsOnly = env.DOCKER_TLS !== undefined && env.DOCKER_TLS !== '';
+  const useTls = verify || tlsOnly || url.protocol === 'https:';
   const port = url.port || (useTls ? '2376' : '2375');
   const origin = `${useTls ? 'https' : 'http'}://${url.hostname}:${port}`;
   if (!useTls) return { origin, host: raw, ...(apiVersion ? { apiVersion } : {}) };

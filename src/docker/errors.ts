@@ -41,6 +41,8 @@ export const DockerErrorCode = {
   json: 'CAP_ERR_DOCKER_JSON',
   /** DOCKER_HOST / TLS settings that cannot be used. */
   config: 'CAP_ERR_DOCKER_CONFIG',
+  /** The daemon's TLS certificate failed verification (unknown CA, expired, wrong name): not retried. */
+  tls: 'CAP_ERR_DOCKER_TLS',
 } as const;
 
 /** Map a daemon HTTP status to its {@link DockerErrorCode}. */

@@ -172,7 +172,9 @@ export async function* streamEvents(
       if (signal?.aborted) return;
       if (
         err instanceof DockerError &&
-        (err.code === DockerErrorCode.badRequest || err.code === DockerErrorCode.config)
+        (err.code === DockerErrorCode.badRequest ||
+          err.code === DockerErrorCode.config ||
+          err.code === DockerErrorCode.tls)
       ) {
         throw err;
       }

@@ -125,7 +125,9 @@ function isNotFound(err: unknown): boolean {
 function isFatal(err: unknown): boolean {
   return (
     err instanceof DockerError &&
-    (err.code === DockerErrorCode.badRequest || err.code === DockerErrorCode.config)
+    (err.code === DockerErrorCode.badRequest ||
+      err.code === DockerErrorCode.config ||
+      err.code === DockerErrorCode.tls)
   );
 }
 

@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { DockerClient } from 'capstan/docker';
-import { busyboxTarball, startDocker } from 'capstan/testing';
+import { busyboxTarball, createTestCertificates, startDocker } from 'capstan/testing';
 
 /** Pids whose command line mentions `dir` (dockerd, its containerd, shims). */
 function processesUsing(dir: string): number[] {
@@ -93,14 +103,54 @@ test('startDocker without live restore: a daemon restart stops running container
     } finally {
       await plain.close();
     }
-    // TLS without a client certificate: the daemon refuses the handshake.
+    // TLS without a client certificate (an empty cert path, server not verified): the daemon refuses it
+    // (TLS 1.3: the refusal comes after the client's side of the handshake, as a closed connection).
+    const noCerts = mkdtempSync(join(tmpdir(), 'capstan-nocerts-'));
     const anonymous = new DockerClient({
-      env: { DOCKER_HOST: docker.tcpHost.replace('tcp://', 'https://') },
+      env: { DOCKER_HOST: docker.tcpHost, DOCKER_TLS: '1', DOCKER_CERT_PATH: noCerts },
     });
     try {
-      await assert.rejects(anonymous.ping());
+      await assert.rejects(anonymous.ping(), (e: unknown) => {
+        assert.equal((e as { code?: string }).code, 'CAP_ERR_DOCKER_CONNECT', String(e));
+        assert.match(String((e as Error).message), /other side closed|certificate|handshake/i);
+        return true;
+      });
     } finally {
       await anonymous.close();
+    }
+    // DOCKER_TLS with the client certificate but no verification of the daemon: accepted (the CLI's --tls).
+    const unverified = new DockerClient({
+      env: { DOCKER_HOST: docker.tcpHost, DOCKER_TLS: '1', DOCKER_CERT_PATH: docker.certPath },
+    });
+    try {
+      assert.equal(unverified.endpoint.tls?.rejectUnauthorized, false);
+      await unverified.ping();
+    } finally {
+      await unverified.close();
+    }
+    // Verification against another CA: the daemon's certificate is refused before anything is sent.
+    const otherCa = mkdtempSync(join(tmpdir(), 'capstan-otherca-'));
+    try {
+      writeFileSync(join(otherCa, 'ca.pem'), (await createTestCertificates()).caPem);
+      for (const f of ['cert.pem', 'key.pem']) copyFileSync(join(docker.certPath, f), join(otherCa, f));
+      const wrongCa = new DockerClient({
+        env: { DOCKER_HOST: docker.tcpHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: otherCa },
+      });
+      try {
+        await assert.rejects(wrongCa.ping(), (e: unknown) => {
+          assert.equal((e as { code?: string }).code, 'CAP_ERR_DOCKER_TLS', String(e));
+          assert.match(
+            `${(e as Error).message} ${String((e as { cause?: unknown }).cause)}`,
+            /certificate|self.signed|verify/i,
+          );
+          return true;
+        });
+      } finally {
+        await wrongCa.close();
+      }
+    } finally {
+      rmSync(otherCa, { recursive: true, force: true });
+      rmSync(noCerts, { recursive: true, force: true });
     }
   } finally {
     await client.close();
