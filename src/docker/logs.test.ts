@@ -198,6 +198,41 @@ describe('followLogs against a real dockerd', () => {
     }
   });
 
+  test('daemon restart without live restore: a restart=always container comes back and the follow goes on with the new run', async () => {
+    // A daemon of its own: without --live-restore, stopping dockerd stops the containers.
+    await using plain = await startDocker();
+    const c = new DockerClient({ host: plain.dockerHost });
+    try {
+      const { Id: id } = await c.createContainer({
+        Image: plain.image,
+        Cmd: ['sh', '-c', 'echo run; i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo $i; done; sleep 300'],
+        HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'always' } },
+      });
+      await c.startContainer(id);
+      const lines: string[] = [];
+      const notices: LogNotice[] = [];
+      const controller = new AbortController();
+      let restarted: Promise<void> | undefined;
+      for await (const line of followLogs(c, id, {
+        signal: controller.signal,
+        onNotice: (n) => notices.push(n),
+      })) {
+        lines.push(line.text);
+        if (line.text === '100' && !restarted) restarted = plain.restart();
+        // The second run printed everything: done.
+        if (line.text === '100' && lines.filter((t) => t === 'run').length === 2) controller.abort();
+      }
+      await restarted;
+      const expected = ['run', ...Array.from({ length: 100 }, (_, i) => String(i + 1))];
+      assert.deepEqual(lines, [...expected, ...expected], 'both runs, each line once');
+      assert.ok(notices.some((n) => n.type === 'reconnecting'));
+      assert.ok(notices.some((n) => n.type === 'restarted'));
+      await c.removeContainer(id, { force: true });
+    } finally {
+      await c.close();
+    }
+  });
+
   test('with tail 0, connections cut before the first new line do not replay the older output', async () => {
     const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy-tail.sock'));
     const viaProxy = new DockerClient({ host: proxy.dockerHost });
