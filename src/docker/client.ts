@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
@@ -224,6 +225,21 @@ export class DockerClient {
         );
       }
       throw err;
+    }
+  }
+
+  /**
+   * For a unix socket, the socket file's device and inode. A daemon that restarted has made a new socket,
+   * so a change tells a restart from a cut connection even when the daemon was back before any retry.
+   * Undefined for TCP and when the socket is missing.
+   */
+  daemonSocketIdentity(): string | undefined {
+    if (!this.endpoint.socketPath) return undefined;
+    try {
+      const st = statSync(this.endpoint.socketPath);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
     }
   }
 

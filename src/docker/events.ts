@@ -23,8 +23,9 @@ export type EventNotice =
        */
       reconciled: number;
       /**
-       * A reconnect attempt found no daemon (restart). The daemon keeps its event buffer in memory only, so
-       * events from around its shutdown may be missing: reconcile from current state if they matter.
+       * The daemon restarted: a reconnect attempt found no daemon, or (unix socket) the daemon's socket file
+       * was made anew, as a fast restart does before any retry. The daemon keeps its event buffer in memory
+       * only, so events from around its shutdown may be missing: reconcile from current state if they matter.
        */
       daemonUnreachable: boolean;
     };
@@ -82,6 +83,8 @@ export async function* streamEvents(
   let downSince: number | undefined;
   let connectedOnce = false;
   let unreachable = false;
+  // The daemon's socket file: a restarted daemon makes a new one, even when it came back before a retry.
+  let socketIdentity = client.daemonSocketIdentity();
   const reconcile = options.reconcile ?? false;
   const known = new Map<string, KnownContainer>();
   const actionsWanted = new Set(options.filters?.event === undefined ? [] : [options.filters.event].flat());
@@ -111,8 +114,30 @@ export async function* streamEvents(
     let replayed = 0;
     let reconciled = 0;
     let reported = downSince === undefined;
+    /** Something came over this connection: it is up, whatever happens to it next. */
+    let received = false;
     // Real events already stood in for by a reconciled one: `id|action`, dropped during the replay.
     const standIns = new Set<string>();
+    if (downSince !== undefined) {
+      const identity = client.daemonSocketIdentity();
+      if (identity !== undefined && socketIdentity !== undefined && identity !== socketIdentity)
+        unreachable = true;
+      socketIdentity = identity ?? socketIdentity;
+    }
+    const report = () => {
+      if (reported || downSince === undefined) return;
+      reported = true;
+      notify({
+        type: 'reconnected',
+        downMs: Date.now() - downSince,
+        replayed,
+        duplicatesDropped: dedupe.dropped,
+        reconciled,
+        daemonUnreachable: unreachable,
+      });
+      downSince = undefined;
+      unreachable = false;
+    };
     try {
       if (reconcile && downSince !== undefined) {
         const now = await snapshot(client, options.filters, signal);
@@ -127,6 +152,8 @@ export async function* streamEvents(
           yield event;
         }
       }
+      // Events stamped after this moment are live, not the replay of what happened while we were away.
+      const connectNs = BigInt(Date.now()) * 1_000_000n;
       const events = client.events({
         since: formatDockerTime(since),
         ...(until !== undefined ? { until: formatDockerTime(until) } : {}),
@@ -134,26 +161,14 @@ export async function* streamEvents(
         ...(signal ? { signal } : {}),
       });
       connectedOnce = true;
-      const report = () => {
-        if (reported || downSince === undefined) return;
-        reported = true;
-        notify({
-          type: 'reconnected',
-          downMs: Date.now() - downSince,
-          replayed,
-          duplicatesDropped: dedupe.dropped,
-          reconciled,
-          daemonUnreachable: unreachable,
-        });
-        downSince = undefined;
-        unreachable = false;
-      };
       // The replay of a reconnect arrives at once; report it when the first live event or a quiet moment comes.
       const quiet = setTimeout(report, 250);
       try {
         for await (const event of events) {
           attempt = 0;
+          received = true;
           const ns = BigInt(event.timeNano ?? event.time * 1e9);
+          if (!reported && ns >= connectNs) report();
           if (!dedupe.admit(ns, 'event', eventKey(event))) continue;
           if (!reported && standIns.delete(`${event.Actor?.ID}|${event.Action}`)) continue;
           if (reconcile && event.Type === 'container') applyEvent(known, event);
@@ -163,6 +178,8 @@ export async function* streamEvents(
         }
       } finally {
         clearTimeout(quiet);
+        // Also when the consumer stops early or this connection breaks in turn: it was up.
+        if (received) report();
       }
       report();
       // A clean end is `until` reached, or the daemon closing the stream (shutdown).
