@@ -45,6 +45,22 @@ describe('capstan config doc', () => {
     assert.doesNotMatch(r.stdout, /notAConfig/);
   });
 
+  test('documents the example exporter users copy (examples/host-exporter.ts)', () => {
+    const r = capstan(['config', 'doc', join(root, 'examples', 'host-exporter.ts')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split('\n')[0], 'exporterConfig');
+    assert.match(r.stdout, /\nPORT\s+port\s+8080\s/);
+    assert.match(
+      r.stdout,
+      /\nEXPORTER_MOUNTS\s+list<string>\s+\/\s+Filesystems whose free space is exported/,
+    );
+    assert.match(r.stdout, /\nEXPORTER_INTERVAL\s+duration\s+5s\s/);
+    assert.match(
+      r.stdout,
+      /\nDATABASE_URL\s+url\(postgres:\|postgresql:\)\s+\(optional\)\s+yes \(or _FILE\)/,
+    );
+  });
+
   test('--export and --format json / markdown', () => {
     const json = capstan(['config', 'doc', fixture, '--export', 'featureConfig', '--format', 'json']);
     assert.equal(json.status, 0, json.stderr);
