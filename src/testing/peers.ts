@@ -9,7 +9,14 @@ import { PeerError } from '../runtime/errors.ts';
 /** How one peer is obtained: Debian packages, `go install`, or a Go module of ours under scripts/peers. */
 export type PeerSource =
   | { source: 'apt'; packages: string[]; version: string }
-  | { source: 'go'; module: string; version: string; binaries: string[] }
+  | {
+      source: 'go';
+      module: string;
+      version: string;
+      binaries: string[];
+      /** Extra linker flags, e.g. `-X` to stamp the version as upstream's release builds do. */
+      ldflags?: string[];
+    }
   | {
       source: 'go-module';
       dir: string;
@@ -153,7 +160,8 @@ function goBuild(name: string, spec: GoPeer, log: (l: string) => void) {
   };
   if (spec.source === 'go') {
     log(`go install ${spec.module}@${spec.version}`);
-    execFileSync('go', ['install', `${spec.module}@${spec.version}`], {
+    const ldflags = spec.ldflags?.length ? [`-ldflags=${spec.ldflags.join(' ')}`] : [];
+    execFileSync('go', ['install', ...ldflags, `${spec.module}@${spec.version}`], {
       env,
       stdio: ['ignore', 'inherit', 'inherit'],
     });
