@@ -10,9 +10,11 @@ export async function* ndjson<T = unknown>(source: AsyncIterable<Uint8Array>): A
   const decoder = new TextDecoder();
   let pending = '';
   for await (const chunk of source) {
+    // Only the new text can hold a newline: a long object arriving in many chunks is scanned once.
+    const scanFrom = pending.length;
     pending += decoder.decode(chunk, { stream: true });
     let start = 0;
-    let nl = pending.indexOf('\n', start);
+    let nl = pending.indexOf('\n', scanFrom);
     while (nl !== -1) {
       const line = pending.slice(start, nl);
       for (const value of parseLine<T>(line)) yield value;
