@@ -15,14 +15,19 @@ import { fixture, spawnJson } from './fixtures/json-process.ts';
 
 const CONNECTIONS = 16;
 
-test('SIGTERM mid-load: zero failed requests, every accepted request completed and answered', async () => {
-  const service = spawnJson(fixture('shutdown-service.ts'), [], {
+/** The Capstan service under load: 5 ms handler, 500 ms drain delay, 1 s idle grace. */
+function startLoadedService(): ReturnType<typeof spawnJson> {
+  return spawnJson(fixture('shutdown-service.ts'), [], {
     MODE: 'capstan',
     DRAIN_DELAY_MS: '500',
     DRAIN_TIMEOUT_MS: '10000',
     IDLE_GRACE_MS: '1000',
     HANDLER_MS: '5',
   });
+}
+
+test('SIGTERM mid-load: zero failed requests, every accepted request completed and answered', async () => {
+  const service = startLoadedService();
   let load: ReturnType<typeof spawnJson> | undefined;
   try {
     const { port } = (await service.waitFor((l) => l.event === 'listening')) as { port: number };
@@ -74,13 +79,7 @@ test('SIGTERM mid-load: zero failed requests, every accepted request completed a
 
 test('SIGTERM under load from wrk (Debian): no read errors or timeouts; wrk got every request the service accepted', async () => {
   ensurePeers(['wrk']);
-  const service = spawnJson(fixture('shutdown-service.ts'), [], {
-    MODE: 'capstan',
-    DRAIN_DELAY_MS: '500',
-    DRAIN_TIMEOUT_MS: '10000',
-    IDLE_GRACE_MS: '1000',
-    HANDLER_MS: '5',
-  });
+  const service = startLoadedService();
   let wrk: ReturnType<typeof spawn> | undefined;
   try {
     const { port } = (await service.waitFor((l) => l.event === 'listening')) as { port: number };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient, followLogs, type LogLine, type LogNotice, tailLogs } from 'capstan/docker';
-import { type DockerPeer, startDocker, startSocketProxy } from 'capstan/testing';
+import { type DockerPeer, type SocketProxy, startDocker, startSocketProxy } from 'capstan/testing';
 
 // One live-restore daemon for the file; tests run in order (node:test runs a file's tests sequentially).
 let docker: DockerPeer;
@@ -79,18 +79,47 @@ function assertExactlyOnce(seen: number[], n: number): void {
   );
 }
 
+/** Prints 1..n like {@link counter}, then stays up until /tmp/done exists: it outlives a daemon restart. */
+function counterUntilDone(n: number): string[] {
+  return [
+    'sh',
+    '-c',
+    `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; [ $((i % 20)) -eq 0 ] && usleep 20000; done; ` +
+      'while [ ! -f /tmp/done ]; do usleep 50000; done',
+  ];
+}
+
+/** What a follower delivered is the daemon's whole log: 1..n exactly once and in order, nothing else. */
+async function assertFollowedAll(lines: LogLine[], n: number, id: string): Promise<void> {
+  assertExactlyOnce(numbers(lines), n);
+  assert.deepEqual(
+    lines.map((l) => `${l.stream} ${l.text}`),
+    await allLines(id),
+  );
+}
+
+/** Run `fn` with a client whose connections pass through a proxy the test can cut. */
+async function throughCutProxy(
+  name: string,
+  fn: (viaProxy: DockerClient, proxy: SocketProxy) => Promise<void>,
+): Promise<void> {
+  const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, `${name}.sock`));
+  const viaProxy = new DockerClient({ host: proxy.dockerHost });
+  try {
+    await fn(viaProxy, proxy);
+  } finally {
+    await viaProxy.close();
+    await proxy.close();
+  }
+}
+
 describe('followLogs against a real dockerd', () => {
   test('survives a daemon restart with --live-restore: every line exactly once', async () => {
     const n = 3000;
     // The container waits for /tmp/done before exiting: output it writes while dockerd is down is lost by
     // dockerd itself if the container has exited by the time the daemon is back (verified), so it must outlive
     // the restart for "every line" to be a property of the follower, not of the machine's load.
-    const id = await run([
-      'sh',
-      '-c',
-      `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; [ $((i % 20)) -eq 0 ] && usleep 20000; done; ` +
-        'while [ ! -f /tmp/done ]; do usleep 50000; done',
-    ]);
+    const id = await run(counterUntilDone(n));
     const lines: LogLine[] = [];
     const notices: LogNotice[] = [];
     let restarted: Promise<void> | undefined;
@@ -102,7 +131,7 @@ describe('followLogs against a real dockerd', () => {
     }
     await finished;
     await restarted;
-    assertExactlyOnce(numbers(lines), n);
+    await assertFollowedAll(lines, n, id);
     assert.ok(
       notices.some((x) => x.type === 'reconnecting'),
       'the follower saw the daemon go away',
@@ -114,16 +143,10 @@ describe('followLogs against a real dockerd', () => {
       reason: 'exited',
       exitCode: 0,
     });
-    assert.deepEqual(
-      lines.map((l) => `${l.stream} ${l.text}`),
-      await allLines(id),
-    );
   });
 
   test('survives broken connections (a proxy socket cut mid-stream): every line exactly once', async () => {
-    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy.sock'));
-    const viaProxy = new DockerClient({ host: proxy.dockerHost });
-    try {
+    await throughCutProxy('proxy', async (viaProxy, proxy) => {
       const n = 2000;
       const id = await run(counter(n));
       const lines: LogLine[] = [];
@@ -141,30 +164,15 @@ describe('followLogs against a real dockerd', () => {
         }
       }
       assert.equal(cuts, 2);
-      assertExactlyOnce(numbers(lines), n);
       assert.ok(notices.filter((x) => x.type === 'reconnecting').length >= 2);
-      assert.deepEqual(
-        lines.map((l) => `${l.stream} ${l.text}`),
-        await allLines(id),
-      );
-    } finally {
-      await viaProxy.close();
-      await proxy.close();
-    }
+      await assertFollowedAll(lines, n, id);
+    });
   });
 
   test('daemon restart and cut connections in the same follow: every line exactly once', async () => {
-    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy-both.sock'));
-    const viaProxy = new DockerClient({ host: proxy.dockerHost });
-    try {
+    await throughCutProxy('proxy-both', async (viaProxy, proxy) => {
       const n = 3000;
-      // Outlives the restart (see the first test) and exits once told to.
-      const id = await run([
-        'sh',
-        '-c',
-        `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; [ $((i % 20)) -eq 0 ] && usleep 20000; done; ` +
-          'while [ ! -f /tmp/done ]; do usleep 50000; done',
-      ]);
+      const id = await run(counterUntilDone(n));
       const lines: LogLine[] = [];
       const notices: LogNotice[] = [];
       let cuts = 0;
@@ -186,16 +194,9 @@ describe('followLogs against a real dockerd', () => {
       await finished;
       await restarted;
       assert.equal(cuts, 2);
-      assertExactlyOnce(numbers(lines), n);
       assert.ok(notices.filter((x) => x.type === 'reconnecting').length >= 3);
-      assert.deepEqual(
-        lines.map((l) => `${l.stream} ${l.text}`),
-        await allLines(id),
-      );
-    } finally {
-      await viaProxy.close();
-      await proxy.close();
-    }
+      await assertFollowedAll(lines, n, id);
+    });
   });
 
   test('daemon restart without live restore: a restart=always container comes back and the follow goes on with the new run', async () => {
@@ -234,9 +235,7 @@ describe('followLogs against a real dockerd', () => {
   });
 
   test('with tail 0, connections cut before the first new line do not replay the older output', async () => {
-    const proxy = await startSocketProxy(docker.socketPath, join(docker.dir, 'proxy-tail.sock'));
-    const viaProxy = new DockerClient({ host: proxy.dockerHost });
-    try {
+    await throughCutProxy('proxy-tail', async (viaProxy, proxy) => {
       const id = await run([
         'sh',
         '-c',
@@ -263,10 +262,7 @@ describe('followLogs against a real dockerd', () => {
         [],
       );
       assertExactlyOnce(numbers(lines), 200);
-    } finally {
-      await viaProxy.close();
-      await proxy.close();
-    }
+    });
   });
 
   test('container restart mid-follow: continues with the new run, repeats nothing', async () => {

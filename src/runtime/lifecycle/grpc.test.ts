@@ -3,33 +3,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { canConnect } from '../../testing/internal/ports.ts';
 import { Lifecycle } from './lifecycle.ts';
-
-// A one-method service with raw byte messages, so no .proto file or codegen is needed.
-const identity = (b: Buffer) => b;
-const service = {
-  echo: {
-    path: '/capstan.test.Slow/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-} satisfies grpc.ServiceDefinition;
-
-type EchoClient = grpc.Client & {
-  echo(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
-  echo(
-    req: Buffer,
-    options: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
-  ): grpc.ClientUnaryCall;
-};
-const EchoClientCtor = grpc.makeGenericClientConstructor(service, 'Slow') as unknown as new (
-  address: string,
-  creds: grpc.ChannelCredentials,
-) => EchoClient;
+import { callEcho, echoClient, echoService as service } from './testdata/echo-grpc.ts';
 
 /** Start a server whose Echo waits for `gate` before answering (or never, when `gate` never settles). */
 async function startServer(
@@ -51,12 +25,6 @@ async function startServer(
   return { server, port };
 }
 
-function call(client: EchoClient, text: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.echo(Buffer.from(text), (err, res) => (err ? reject(err) : resolve(res!.toString()))),
-  );
-}
-
 test('gRPC: an in-flight call completes after shutdown begins, then the port refuses', async () => {
   let open!: () => void;
   const gate = new Promise<void>((r) => {
@@ -69,9 +37,9 @@ test('gRPC: an in-flight call completes after shutdown begins, then the port ref
   const { server, port } = await startServer(gate, signalEntered);
   const lifecycle = new Lifecycle({ drainDelayMs: 0, drainTimeoutMs: 30_000 });
   lifecycle.addServer(server, { name: 'grpc' });
-  const client = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = echoClient(port);
   try {
-    const inFlight = call(client, 'first');
+    const inFlight = callEcho(client, 'first');
     await entered;
     const reportPromise = lifecycle.shutdown('test');
     await new Promise((r) => setImmediate(r));
@@ -89,7 +57,7 @@ test('gRPC: an in-flight call completes after shutdown begins, then the port ref
       cut: 0,
       forced: false,
     });
-    const late = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const late = echoClient(port);
     try {
       await assert.rejects(
         new Promise((resolve, reject) =>
@@ -117,9 +85,9 @@ test('gRPC: a call still running at the deadline is cancelled and the drain repo
   const { server, port } = await startServer(new Promise(() => {}), signalEntered);
   const lifecycle = new Lifecycle({ drainDelayMs: 0, drainTimeoutMs: 300 });
   lifecycle.addServer(server);
-  const client = new EchoClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = echoClient(port);
   try {
-    const inFlight = call(client, 'never');
+    const inFlight = callEcho(client, 'never');
     await entered;
     const report = await lifecycle.shutdown('test');
     await assert.rejects(inFlight, (err: grpc.ServiceError) =>

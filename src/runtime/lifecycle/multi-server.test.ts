@@ -10,26 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createTestCertificates } from '../../testing/index.ts';
 import { canConnect } from '../../testing/internal/ports.ts';
 import { Lifecycle } from './lifecycle.ts';
-
-const identity = (b: Buffer) => b;
-const echoService = {
-  echo: {
-    path: '/capstan.test.Multi/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-} satisfies grpc.ServiceDefinition;
-type EchoClient = grpc.Client & {
-  echo(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
-};
-const EchoClientCtor = grpc.makeGenericClientConstructor(echoService, 'Multi') as unknown as new (
-  address: string,
-  creds: grpc.ChannelCredentials,
-) => EchoClient;
+import { callEcho, echoClient, echoService } from './testdata/echo-grpc.ts';
 
 function listen(server: http.Server | https.Server | http2.Http2Server): Promise<number> {
   return new Promise((resolve) =>
@@ -99,15 +80,13 @@ test('one shutdown drains HTTP, HTTPS, HTTP/2 and gRPC servers together; each in
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
     req.on('end', () => resolve(body)).on('error', reject);
   });
-  const rpcClient = new EchoClientCtor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const rpcClient = echoClient(grpcPort);
   try {
     const requests = Promise.all([
       get(http, httpPort),
       get(https, httpsPort, { ca: certs.caPem }),
       h2Request,
-      new Promise<string>((resolve, reject) =>
-        rpcClient.echo(Buffer.from('call'), (err, res) => (err ? reject(err) : resolve(res!.toString()))),
-      ),
+      callEcho(rpcClient, 'call'),
     ]);
     await everyoneIn;
     const reportPromise = lifecycle.shutdown('test');
