@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // The benchmark contract shared by every bench/*.bench.ts file, plus small measuring helpers.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -74,7 +75,15 @@ export async function measureLoopDelay<T>(
   }
 }
 
-/** Peak resident set size of this process so far, in MiB. */
+/**
+ * Peak resident set size of this process so far, in MiB: VmHWM from /proc/self/status. Not
+ * `resourceUsage().maxRSS`: Linux keeps ru_maxrss across fork and exec, so a child spawned by a large
+ * parent would report the parent's peak.
+ */
 export function peakRssMb(): number {
+  try {
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    if (Number.isFinite(kb)) return kb / 1024;
+  } catch {}
   return process.resourceUsage().maxRSS / 1024;
 }

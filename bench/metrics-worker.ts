@@ -11,6 +11,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as prom from 'prom-client';
 import { collectDefaultMetrics, MetricsRegistry } from '../src/runtime/metrics/index.ts';
+import { peakRssMb } from './harness.ts';
 
 /** Series shape shared with bench/peers/client_golang (keep the two in step). */
 export const SHAPE = { counters: 45, gauges: 45, perMetric: 1000, histSeries: 1000 };
@@ -212,7 +213,7 @@ process.stdout.write(
     maxLoopDelayMs: h.max / 1e6,
     p99LoopDelayMs: h.percentile(99) / 1e6,
     maxLoopBlockCpuMs: maxBlockCpuMs,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: peakRssMb(),
   })}\n`,
 );
 process.exit(0);

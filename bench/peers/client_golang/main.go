@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -92,9 +93,7 @@ func main() {
 			ms = append(ms, float64(time.Since(start).Nanoseconds())/1e6)
 			cpu = append(cpu, cpuMs()-c0)
 		}
-		var ru syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"ms": ms, "cpuMs": cpu, "bytes": buf.Len(), "maxRssKb": ru.Maxrss})
+		_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"ms": ms, "cpuMs": cpu, "bytes": buf.Len(), "maxRssKb": peakRssKb()})
 	case "serve":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -116,4 +115,20 @@ func cpuMs() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
+// peakRssKb is VmHWM from /proc/self/status: this program's own peak. getrusage's ru_maxrss is not, on
+// Linux: it is kept across fork and exec, so it reports the parent's peak when that was larger.
+func peakRssKb() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "VmHWM:"), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return -1
 }
