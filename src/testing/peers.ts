@@ -195,8 +195,16 @@ export function ensurePeers(names: string[], log: (line: string) => void = () =>
   for (const name of names) {
     const spec = catalogue.peers[name];
     if (!spec) throw new PeerError('CAP_ERR_PEER_UNKNOWN', `unknown peer "${name}"`);
-    if (spec.source === 'apt') aptInstall(spec.packages, log);
-    else goBuild(name, spec, log);
+    const started = Date.now();
+    let worked = false;
+    const timed = (line: string) => {
+      worked = true;
+      log(line);
+    };
+    if (spec.source === 'apt') aptInstall(spec.packages, timed);
+    else goBuild(name, spec, timed);
+    // Cold-machine budgets are planned from these lines.
+    if (worked) log(`${name} installed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
 }
 
