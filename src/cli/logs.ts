@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 
 interface LogsCliOptions {
   follow?: boolean;
+  keepWatching?: boolean;
   since?: string;
   tail?: string;
   timestamps?: boolean;
@@ -33,6 +34,10 @@ export function command(): Command {
     )
     .argument('<targets...>', 'container names or ids, or label selectors such as app=web')
     .option('-f, --follow', 'keep following new output')
+    .option(
+      '--keep-watching',
+      'with -f and a label selector: after every container ended, wait for new ones (like stern) until Ctrl-C',
+    )
     .option('--since <time>', 'only lines since a time (RFC3339, Unix seconds) or a duration ago (10m, 1h)')
     .option('--tail <n>', 'only the last n lines of each container ("all" for everything)')
     .option('-t, --timestamps', 'show the daemon timestamp of each line')
@@ -86,6 +91,7 @@ export function command(): Command {
       try {
         const batches = tailLogBatches(client, targets, {
           follow: opts.follow ?? false,
+          keepWatching: opts.keepWatching ?? false,
           graceMs,
           stdout: !opts.stderrOnly,
           stderr: !opts.stdoutOnly,

@@ -450,4 +450,30 @@ describe('followLogs against a real dockerd', () => {
     assert.deepEqual(joined.sort(), ['join-1', 'join-2']);
     assert.equal(notices.filter((n) => n.type === 'ended').length, 2);
   });
+
+  test('keepWatching: after every follower ended it waits for the next matching container, until aborted', async () => {
+    const controller = new AbortController();
+    const got: string[] = [];
+    const notices: LogNotice[] = [];
+    await run(['sh', '-c', 'echo k1'], { name: 'keep-1', labels: { team: 'keep' } });
+    const tail = (async () => {
+      for await (const l of tailLogs(client, ['team=keep'], {
+        follow: true,
+        keepWatching: true,
+        graceMs: 200,
+        signal: controller.signal,
+        onNotice: (n) => notices.push(n),
+      })) {
+        got.push(`${l.container} ${l.text}`);
+        if (l.text === 'k2') controller.abort();
+      }
+    })();
+    // Well past keep-1's end and grace: without keepWatching the tail would have ended here.
+    for (let i = 0; i < 200 && !notices.some((n) => n.type === 'ended'); i++) await sleep(50);
+    await sleep(500);
+    await run(['sh', '-c', 'echo k2'], { name: 'keep-2', labels: { team: 'keep' } });
+    await tail;
+    assert.deepEqual(got, ['keep-1 k1', 'keep-2 k2']);
+    assert.ok(notices.some((n) => n.type === 'ended' && n.container === 'keep-1'));
+  });
 });

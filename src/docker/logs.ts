@@ -56,6 +56,11 @@ export interface FollowLogsOptions extends CallOptions {
   retryMaxMs?: number;
   /** Reconnects, restarts and endings, for logs or a status line. */
   onNotice?: (notice: LogNotice) => void;
+  /**
+   * {@link tailLogs} with `follow` and a label selector: keep waiting for new matching containers after every
+   * followed one has ended, as stern does, and end only when `signal` aborts. Default false (end then).
+   */
+  keepWatching?: boolean;
 }
 
 const NL = 0x0a;
@@ -413,7 +418,7 @@ async function* tailMerged<T>(
         try {
           yield* untilRemoved(follower(id, opts));
         } finally {
-          if (--active === 0) stopDiscovery.abort();
+          if (--active === 0 && !options.keepWatching) stopDiscovery.abort();
         }
       })(),
     );
