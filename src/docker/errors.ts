@@ -52,3 +52,16 @@ export function codeForStatus(status: number): string {
   if (status === 400) return DockerErrorCode.badRequest;
   return DockerErrorCode.api;
 }
+
+/**
+ * An error no retry can fix (bad request, unusable settings, a daemon certificate that does not verify):
+ * the reconnecting streams give up on it instead of backing off.
+ */
+export function isPermanentError(err: unknown): boolean {
+  return (
+    err instanceof DockerError &&
+    (err.code === DockerErrorCode.badRequest ||
+      err.code === DockerErrorCode.config ||
+      err.code === DockerErrorCode.tls)
+  );
+}

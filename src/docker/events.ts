@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DockerClient, TimeSpec } from './client.ts';
 import { Deduper } from './dedupe.ts';
-import { DockerError, DockerErrorCode } from './errors.ts';
+import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { formatDockerTime, parseTimestampNs, toNs } from './time.ts';
 import type { DockerEvent, Filters } from './types.ts';
 
@@ -187,14 +187,7 @@ export async function* streamEvents(
       throw new DockerError(DockerErrorCode.connect, 'event stream ended (daemon shutting down?)');
     } catch (err) {
       if (signal?.aborted) return;
-      if (
-        err instanceof DockerError &&
-        (err.code === DockerErrorCode.badRequest ||
-          err.code === DockerErrorCode.config ||
-          err.code === DockerErrorCode.tls)
-      ) {
-        throw err;
-      }
+      if (isPermanentError(err)) throw err;
       downSince ??= Date.now();
       if (isUnreachable(err)) unreachable = true;
       const delayMs = Math.min(maxDelay, initialDelay * 2 ** attempt);

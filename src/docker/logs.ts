@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DockerClient, TimeSpec } from './client.ts';
 import { Deduper } from './dedupe.ts';
-import { DockerError, DockerErrorCode } from './errors.ts';
+import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { streamEvents } from './events.ts';
 import { MergeSet, mergeAsync } from './merge.ts';
 import { formatDockerTime, parseTimestampNs } from './time.ts';
@@ -127,15 +127,6 @@ function isNotFound(err: unknown): boolean {
   return err instanceof DockerError && err.code === DockerErrorCode.notFound;
 }
 
-function isFatal(err: unknown): boolean {
-  return (
-    err instanceof DockerError &&
-    (err.code === DockerErrorCode.badRequest ||
-      err.code === DockerErrorCode.config ||
-      err.code === DockerErrorCode.tls)
-  );
-}
-
 /**
  * Follow one container's logs as lines, surviving what ends `docker logs -f`: a container restart, a broken
  * connection, a daemon restart (with or without `--live-restore`). It always asks for timestamps, remembers the
@@ -213,7 +204,7 @@ export async function* followLogBatches(
       } catch (err) {
         if (signal?.aborted) return null;
         if (isNotFound(err)) return undefined;
-        if (isFatal(err)) throw err;
+        if (isPermanentError(err)) throw err;
         if (!(await backoff(err))) return null;
       }
     }
@@ -278,7 +269,7 @@ export async function* followLogBatches(
       cleanEnd = true;
     } catch (err) {
       if (signal?.aborted) return;
-      if (isFatal(err)) throw err;
+      if (isPermanentError(err)) throw err;
       if (!isNotFound(err) && !(await backoff(err))) return;
     } finally {
       // What arrived before the end or break still counts; a partial last line is kept.

@@ -11,6 +11,7 @@ import pino, {
 import { defineConfig, loadConfig } from '../config/config.ts';
 import { env } from '../config/env-types.ts';
 import { LogError } from './errors.ts';
+import { SyncFdWriter } from './fd-writer.ts';
 import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** pino's levels, plus `silent`. */
@@ -74,7 +75,7 @@ let exitHookInstalled = false;
 function fdDestination(fd: number): DestinationStream & Flushable {
   let d = fdDestinations.get(fd);
   if (!d) {
-    d = pino.destination({ dest: fd, sync: true });
+    d = new SyncFdWriter(fd);
     fdDestinations.set(fd, d);
     flushables.add(d);
   }
