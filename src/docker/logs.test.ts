@@ -265,6 +265,17 @@ describe('followLogs against a real dockerd', () => {
     });
   });
 
+  test('a burst written just before the container exits is followed to its last line', async () => {
+    // No pauses: the exit comes right after the last write, where dockerd's own follow can end early.
+    for (let round = 0; round < 3; round++) {
+      const n = 3000;
+      const id = await run(['sh', '-c', `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); echo $i; done`]);
+      const lines: LogLine[] = [];
+      for await (const line of followLogs(client, id, { graceMs: 200 })) lines.push(line);
+      await assertFollowedAll(lines, n, id);
+    }
+  });
+
   test('container restart mid-follow: continues with the new run, repeats nothing', async () => {
     const id = await run([
       'sh',

@@ -221,19 +221,26 @@ export async function* followLogBatches(
   name = info.Name.replace(/^\//, '');
   const id = info.Id;
   let startedAt = info.State.StartedAt;
-  // A tail skips the output that was there at the first connection. Until a line arrives there is no
-  // timestamp to resume from, so a reconnect (or a restart) asks from this moment instead of replaying the
-  // whole history the tail left out.
-  const tailFrom =
-    options.tail !== undefined && options.tail !== 'all'
-      ? formatDockerTime(BigInt(Date.now()) * 1_000_000n)
-      : undefined;
+  /** The run (StartedAt) whose output was read once more after it stopped. */
+  let drainedRun: string | undefined;
+  // A tail skips the output that was there at the first connection. Later connections must not bring it
+  // back: neither a reconnect before the first line (no timestamp to resume from yet) nor the overlap window
+  // of a resume reaching back past this moment. Every line older than it was either in the tail (delivered)
+  // or left out by it.
+  const tailFromNs =
+    options.tail !== undefined && options.tail !== 'all' ? BigInt(Date.now()) * 1_000_000n : undefined;
 
   for (;;) {
     if (signal?.aborted) return;
     const resume = dedupe.resumeFrom();
-    const since =
-      resume !== undefined ? formatDockerTime(resume) : first ? options.since : (tailFrom ?? options.since);
+    const floorNs = first ? undefined : tailFromNs;
+    const from =
+      resume !== undefined && floorNs !== undefined && floorNs > resume ? floorNs : (resume ?? floorNs);
+    const since = from !== undefined ? formatDockerTime(from) : options.since;
+    const admit = (line: LogLine | undefined): line is LogLine =>
+      line !== undefined &&
+      (floorNs === undefined || line.timeNs >= floorNs) &&
+      dedupe.admit(line.timeNs, line.stream, line.text);
     if (!first) dedupe.beginReplay();
     const lines: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
     const splitter = new LineSplitter(!info.Config.Tty);
@@ -257,7 +264,7 @@ export async function* followLogBatches(
         const out: LogLine[] = [];
         for (const [stream, raw] of lines) {
           const line = toLine(id, name, stream, raw, info.Config.Tty);
-          if (line && dedupe.admit(line.timeNs, stream, line.text)) out.push(line);
+          if (admit(line)) out.push(line);
         }
         lines.length = 0;
         if (out.length > 0) {
@@ -278,7 +285,7 @@ export async function* followLogBatches(
     const rest: LogLine[] = [];
     for (const [stream, raw] of lines) {
       const line = toLine(id, name, stream, raw, info.Config.Tty);
-      if (line && dedupe.admit(line.timeNs, stream, line.text)) rest.push(line);
+      if (admit(line)) rest.push(line);
     }
     if (rest.length > 0) yield rest;
     first = false;
@@ -300,9 +307,14 @@ export async function* followLogBatches(
       }
       continue;
     }
-    // Stopped. A broken connection may have left output unread: one more pass (which ends at once on a
-    // stopped container) drains it before the grace period starts.
-    if (!cleanEnd) continue;
+    // Stopped. One more pass (it ends at once on a stopped container) reads what is left before the grace
+    // period starts: after a broken connection, and also after a clean end, because dockerd's follow can end
+    // at the container's exit before it has sent the last lines (seen with 20.10: a burst just before exit
+    // was cut short). What the first pass delivered is dropped as the replay's duplicates.
+    if (!cleanEnd || drainedRun !== startedAt) {
+      drainedRun = startedAt;
+      continue;
+    }
     const deadline = Date.now() + graceMs;
     let restarted = false;
     while (Date.now() < deadline) {

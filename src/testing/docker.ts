@@ -377,19 +377,25 @@ export interface SocketProxy {
  * of reconnect logic (the daemon stays up, only the client's sockets die).
  */
 export async function startSocketProxy(targetPath: string, listenPath: string): Promise<SocketProxy> {
-  const live = new Set<Socket>();
+  /** Open connections, each a client side and a daemon side. */
+  const live = new Set<{ down: Socket; up: Socket }>();
   const server = createServer((down) => {
     const up = connect(targetPath);
-    live.add(down);
-    live.add(up);
-    const close = () => {
-      live.delete(down);
-      live.delete(up);
+    const pair = { down, up };
+    live.add(pair);
+    const destroyBoth = () => {
       down.destroy();
       up.destroy();
     };
-    down.on('error', close).on('close', close);
-    up.on('error', close).on('close', close);
+    // A side that ends ends the other once what is in flight was written (pipe does that); destroying it at
+    // once would drop the last bytes of a response. Errors and cut() break both at once.
+    down.on('error', destroyBoth);
+    up.on('error', destroyBoth);
+    const forget = () => {
+      if (down.destroyed && up.destroyed) live.delete(pair);
+    };
+    down.on('close', forget);
+    up.on('close', forget);
     down.pipe(up).pipe(down);
   });
   await new Promise<void>((resolve, reject) => {
@@ -397,15 +403,21 @@ export async function startSocketProxy(targetPath: string, listenPath: string): 
     server.listen(listenPath, () => resolve());
   });
   const close = async () => {
-    for (const s of live) s.destroy();
+    for (const { down, up } of live) {
+      down.destroy();
+      up.destroy();
+    }
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return {
     socketPath: listenPath,
     dockerHost: `unix://${listenPath}`,
     cut: () => {
-      const n = live.size / 2;
-      for (const s of [...live]) s.destroy();
+      const n = live.size;
+      for (const { down, up } of [...live]) {
+        down.destroy();
+        up.destroy();
+      }
       return n;
     },
     close,
