@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { resolveKubeAssets } from '../testing/index.ts';
+import { isProcessRunning as alive, resolveKubeAssets } from '../testing/index.ts';
 
 const main = new URL('./main.ts', import.meta.url).pathname;
 // A private cache root keeps this test away from a developer's own `capstan dev cluster`; the binaries
@@ -20,15 +20,6 @@ function capstan(...args: string[]) {
     env,
     timeout: 300_000,
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 after(() => {
@@ -115,6 +106,43 @@ test('up -> kubeconfig -> client call -> status -> down', async () => {
   );
   assert.equal(existsSync(stateDir), false);
   assert.equal(capstan('kubeconfig').status, 1);
+});
+
+test('up --controller-manager: Deployments get ReplicaSets, as on a real cluster; down stops all three', async () => {
+  const up = capstan('up', '--controller-manager');
+  assert.equal(up.status, 0, `${up.stderr}\n${tail(join(stateDir, 'daemon.log'))}`);
+  const kubectl = resolveKubeAssets({}).kubectl!;
+  const kc = ['--kubeconfig', up.stdout.trim()];
+  const created = spawnSync(kubectl, [...kc, 'create', 'deployment', 'web', '--image=busybox:local'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(created.status, 0, created.stderr);
+  // The controller manager makes the ReplicaSet; nothing else in a bare control plane would.
+  let replicaSets = '';
+  for (let i = 0; i < 300 && replicaSets === ''; i++) {
+    replicaSets = spawnSync(kubectl, [...kc, 'get', 'replicasets', '-l', 'app=web', '-o', 'name'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    }).stdout.trim();
+    if (replicaSets === '') await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(replicaSets, /^replicaset\.apps\/web-[a-z0-9]+$/);
+  const st = JSON.parse(capstan('status', '--json').stdout) as {
+    pid: number;
+    processes: Array<{ name: string; pid: number; alive: boolean }>;
+  };
+  assert.deepEqual(
+    st.processes.map((p) => [p.name, p.alive]),
+    [
+      ['etcd', true],
+      ['kube-apiserver', true],
+      ['kube-controller-manager', true],
+    ],
+  );
+  assert.equal(capstan('down').status, 0);
+  assert.deepEqual([st.pid, ...st.processes.map((p) => p.pid)].filter(alive), []);
+  assert.equal(existsSync(stateDir), false);
 });
 
 function tail(path: string): string {

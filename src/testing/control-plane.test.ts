@@ -18,6 +18,7 @@ import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernete
 import { PeerError } from '../runtime/errors.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { resolveKubeAssets } from './internal/kube-assets.ts';
+import { isRunning as alive } from './internal/process.ts';
 import { peerCatalogue } from './peers.ts';
 
 const widgetCrd = `
@@ -62,21 +63,6 @@ const denyWebhook = {
     },
   ],
 };
-
-/** Running: signal 0 reaches it and it is not a zombie (killed, waiting for init to reap it). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // The state letter follows the parenthesised command name.
-    return !/\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 function apiStatus(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;

@@ -24,7 +24,12 @@ export {
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
 export { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
 export { freePort } from './internal/ports.ts';
-export { type PeerProcess, type PeerProcessOptions, startPeerProcess } from './internal/process.ts';
+export {
+  isRunning as isProcessRunning,
+  type PeerProcess,
+  type PeerProcessOptions,
+  startPeerProcess,
+} from './internal/process.ts';
 export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';
 export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';

@@ -182,3 +182,18 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
     { cause: lastError },
   );
 }
+
+/** True while `pid` runs: signal 0 reaches it and it is not a zombie (dead, waiting to be reaped). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // The state letter follows the parenthesised command name.
+    return !/\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
