@@ -325,6 +325,22 @@ describe('followLogs against a real dockerd', () => {
       }
       assert.deepEqual(got, ['stdout 40000 x', 'stdout 5 short', 'stderr 20000 y']);
     }
+    // With a TTY there are no frames: the pieces are told apart by their fixed size. 40,000 bytes is two
+    // whole 16 KiB pieces and a short one; 32,768 + 1 ends a piece exactly at a boundary.
+    const tty = await run(
+      [
+        'sh',
+        '-c',
+        'head -c 40000 /dev/zero | tr "\\0" x; echo; head -c 32769 /dev/zero | tr "\\0" z; echo; echo short',
+      ],
+      { tty: true },
+    );
+    await client.waitContainer(tty);
+    const got: string[] = [];
+    for await (const l of followLogs(client, tty, { follow: false })) {
+      got.push(`${l.stream} ${l.text.length} ${l.text.replace(/(.)\1+/g, '$1')}`);
+    }
+    assert.deepEqual(got, ['stdout 40000 x', 'stdout 32769 z', 'stdout 5 short']);
   });
 
   test('options: tail, since, stderr only, no follow; timestamps exact and stdout/stderr kept apart', async () => {

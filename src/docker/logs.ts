@@ -71,7 +71,8 @@ const NL = 0x0a;
  * The daemon stores a line longer than 16 KiB as several partial messages and, asked for timestamps, writes
  * each with its own timestamp prefix, one frame per message. With `framed` (multiplexed, one frame = one
  * message) a frame that continues a partial line has its timestamp dropped, so the long line comes out whole
- * with the first piece's timestamp. A TTY stream has no frames to tell where a message begins.
+ * with the first piece's timestamp. A TTY stream has no frames; there the pieces are found by their fixed
+ * size (see `#decode`).
  */
 class LineSplitter {
   readonly #partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
@@ -94,8 +95,10 @@ class LineSplitter {
       let line: string;
       if (pieces.length) {
         pieces.push(data.subarray(start, nl));
-        line = Buffer.concat(pieces).toString('utf8');
+        line = this.#decode(Buffer.concat(pieces));
         this.#partial[stream] = [];
+      } else if (!this.#framed && nl - start > PARTIAL_BYTES) {
+        line = this.#decode(data.subarray(start, nl));
       } else {
         line = data.toString('utf8', start, nl);
       }
@@ -110,11 +113,39 @@ class LineSplitter {
   flush(out: Array<[stream: 'stdout' | 'stderr', line: string]>): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       const pieces = this.#partial[stream];
-      if (pieces.length) out.push([stream, Buffer.concat(pieces).toString('utf8')]);
+      if (pieces.length) out.push([stream, this.#decode(Buffer.concat(pieces))]);
       this.#partial[stream] = [];
     }
   }
+
+  /**
+   * A whole line as text. Without frames (TTY), a line longer than one partial message still carries the
+   * timestamps of its later pieces: each piece holds exactly {@link PARTIAL_BYTES} bytes after its prefix,
+   * so a timestamp found right there is a piece boundary and is cut out.
+   */
+  #decode(line: Buffer): string {
+    if (this.#framed || line.length <= PARTIAL_BYTES) return line.toString('utf8');
+    let at = timestampPrefixEnd(line);
+    if (at === 0) return line.toString('utf8');
+    const kept: Buffer[] = [];
+    let from = 0;
+    for (;;) {
+      const boundary = at + PARTIAL_BYTES;
+      if (boundary >= line.length) break;
+      const prefix = timestampPrefixEnd(line.subarray(boundary));
+      if (prefix === 0) break;
+      kept.push(line.subarray(from, boundary));
+      from = boundary + prefix;
+      at = from;
+    }
+    if (kept.length === 0) return line.toString('utf8');
+    kept.push(line.subarray(from));
+    return Buffer.concat(kept).toString('utf8');
+  }
 }
+
+/** Payload bytes of one log message: dockerd stores a longer line as several partial messages. */
+const PARTIAL_BYTES = 16 * 1024;
 
 /** Length of a leading `<RFC3339Nano timestamp> ` (0 when the data does not start with one). */
 function timestampPrefixEnd(data: Buffer): number {
