@@ -46,8 +46,7 @@ export class SyncFdWriter {
       return true;
     }
     // Pipes take a line whole almost always; the rest of a partial write goes the slow way.
-    if (written < line.length || written < Buffer.byteLength(line))
-      this.#slowWrite(Buffer.from(line), written);
+    if (written < Buffer.byteLength(line)) this.#slowWrite(Buffer.from(line), written);
     return true;
   }
 
