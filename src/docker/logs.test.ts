@@ -46,10 +46,21 @@ async function run(
   return Id;
 }
 
-/** Everything the daemon has for the container, as `stream text` lines (the ground truth). */
+/**
+ * Everything the daemon has stored for the container, as `stream text` lines: one plain `/logs` read,
+ * demultiplexed and split, without the follower's resume and dedupe logic (the ground truth to compare with).
+ */
 async function allLines(id: string): Promise<string[]> {
+  const text: Record<string, string> = { stdout: '', stderr: '' };
   const out: string[] = [];
-  for await (const line of followLogs(client, id, { follow: false })) out.push(`${line.stream} ${line.text}`);
+  for await (const frame of client.logs(id, { follow: false })) {
+    if (frame.stream === 'stdin') continue;
+    text[frame.stream] += frame.data.toString('utf8');
+    const lines = text[frame.stream]!.split('\n');
+    text[frame.stream] = lines.pop()!;
+    for (const line of lines) out.push(`${frame.stream} ${line}`);
+  }
+  for (const stream of ['stdout', 'stderr']) if (text[stream]) out.push(`${stream} ${text[stream]}`);
   return out;
 }
 
@@ -90,11 +101,32 @@ function counterUntilDone(n: number): string[] {
 }
 
 /** What a follower delivered is the daemon's whole log: 1..n exactly once and in order, nothing else. */
-async function assertFollowedAll(lines: LogLine[], n: number, id: string): Promise<void> {
-  assertExactlyOnce(numbers(lines), n);
+async function assertFollowedAll(
+  lines: LogLine[],
+  n: number,
+  id: string,
+  options: { acrossDaemonRestart?: boolean } = {},
+): Promise<void> {
+  // The follower delivered exactly what the daemon stored: nothing lost, nothing repeated, same order.
   assert.deepEqual(
     lines.map((l) => `${l.stream} ${l.text}`),
     await allLines(id),
+  );
+  if (!options.acrossDaemonRestart) {
+    assertExactlyOnce(numbers(lines), n);
+    return;
+  }
+  // dockerd 20.10 (live restore) can drop a line it was copying at the moment it shut down: seen twice in
+  // about 25 runs, one line each time, missing from the daemon's own log as well (the check above). Nothing
+  // can deliver that line; everything else must be there exactly once.
+  const seen = numbers(lines);
+  const missing = Array.from({ length: n }, (_, i) => i + 1).filter((v) => !seen.includes(v));
+  assert.ok(missing.length <= 2, `dockerd lost ${missing.length} lines: ${missing.slice(0, 20)}`);
+  assert.equal(new Set(seen).size, seen.length, 'no line repeated');
+  assert.deepEqual(
+    seen,
+    [...seen].sort((a, b) => a - b),
+    'lines arrive in order',
   );
 }
 
@@ -114,7 +146,7 @@ async function throughCutProxy(
 }
 
 describe('followLogs against a real dockerd', () => {
-  test('survives a daemon restart with --live-restore: every line exactly once', async () => {
+  test('survives a daemon restart with --live-restore: every line the daemon kept, exactly once', async () => {
     const n = 3000;
     // The container waits for /tmp/done before exiting: output it writes while dockerd is down is lost by
     // dockerd itself if the container has exited by the time the daemon is back (verified), so it must outlive
@@ -131,7 +163,7 @@ describe('followLogs against a real dockerd', () => {
     }
     await finished;
     await restarted;
-    await assertFollowedAll(lines, n, id);
+    await assertFollowedAll(lines, n, id, { acrossDaemonRestart: true });
     assert.ok(
       notices.some((x) => x.type === 'reconnecting'),
       'the follower saw the daemon go away',
@@ -169,7 +201,7 @@ describe('followLogs against a real dockerd', () => {
     });
   });
 
-  test('daemon restart and cut connections in the same follow: every line exactly once', async () => {
+  test('daemon restart and cut connections in the same follow: every line the daemon kept, exactly once', async () => {
     await throughCutProxy('proxy-both', async (viaProxy, proxy) => {
       const n = 3000;
       const id = await run(counterUntilDone(n));
@@ -195,7 +227,7 @@ describe('followLogs against a real dockerd', () => {
       await restarted;
       assert.equal(cuts, 2);
       assert.ok(notices.filter((x) => x.type === 'reconnecting').length >= 3);
-      await assertFollowedAll(lines, n, id);
+      await assertFollowedAll(lines, n, id, { acrossDaemonRestart: true });
     });
   });
 
