@@ -1,27 +1,6 @@
 import { CapstanError } from '../runtime/index.ts';
 
-/**
- * Error raised by the Docker client. `status` is the daemon's HTTP status when there was one, and
- * `daemonMessage` its own `message` text, so callers can branch on `code` and still show the daemon's words.
- */
-export class DockerError extends CapstanError {
-  /** HTTP status from the daemon (404, 409, 500...), or 0 when no response came (connection, stream). */
-  readonly status: number;
-  /** The daemon's `message` (or stream `error`) text, verbatim. */
-  readonly daemonMessage: string;
-
-  constructor(
-    code: string,
-    message: string,
-    options?: { cause?: unknown; status?: number; daemonMessage?: string },
-  ) {
-    super(code, message, options);
-    this.status = options?.status ?? 0;
-    this.daemonMessage = options?.daemonMessage ?? '';
-  }
-}
-
-/** The codes {@link DockerError} uses; tests and callers branch on these. */
+/** Codes of the docker area; tests and callers branch on these. */
 export const DockerErrorCode = {
   /** 404: no such container, image, exec... */
   notFound: 'CAP_ERR_DOCKER_NOT_FOUND',
@@ -44,9 +23,33 @@ export const DockerErrorCode = {
   /** The daemon's TLS certificate failed verification (unknown CA, expired, wrong name): not retried. */
   tls: 'CAP_ERR_DOCKER_TLS',
 } as const;
+/** One of {@link DockerErrorCode}'s values. */
+export type DockerErrorCode = (typeof DockerErrorCode)[keyof typeof DockerErrorCode];
+
+/**
+ * Error raised by the Docker client. `status` is the daemon's HTTP status when there was one, and
+ * `daemonMessage` its own `message` text, so callers can branch on `code` and still show the daemon's words.
+ */
+export class DockerError extends CapstanError {
+  declare readonly code: DockerErrorCode;
+  /** HTTP status from the daemon (404, 409, 500...), or 0 when no response came (connection, stream). */
+  readonly status: number;
+  /** The daemon's `message` (or stream `error`) text, verbatim. */
+  readonly daemonMessage: string;
+
+  constructor(
+    code: DockerErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number; daemonMessage?: string },
+  ) {
+    super(code, message, options);
+    this.status = options?.status ?? 0;
+    this.daemonMessage = options?.daemonMessage ?? '';
+  }
+}
 
 /** Map a daemon HTTP status to its {@link DockerErrorCode}. */
-export function codeForStatus(status: number): string {
+export function codeForStatus(status: number): DockerErrorCode {
   if (status === 404) return DockerErrorCode.notFound;
   if (status === 409) return DockerErrorCode.conflict;
   if (status === 400) return DockerErrorCode.badRequest;

@@ -3,7 +3,7 @@
  * `code` follows `CAP_ERR_<AREA>_<WHAT>`, so callers and tests branch on `code`, never on messages.
  */
 export class CapstanError extends Error {
-  /** Stable, machine-readable identifier such as `CAP_ERR_RUNTIME_CONFIG`. */
+  /** Stable, machine-readable identifier such as `CAP_ERR_RUNTIME_CONFIG_INVALID`. */
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {

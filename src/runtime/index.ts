@@ -33,7 +33,7 @@ export {
   parseDuration,
   type RangeOptions,
 } from './config/env-types.ts';
-export { ConfigDefinitionError, ConfigError, type ConfigIssue } from './config/errors.ts';
+export { ConfigDefinitionError, ConfigError, ConfigErrorCode, type ConfigIssue } from './config/errors.ts';
 export { CapstanError, PeerError } from './errors.ts';
 export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
 export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
@@ -49,7 +49,7 @@ export {
   redisCheck,
 } from './health/checks/redis.ts';
 export { tcpCheck } from './health/checks/tcp.ts';
-export { HealthError, type HealthErrorCode } from './health/errors.ts';
+export { HealthError, HealthErrorCode } from './health/errors.ts';
 export type { EventLoopOptions } from './health/event-loop.ts';
 export {
   type CheckFunction,
@@ -79,7 +79,7 @@ export {
   parseStat,
 } from './host-metrics.ts';
 export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
-export { LifecycleError, type LifecycleErrorCode } from './lifecycle/errors.ts';
+export { LifecycleError, LifecycleErrorCode } from './lifecycle/errors.ts';
 export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
 export {
   type AddServerOptions,
@@ -93,7 +93,7 @@ export {
   type ShutdownReport,
   type TaskReport,
 } from './lifecycle/lifecycle.ts';
-export { LogError } from './log/errors.ts';
+export { LogError, LogErrorCode } from './log/errors.ts';
 export {
   createLogger,
   flushLogs,
@@ -134,7 +134,7 @@ export {
   linearBuckets,
   type MetricDesc,
   MetricsError,
-  type MetricsErrorCode,
+  MetricsErrorCode,
   type MetricsHandlerOptions,
   MetricsRegistry,
   type MetricsRegistryOptions,
@@ -147,10 +147,11 @@ export {
   Summary,
   TEXT_CONTENT_TYPE,
 } from './metrics/index.ts';
+export { ServiceError, ServiceErrorCode } from './service/errors.ts';
 export {
   createService,
   type RequestContext,
   type Service,
   type ServiceHandler,
   type ServiceOptions,
-} from './service.ts';
+} from './service/service.ts';

@@ -35,7 +35,7 @@ function failure(field: EnvField<unknown>, raw: string | undefined): ConfigError
     one(field, raw);
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.equal(err.code, 'CAP_ERR_RUNTIME_CONFIG');
+    assert.equal(err.code, 'CAP_ERR_RUNTIME_CONFIG_INVALID');
     return err;
   }
   assert.fail(`expected ${JSON.stringify(raw)} to be rejected`);

@@ -100,7 +100,7 @@ test('gRPC: a call still running at the deadline is cancelled and the drain repo
     assert.equal(report.servers[0]!.cut, 1, 'counted from channelz');
     assert.deepEqual(
       report.errors.map((e) => e.code),
-      ['CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT'],
+      ['CAP_ERR_RUNTIME_LIFECYCLE_DRAIN_TIMEOUT'],
     );
   } finally {
     client.close();

@@ -194,7 +194,7 @@ test('a request still running at the drain deadline is cut and reported', async 
     await assert.rejects(response, (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET');
     assert.equal(report.exitCode, 1);
     assert.equal(report.errors.length, 1);
-    assert.equal(report.errors[0]!.code, 'CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT');
+    assert.equal(report.errors[0]!.code, 'CAP_ERR_RUNTIME_LIFECYCLE_DRAIN_TIMEOUT');
     assert.match(report.errors[0]!.message, /1 request\(s\) cut/);
     assert.equal(report.servers[0]!.cut, 1);
     assert.equal(report.servers[0]!.forced, true);
@@ -262,16 +262,16 @@ test('jobs see their signal aborted after the drain; hooks run in reverse order;
       ['polite', 'done', undefined],
       ['throws on abort', 'done', undefined],
       ['sleeps with the signal', 'done', undefined],
-      ['stubborn', 'timeout', 'CAP_ERR_LIFECYCLE_JOB_TIMEOUT'],
-      ['crash', 'failed', 'CAP_ERR_LIFECYCLE_JOB_FAILED'],
+      ['stubborn', 'timeout', 'CAP_ERR_RUNTIME_LIFECYCLE_JOB_TIMEOUT'],
+      ['crash', 'failed', 'CAP_ERR_RUNTIME_LIFECYCLE_JOB_FAILED'],
     ],
   );
   assert.equal((report.jobs[4]!.error!.cause as Error).message, 'boom');
   assert.deepEqual(
     report.hooks.map((h) => [h.name, h.outcome, h.error?.code]),
     [
-      ['hangs', 'timeout', 'CAP_ERR_LIFECYCLE_HOOK_FAILED'],
-      ['bad', 'failed', 'CAP_ERR_LIFECYCLE_HOOK_FAILED'],
+      ['hangs', 'timeout', 'CAP_ERR_RUNTIME_LIFECYCLE_HOOK_FAILED'],
+      ['bad', 'failed', 'CAP_ERR_RUNTIME_LIFECYCLE_HOOK_FAILED'],
       ['close pool', 'done', undefined],
       ['flush logs', 'done', undefined],
     ],
@@ -280,19 +280,19 @@ test('jobs see their signal aborted after the drain; hooks run in reverse order;
   assert.equal(report.errors.length, 4);
 });
 
-test('bad input is rejected with CAP_ERR_LIFECYCLE_* codes', async () => {
+test('bad input is rejected with CAP_ERR_RUNTIME_LIFECYCLE_* codes', async () => {
   const code = (c: string) => (err: unknown) => err instanceof LifecycleError && err.code === c;
-  assert.throws(() => new Lifecycle({ drainTimeoutMs: -1 }), code('CAP_ERR_LIFECYCLE_INVALID'));
-  assert.throws(() => new Lifecycle({ drainDelayMs: Number.NaN }), code('CAP_ERR_LIFECYCLE_INVALID'));
+  assert.throws(() => new Lifecycle({ drainTimeoutMs: -1 }), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
+  assert.throws(() => new Lifecycle({ drainDelayMs: Number.NaN }), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
   const lifecycle = new Lifecycle({ drainDelayMs: 0 });
   const twice = http.createServer();
   lifecycle.addServer(twice);
-  assert.throws(() => lifecycle.addServer(twice), code('CAP_ERR_LIFECYCLE_INVALID'));
+  assert.throws(() => lifecycle.addServer(twice), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
   // @ts-expect-error: not a server
-  assert.throws(() => lifecycle.addServer({ close() {} }), code('CAP_ERR_LIFECYCLE_INVALID'));
-  assert.throws(() => lifecycle.addJob('', async () => {}), code('CAP_ERR_LIFECYCLE_INVALID'));
+  assert.throws(() => lifecycle.addServer({ close() {} }), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
+  assert.throws(() => lifecycle.addJob('', async () => {}), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
   // @ts-expect-error: not a function
-  assert.throws(() => lifecycle.onShutdown('x', 'nope'), code('CAP_ERR_LIFECYCLE_INVALID'));
+  assert.throws(() => lifecycle.onShutdown('x', 'nope'), code('CAP_ERR_RUNTIME_LIFECYCLE_INVALID'));
   const phases: LifecyclePhase[] = [];
   const unsubscribe = lifecycle.onPhase(({ phase }) => {
     phases.push(phase);
@@ -305,9 +305,9 @@ test('bad input is rejected with CAP_ERR_LIFECYCLE_* codes', async () => {
   const report = await first;
   assert.equal(report.exitCode, 0);
   assert.deepEqual(phases, ['stopping']);
-  assert.throws(() => lifecycle.addJob('late', async () => {}), code('CAP_ERR_LIFECYCLE_CLOSED'));
-  assert.throws(() => lifecycle.addServer(http.createServer()), code('CAP_ERR_LIFECYCLE_CLOSED'));
-  assert.throws(() => lifecycle.onShutdown('late', () => {}), code('CAP_ERR_LIFECYCLE_CLOSED'));
+  assert.throws(() => lifecycle.addJob('late', async () => {}), code('CAP_ERR_RUNTIME_LIFECYCLE_CLOSED'));
+  assert.throws(() => lifecycle.addServer(http.createServer()), code('CAP_ERR_RUNTIME_LIFECYCLE_CLOSED'));
+  assert.throws(() => lifecycle.onShutdown('late', () => {}), code('CAP_ERR_RUNTIME_LIFECYCLE_CLOSED'));
   assert.equal(await lifecycle.shutdown('two'), report);
 });
 
@@ -433,7 +433,11 @@ test('aborting the signal given to shutdown() turns every remaining wait into it
     assert.equal(report.exitCode, 1);
     assert.deepEqual(
       report.errors.map((e) => e.code),
-      ['CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT', 'CAP_ERR_LIFECYCLE_JOB_TIMEOUT', 'CAP_ERR_LIFECYCLE_HOOK_FAILED'],
+      [
+        'CAP_ERR_RUNTIME_LIFECYCLE_DRAIN_TIMEOUT',
+        'CAP_ERR_RUNTIME_LIFECYCLE_JOB_TIMEOUT',
+        'CAP_ERR_RUNTIME_LIFECYCLE_HOOK_FAILED',
+      ],
     );
     assert.equal(report.servers[0]!.cut, 1);
     assert.deepEqual(ran, ['sync hook'], 'hooks are still called, only not awaited');

@@ -85,7 +85,7 @@ export interface ShutdownReport {
   servers: ServerDrainReport[];
   jobs: TaskReport[];
   hooks: TaskReport[];
-  /** Every failure, in the order met; codes are `CAP_ERR_LIFECYCLE_*`. */
+  /** Every failure, in the order met; codes are `CAP_ERR_RUNTIME_LIFECYCLE_*`. */
   errors: LifecycleError[];
 }
 
@@ -109,7 +109,7 @@ function checkMs(name: string, value: number | undefined, fallback: number): num
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new LifecycleError(
-      'CAP_ERR_LIFECYCLE_INVALID',
+      'CAP_ERR_RUNTIME_LIFECYCLE_INVALID',
       `${name} must be a finite number >= 0, got ${value}`,
     );
   }
@@ -118,7 +118,7 @@ function checkMs(name: string, value: number | undefined, fallback: number): num
 
 function checkName(what: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new LifecycleError('CAP_ERR_LIFECYCLE_INVALID', `${what} needs a non-empty name`);
+    throw new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_INVALID', `${what} needs a non-empty name`);
   }
   return name;
 }
@@ -237,7 +237,7 @@ export class Lifecycle {
 
   #assertRunning(what: string): void {
     if (this.#phase !== 'running') {
-      throw new LifecycleError('CAP_ERR_LIFECYCLE_CLOSED', `cannot add ${what}: shutdown has begun`);
+      throw new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_CLOSED', `cannot add ${what}: shutdown has begun`);
     }
   }
 
@@ -248,7 +248,7 @@ export class Lifecycle {
   addServer(server: ServerLike, options: AddServerOptions = {}): this {
     this.#assertRunning('a server');
     if (this.#servers.has(server)) {
-      throw new LifecycleError('CAP_ERR_LIFECYCLE_INVALID', 'this server is already registered');
+      throw new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_INVALID', 'this server is already registered');
     }
     const n = this.#drainers.length + 1;
     const named = (kind: ServerKind) => options.name ?? `${kind}-${n}`;
@@ -263,7 +263,7 @@ export class Lifecycle {
       drainer = new GrpcDrainer(server, named('grpc'));
     } else {
       throw new LifecycleError(
-        'CAP_ERR_LIFECYCLE_INVALID',
+        'CAP_ERR_RUNTIME_LIFECYCLE_INVALID',
         'addServer expects an http, https or http2 server or a @grpc/grpc-js Server',
       );
     }
@@ -285,7 +285,7 @@ export class Lifecycle {
   addJob(name: string, run: (signal: AbortSignal) => Promise<void>): this {
     checkName('a job', name);
     if (typeof run !== 'function') {
-      throw new LifecycleError('CAP_ERR_LIFECYCLE_INVALID', `job "${name}" needs a function`);
+      throw new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_INVALID', `job "${name}" needs a function`);
     }
     this.#assertRunning(`job "${name}"`);
     const job: Job = { name, promise: Promise.resolve(undefined as never), settled: undefined };
@@ -303,7 +303,9 @@ export class Lifecycle {
         ) {
           job.settled = { name, outcome: 'done' };
         } else {
-          const error = new LifecycleError('CAP_ERR_LIFECYCLE_JOB_FAILED', `job "${name}" failed`, { cause });
+          const error = new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_JOB_FAILED', `job "${name}" failed`, {
+            cause,
+          });
           this.#log('error', error.message, { job: name, err: cause });
           job.settled = { name, outcome: 'failed', error };
         }
@@ -321,7 +323,10 @@ export class Lifecycle {
   onShutdown(name: string, fn: (signal: AbortSignal) => unknown): this {
     checkName('a shutdown hook', name);
     if (typeof fn !== 'function') {
-      throw new LifecycleError('CAP_ERR_LIFECYCLE_INVALID', `shutdown hook "${name}" needs a function`);
+      throw new LifecycleError(
+        'CAP_ERR_RUNTIME_LIFECYCLE_INVALID',
+        `shutdown hook "${name}" needs a function`,
+      );
     }
     this.#assertRunning(`shutdown hook "${name}"`);
     this.#hooks.push({ name, fn });
@@ -386,7 +391,7 @@ export class Lifecycle {
       await drainer.forceClose();
       const { cut } = drainer.report();
       const error = new LifecycleError(
-        'CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT',
+        'CAP_ERR_RUNTIME_LIFECYCLE_DRAIN_TIMEOUT',
         `server "${drainer.name}" did not drain within ${this.#drainTimeoutMs} ms; ` +
           (cut === null ? 'remaining calls were cancelled' : `${cut} request(s) cut`),
       );
@@ -395,12 +400,14 @@ export class Lifecycle {
     }
 
     await this.#setPhase('closing', reason);
-    this.#jobsController.abort(new LifecycleError('CAP_ERR_LIFECYCLE_CLOSED', `shutting down: ${reason}`));
+    this.#jobsController.abort(
+      new LifecycleError('CAP_ERR_RUNTIME_LIFECYCLE_CLOSED', `shutting down: ${reason}`),
+    );
     await within(this.#jobTimeoutMs, Promise.all(this.#jobs.map((j) => j.promise)), this.#hurry.signal);
     const jobs: TaskReport[] = this.#jobs.map((job) => {
       if (job.settled) return job.settled;
       const error = new LifecycleError(
-        'CAP_ERR_LIFECYCLE_JOB_TIMEOUT',
+        'CAP_ERR_RUNTIME_LIFECYCLE_JOB_TIMEOUT',
         `job "${job.name}" did not stop within ${this.#jobTimeoutMs} ms of its signal being aborted`,
       );
       this.#log('warn', error.message, { job: job.name });
@@ -438,7 +445,7 @@ export class Lifecycle {
         (await Promise.race([Promise.resolve(result).then(() => true), limit.reached.then(() => false)]));
       if (!finished) {
         const error = new LifecycleError(
-          'CAP_ERR_LIFECYCLE_HOOK_FAILED',
+          'CAP_ERR_RUNTIME_LIFECYCLE_HOOK_FAILED',
           `shutdown hook "${name}" did not finish within ${this.#hookTimeoutMs} ms`,
         );
         this.#log('warn', error.message, { hook: name });
@@ -446,9 +453,13 @@ export class Lifecycle {
       }
       return { name, outcome: 'done' };
     } catch (cause) {
-      const error = new LifecycleError('CAP_ERR_LIFECYCLE_HOOK_FAILED', `shutdown hook "${name}" failed`, {
-        cause,
-      });
+      const error = new LifecycleError(
+        'CAP_ERR_RUNTIME_LIFECYCLE_HOOK_FAILED',
+        `shutdown hook "${name}" failed`,
+        {
+          cause,
+        },
+      );
       this.#log('error', error.message, { hook: name, err: cause });
       return { name, outcome: 'failed', error };
     } finally {

@@ -133,7 +133,7 @@ test('HTTP/2 over TLS: a stream past the drain deadline is cut and counted', asy
     assert.equal(report.servers[0]!.name, 'http2-1');
     assert.equal(report.servers[0]!.cut, 1);
     assert.equal(report.servers[0]!.forced, true);
-    assert.equal(report.errors[0]!.code, 'CAP_ERR_LIFECYCLE_DRAIN_TIMEOUT');
+    assert.equal(report.errors[0]!.code, 'CAP_ERR_RUNTIME_LIFECYCLE_DRAIN_TIMEOUT');
   } finally {
     client.destroy();
     server.close();

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { LogError, LogErrorCode } from './errors.ts';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -60,7 +61,10 @@ export class SyncFdWriter {
     for (;;) {
       if (err) {
         if (err.code !== 'EAGAIN' || waited >= this.#stallLimitMs) {
-          this.#broken = err.code === 'EAGAIN' ? new Error(`reader stalled for ${waited} ms`) : err;
+          this.#broken =
+            err.code === 'EAGAIN'
+              ? new LogError(LogErrorCode.stalled, `reader stalled for ${waited} ms`)
+              : err;
           this.dropped++;
           return;
         }

@@ -10,7 +10,7 @@ import pino, {
 } from 'pino';
 import { defineConfig, loadConfig } from '../config/config.ts';
 import { env } from '../config/env-types.ts';
-import { LogError } from './errors.ts';
+import { LogError, LogErrorCode } from './errors.ts';
 import { SyncFdWriter } from './fd-writer.ts';
 import { createRedactor, maskUrlCredentials } from './redact.ts';
 
@@ -123,11 +123,15 @@ function isTty(fd: number): boolean {
 export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.level !== undefined && !LOG_LEVELS.includes(options.level)) {
     throw new LogError(
+      LogErrorCode.options,
       `unknown log level ${JSON.stringify(options.level)}; use one of ${LOG_LEVELS.join(', ')}`,
     );
   }
   if (options.format !== undefined && options.format !== 'json' && options.format !== 'pretty') {
-    throw new LogError(`unknown log format ${JSON.stringify(options.format)}; use json or pretty`);
+    throw new LogError(
+      LogErrorCode.options,
+      `unknown log format ${JSON.stringify(options.format)}; use json or pretty`,
+    );
   }
   const cfg = loadConfig(logConfig, options.env ?? process.env);
   const fd =
@@ -146,7 +150,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     try {
       file = pino.destination({ dest: options.destination, sync: true, mkdir: true });
     } catch (err) {
-      throw new LogError(`cannot open log file ${options.destination}`, { cause: err });
+      throw new LogError(LogErrorCode.options, `cannot open log file ${options.destination}`, { cause: err });
     }
     flushables.add(file);
     dest = file;

@@ -104,14 +104,14 @@ describe('collectors', () => {
       },
     });
     await until(() => reg.collectorStatus()[0]!.collections === 1, 'first collection');
-    await assert.rejects(reg.collectNow('slowpoke'), { code: 'CAP_ERR_METRICS_COLLECT_TIMEOUT' });
+    await assert.rejects(reg.collectNow('slowpoke'), { code: 'CAP_ERR_RUNTIME_METRICS_COLLECT_TIMEOUT' });
     await until(() => sawAbort, 'the source to see its abort signal');
     const out = parseSamples(await reg.metrics());
     assert.equal(out.get('slowpoke_value'), '5');
     assert.equal(out.get('slowpoke_last_collect_success'), '0');
     assert.equal(out.get('slowpoke_collect_errors_total'), '1');
     assert.equal(errors.length, 1);
-    assert.equal(errors[0]!.code, 'CAP_ERR_METRICS_COLLECT_TIMEOUT');
+    assert.equal(errors[0]!.code, 'CAP_ERR_RUNTIME_METRICS_COLLECT_TIMEOUT');
   });
 
   test('a source that ignores its signal is never read twice at once', async () => {
@@ -136,7 +136,7 @@ describe('collectors', () => {
     await until(() => calls >= 2, 'reads to resume once the source returns');
   });
 
-  test('failing sources and invalid samples keep the cache and report CAP_ERR_METRICS_* codes', async () => {
+  test('failing sources and invalid samples keep the cache and report CAP_ERR_RUNTIME_METRICS_* codes', async () => {
     await using reg = new MetricsRegistry();
     let mode: 'ok' | 'throw' | 'undescribed' | 'badlabel' | 'nan-string' = 'ok';
     reg.registerCollector({
@@ -154,19 +154,19 @@ describe('collectors', () => {
     await reg.collectNow('flaky');
     mode = 'throw';
     await assert.rejects(reg.collectNow('flaky'), (e: MetricsError) => {
-      assert.equal(e.code, 'CAP_ERR_METRICS_COLLECT');
+      assert.equal(e.code, 'CAP_ERR_RUNTIME_METRICS_COLLECT');
       assert.match(String((e.cause as Error).message), /connection refused/);
       return true;
     });
     for (const m of ['undescribed', 'badlabel', 'nan-string'] as const) {
       mode = m;
-      await assert.rejects(reg.collectNow('flaky'), { code: 'CAP_ERR_METRICS_INVALID' }, m);
+      await assert.rejects(reg.collectNow('flaky'), { code: 'CAP_ERR_RUNTIME_METRICS_INVALID' }, m);
     }
     const out = parseSamples(await reg.metrics());
     assert.equal(out.get('flaky_value{k="a"}'), '3');
     assert.equal(out.get('flaky_collect_errors_total'), '4');
-    assert.equal(reg.collectorStatus()[0]!.lastError?.code, 'CAP_ERR_METRICS_INVALID');
-    await assert.rejects(reg.collectNow('missing'), { code: 'CAP_ERR_METRICS_INVALID' });
+    assert.equal(reg.collectorStatus()[0]!.lastError?.code, 'CAP_ERR_RUNTIME_METRICS_INVALID');
+    await assert.rejects(reg.collectNow('missing'), { code: 'CAP_ERR_RUNTIME_METRICS_INVALID' });
   });
 
   test('histogram, summary and counter families from a collector are valid exposition in both formats', async () => {
@@ -229,25 +229,27 @@ describe('collectors', () => {
     };
     const bad = (patch: Partial<Collector>) => ({ ...base, ...patch });
     assert.throws(() => reg.registerCollector(bad({ name: 'bad-name' })), {
-      code: 'CAP_ERR_METRICS_INVALID',
+      code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
     });
-    assert.throws(() => reg.registerCollector(bad({ intervalMs: 0 })), { code: 'CAP_ERR_METRICS_INVALID' });
+    assert.throws(() => reg.registerCollector(bad({ intervalMs: 0 })), {
+      code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
+    });
     assert.throws(
       () => reg.registerCollector(bad({ describe: () => [{ name: '1x', help: 'h', type: 'gauge' }] })),
       {
-        code: 'CAP_ERR_METRICS_INVALID',
+        code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
       },
     );
     assert.throws(
       () => reg.registerCollector(bad({ describe: () => [{ name: 'c_value', help: '', type: 'gauge' }] })),
-      { code: 'CAP_ERR_METRICS_INVALID' },
+      { code: 'CAP_ERR_RUNTIME_METRICS_INVALID' },
     );
     assert.throws(
       () =>
         reg.registerCollector(
           bad({ describe: () => [{ name: 'c_size', help: 'h', type: 'gauge', unit: 'bytes' }] }),
         ),
-      { code: 'CAP_ERR_METRICS_INVALID' },
+      { code: 'CAP_ERR_RUNTIME_METRICS_INVALID' },
     );
     assert.throws(
       () =>
@@ -259,18 +261,18 @@ describe('collectors', () => {
             ],
           }),
         ),
-      { code: 'CAP_ERR_METRICS_DUPLICATE' },
+      { code: 'CAP_ERR_RUNTIME_METRICS_DUPLICATE' },
     );
     new Counter({ name: 'taken_total', help: 't', registers: [reg] });
     assert.throws(
       () =>
         reg.registerCollector(bad({ describe: () => [{ name: 'taken_total', help: 'h', type: 'counter' }] })),
-      { code: 'CAP_ERR_METRICS_DUPLICATE' },
+      { code: 'CAP_ERR_RUNTIME_METRICS_DUPLICATE' },
     );
     const unregister = reg.registerCollector(base);
-    assert.throws(() => reg.registerCollector(base), { code: 'CAP_ERR_METRICS_DUPLICATE' });
+    assert.throws(() => reg.registerCollector(base), { code: 'CAP_ERR_RUNTIME_METRICS_DUPLICATE' });
     assert.throws(() => new Counter({ name: 'c_value', help: 'h', registers: [reg] }), {
-      code: 'CAP_ERR_METRICS_DUPLICATE',
+      code: 'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
     });
     unregister();
     assert.equal(parseSamples(await reg.metrics()).has('c_last_collect_success'), false);
@@ -293,10 +295,10 @@ describe('collectors', () => {
     await until(() => seen !== undefined, 'collect to start');
     await reg.close();
     assert.equal(seen!.aborted, true);
-    assert.equal((seen!.reason as MetricsError).code, 'CAP_ERR_METRICS_CLOSED');
+    assert.equal((seen!.reason as MetricsError).code, 'CAP_ERR_RUNTIME_METRICS_CLOSED');
     assert.throws(
       () => reg.registerCollector({ name: 'late', describe: () => [], collect: () => [] }),
-      (e: unknown) => e instanceof MetricsError && e.code === 'CAP_ERR_METRICS_CLOSED',
+      (e: unknown) => e instanceof MetricsError && e.code === 'CAP_ERR_RUNTIME_METRICS_CLOSED',
     );
     assert.deepEqual(reg.collectorStatus(), []);
   });

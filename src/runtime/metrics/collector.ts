@@ -86,7 +86,7 @@ export class CollectorRunner {
 
   constructor(collector: Collector, onError?: (err: MetricsError, name: string) => void) {
     if (!isValidMetricName(collector.name)) {
-      throw new MetricsError('CAP_ERR_METRICS_INVALID', `invalid collector name "${collector.name}"`);
+      throw new MetricsError('CAP_ERR_RUNTIME_METRICS_INVALID', `invalid collector name "${collector.name}"`);
     }
     this.name = collector.name;
     this.#collector = collector;
@@ -95,7 +95,7 @@ export class CollectorRunner {
     this.#timeoutMs = collector.timeoutMs ?? this.#intervalMs;
     if (!(this.#intervalMs > 0) || !(this.#timeoutMs > 0)) {
       throw new MetricsError(
-        'CAP_ERR_METRICS_INVALID',
+        'CAP_ERR_RUNTIME_METRICS_INVALID',
         `collector "${this.name}": intervalMs and timeoutMs must be > 0`,
       );
     }
@@ -105,7 +105,7 @@ export class CollectorRunner {
       validateDesc(d, this.name);
       if (seen.has(d.name)) {
         throw new MetricsError(
-          'CAP_ERR_METRICS_DUPLICATE',
+          'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
           `collector "${this.name}" describes "${d.name}" twice`,
         );
       }
@@ -132,14 +132,19 @@ export class CollectorRunner {
 
   /** Collect now (after any collection in progress) and resolve when done; rejects with its error. */
   async collectNow(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#closed) throw new MetricsError('CAP_ERR_METRICS_CLOSED', `collector "${this.name}" is closed`);
+    if (this.#closed)
+      throw new MetricsError('CAP_ERR_RUNTIME_METRICS_CLOSED', `collector "${this.name}" is closed`);
     const waitFor = async <T>(p: Promise<T>): Promise<T> => {
       const signal = options.signal;
       if (!signal) return p;
       signal.throwIfAborted();
       return new Promise<T>((resolve, reject) => {
         const onAbort = () =>
-          reject(new MetricsError('CAP_ERR_METRICS_ABORTED', 'collectNow aborted', { cause: signal.reason }));
+          reject(
+            new MetricsError('CAP_ERR_RUNTIME_METRICS_ABORTED', 'collectNow aborted', {
+              cause: signal.reason,
+            }),
+          );
         signal.addEventListener('abort', onAbort, { once: true });
         p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
       });
@@ -192,7 +197,7 @@ export class CollectorRunner {
   close(): void {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#abort.abort(new MetricsError('CAP_ERR_METRICS_CLOSED', `collector "${this.name}" closed`));
+    this.#abort.abort(new MetricsError('CAP_ERR_RUNTIME_METRICS_CLOSED', `collector "${this.name}" closed`));
   }
 
   #healthNames(): string[] {
@@ -235,7 +240,7 @@ export class CollectorRunner {
         () =>
           reject(
             new MetricsError(
-              'CAP_ERR_METRICS_COLLECT_TIMEOUT',
+              'CAP_ERR_RUNTIME_METRICS_COLLECT_TIMEOUT',
               `collector "${this.name}" did not finish within ${this.#timeoutMs} ms`,
             ),
           ),
@@ -248,9 +253,9 @@ export class CollectorRunner {
       // A source that honours its signal may still return something after the abort: too late.
       if (signal.aborted) {
         throw this.#abort.signal.aborted
-          ? new MetricsError('CAP_ERR_METRICS_CLOSED', `collector "${this.name}" closed`)
+          ? new MetricsError('CAP_ERR_RUNTIME_METRICS_CLOSED', `collector "${this.name}" closed`)
           : new MetricsError(
-              'CAP_ERR_METRICS_COLLECT_TIMEOUT',
+              'CAP_ERR_RUNTIME_METRICS_COLLECT_TIMEOUT',
               `collector "${this.name}" did not finish within ${this.#timeoutMs} ms`,
             );
       }
@@ -263,7 +268,7 @@ export class CollectorRunner {
         err instanceof MetricsError
           ? err
           : new MetricsError(
-              'CAP_ERR_METRICS_COLLECT',
+              'CAP_ERR_RUNTIME_METRICS_COLLECT',
               `collector "${this.name}" failed: ${describeError(err)}`,
               {
                 cause: err,
@@ -285,20 +290,23 @@ export class CollectorRunner {
 
   #render(samples: readonly Sample[]): CachedFamily[] {
     if (!Array.isArray(samples)) {
-      throw new MetricsError('CAP_ERR_METRICS_INVALID', `collector "${this.name}" returned no sample array`);
+      throw new MetricsError(
+        'CAP_ERR_RUNTIME_METRICS_INVALID',
+        `collector "${this.name}" returned no sample array`,
+      );
     }
     const byFamily = new Map<string, CachedSample[]>(this.#descs.map((d) => [d.name, []]));
     for (const s of samples) {
       const target = this.#targets.get(s?.name);
       if (!target) {
         throw new MetricsError(
-          'CAP_ERR_METRICS_INVALID',
+          'CAP_ERR_RUNTIME_METRICS_INVALID',
           `collector "${this.name}" returned sample "${s?.name}" it did not describe`,
         );
       }
       if (typeof s.value !== 'number') {
         throw new MetricsError(
-          'CAP_ERR_METRICS_INVALID',
+          'CAP_ERR_RUNTIME_METRICS_INVALID',
           `collector "${this.name}": sample "${s.name}" value is not a number`,
         );
       }
@@ -311,14 +319,14 @@ export class CollectorRunner {
         if (special) continue;
         if (!isValidLabelName(k) || (desc.labelNames && !desc.labelNames.includes(k))) {
           throw new MetricsError(
-            'CAP_ERR_METRICS_INVALID',
+            'CAP_ERR_RUNTIME_METRICS_INVALID',
             `collector "${this.name}": sample "${s.name}" has bad label "${k}"`,
           );
         }
       }
       if (suffix === '_bucket' && labels.le === undefined) {
         throw new MetricsError(
-          'CAP_ERR_METRICS_INVALID',
+          'CAP_ERR_RUNTIME_METRICS_INVALID',
           `collector "${this.name}": bucket sample without "le"`,
         );
       }
@@ -339,7 +347,7 @@ export class CollectorRunner {
 /** Check a family description: name, help, type, unit suffix, label names. */
 export function validateDesc(d: MetricDesc, owner: string): void {
   const bad = (why: string) =>
-    new MetricsError('CAP_ERR_METRICS_INVALID', `${owner}: metric "${d?.name}" ${why}`);
+    new MetricsError('CAP_ERR_RUNTIME_METRICS_INVALID', `${owner}: metric "${d?.name}" ${why}`);
   if (!d || typeof d.name !== 'string' || !isValidMetricName(d.name)) throw bad('has an invalid name');
   if (typeof d.help !== 'string' || d.help === '') throw bad('needs a help text');
   if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(d.type))
@@ -355,7 +363,7 @@ export function validateUnit(name: string, unit: unknown, type: string): void {
   const family = type === 'counter' ? name.replace(/_total$/, '') : name;
   if (typeof unit !== 'string' || !/^[a-zA-Z0-9_]+$/.test(unit) || !family.endsWith(`_${unit}`)) {
     throw new MetricsError(
-      'CAP_ERR_METRICS_INVALID',
+      'CAP_ERR_RUNTIME_METRICS_INVALID',
       `metric "${name}": unit "${String(unit)}" must be a suffix of the name (OpenMetrics rule)`,
     );
   }

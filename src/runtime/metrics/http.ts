@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createGzip } from 'node:zlib';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { MetricsError, MetricsErrorCode } from './errors.ts';
 import { contentTypeOf, type ExpositionFormat, negotiateFormat } from './format.ts';
 
 /** What the handler needs from a registry (a {@link MetricsRegistry}). */
@@ -85,7 +86,11 @@ export function serveMetrics(
         res.end(`metrics exposition failed: ${err instanceof Error ? err.message : String(err)}\n`);
       } else {
         // Half a body would parse as a valid but truncated exposition; reset instead.
-        res.destroy(err instanceof Error ? err : new Error(String(err)));
+        res.destroy(
+          err instanceof Error
+            ? err
+            : new MetricsError(MetricsErrorCode.collect, String(err), { cause: err }),
+        );
       }
     } finally {
       res.off('close', onClose);

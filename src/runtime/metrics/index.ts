@@ -1,7 +1,7 @@
 // Metrics for Capstan services: prom-client's API, a fast sliced exposition, collectors, guards.
 export { collectDefaultMetrics, exponentialBuckets, linearBuckets } from 'prom-client';
 export type { Collector, CollectorStatus, MetricDesc, MetricType, Sample } from './collector.ts';
-export { MetricsError, type MetricsErrorCode } from './errors.ts';
+export { MetricsError, MetricsErrorCode } from './errors.ts';
 export {
   contentTypeOf,
   type ExpositionFormat,

@@ -241,11 +241,11 @@ describe('prom-client compatibility', () => {
     assert.doesNotMatch(r.output, /error while linting|parsing error/);
   });
 
-  test('duplicate names are refused with CAP_ERR_METRICS_DUPLICATE', () => {
+  test('duplicate names are refused with CAP_ERR_RUNTIME_METRICS_DUPLICATE', () => {
     const reg = new MetricsRegistry();
     new Counter({ name: 'dup_total', help: 'd', registers: [reg] });
     assert.throws(() => new Gauge({ name: 'dup_total', help: 'd', registers: [reg] }), {
-      code: 'CAP_ERR_METRICS_DUPLICATE',
+      code: 'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
     });
   });
 });
@@ -303,7 +303,7 @@ describe('exposition format', () => {
   test('a unit that is not the name suffix is refused', () => {
     const reg = new MetricsRegistry();
     assert.throws(() => new Gauge({ name: 'size', help: 's', unit: 'bytes', registers: [reg] }), {
-      code: 'CAP_ERR_METRICS_INVALID',
+      code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
     });
     assert.equal(reg.getSingleMetric('size'), undefined);
   });
@@ -449,10 +449,12 @@ describe('cardinality guard', () => {
   });
 
   test('bad limits are refused', () => {
-    assert.throws(() => new MetricsRegistry({ maxSeriesPerMetric: 0 }), { code: 'CAP_ERR_METRICS_INVALID' });
+    assert.throws(() => new MetricsRegistry({ maxSeriesPerMetric: 0 }), {
+      code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
+    });
     const reg = new MetricsRegistry();
     assert.throws(() => new Counter({ name: 'neg_total', help: 'n', maxSeries: -1, registers: [reg] }), {
-      code: 'CAP_ERR_METRICS_INVALID',
+      code: 'CAP_ERR_RUNTIME_METRICS_INVALID',
     });
   });
 

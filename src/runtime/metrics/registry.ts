@@ -62,7 +62,10 @@ export class MetricsRegistry extends Registry {
     super();
     const limit = options.maxSeriesPerMetric ?? 10_000;
     if (!(limit > 0)) {
-      throw new MetricsError('CAP_ERR_METRICS_INVALID', `maxSeriesPerMetric must be > 0, got ${limit}`);
+      throw new MetricsError(
+        'CAP_ERR_RUNTIME_METRICS_INVALID',
+        `maxSeriesPerMetric must be > 0, got ${limit}`,
+      );
     }
     this.#maxSeries = limit;
     this.#onDrop = options.onDrop;
@@ -81,11 +84,11 @@ export class MetricsRegistry extends Registry {
   /** Register a prom-client metric (called by prom-client's constructors via `registers`). */
   override registerMetric(metric: Parameters<Registry['registerMetric']>[0]): void {
     const m = metric as unknown as GuardedMetric;
-    if (this.#closed) throw new MetricsError('CAP_ERR_METRICS_CLOSED', 'registry is closed');
+    if (this.#closed) throw new MetricsError('CAP_ERR_RUNTIME_METRICS_CLOSED', 'registry is closed');
     const owner = this.#collectorFamilies.get(m.name);
     if (owner) {
       throw new MetricsError(
-        'CAP_ERR_METRICS_DUPLICATE',
+        'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
         `metric "${m.name}" is already exposed by collector "${owner}"`,
       );
     }
@@ -93,14 +96,14 @@ export class MetricsRegistry extends Registry {
     const existing = this.getSingleMetric(m.name);
     if (existing && existing !== metric) {
       throw new MetricsError(
-        'CAP_ERR_METRICS_DUPLICATE',
+        'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
         `A metric with the name ${m.name} has already been registered.`,
       );
     }
     super.registerMetric(metric);
     const limit = m.maxSeries ?? this.#maxSeries;
     if (m.maxSeries !== undefined && !(m.maxSeries > 0)) {
-      throw new MetricsError('CAP_ERR_METRICS_INVALID', `metric "${m.name}": maxSeries must be > 0`);
+      throw new MetricsError('CAP_ERR_RUNTIME_METRICS_INVALID', `metric "${m.name}": maxSeries must be > 0`);
     }
     // Exemplar-enabled counters read back the series they just wrote; a dropped write would make
     // prom-client throw, so those metrics are left unguarded. Without a limit the guard still keeps
@@ -171,10 +174,10 @@ export class MetricsRegistry extends Registry {
    * `<name>_collect_errors_total`. Returns a function that unregisters it.
    */
   registerCollector(collector: Collector): () => void {
-    if (this.#closed) throw new MetricsError('CAP_ERR_METRICS_CLOSED', 'registry is closed');
+    if (this.#closed) throw new MetricsError('CAP_ERR_RUNTIME_METRICS_CLOSED', 'registry is closed');
     if (this.#collectors.has(collector.name)) {
       throw new MetricsError(
-        'CAP_ERR_METRICS_DUPLICATE',
+        'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
         `collector "${collector.name}" is already registered`,
       );
     }
@@ -184,7 +187,7 @@ export class MetricsRegistry extends Registry {
       const clash = this.getSingleMetric(n) ? 'a registered metric' : this.#collectorFamilies.get(n);
       if (clash) {
         throw new MetricsError(
-          'CAP_ERR_METRICS_DUPLICATE',
+          'CAP_ERR_RUNTIME_METRICS_DUPLICATE',
           `collector "${runner.name}": "${n}" is already exposed by ${clash}`,
         );
       }
@@ -210,7 +213,7 @@ export class MetricsRegistry extends Registry {
   async collectNow(name?: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const runners = name === undefined ? [...this.#collectors.values()] : [this.#collectors.get(name)];
     if (runners.some((r) => r === undefined)) {
-      throw new MetricsError('CAP_ERR_METRICS_INVALID', `no collector named "${name}"`);
+      throw new MetricsError('CAP_ERR_RUNTIME_METRICS_INVALID', `no collector named "${name}"`);
     }
     await Promise.all(runners.map((r) => r!.collectNow(options)));
   }

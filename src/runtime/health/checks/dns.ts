@@ -1,3 +1,4 @@
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { raceAbort } from '../abort.ts';
 import { HealthError } from '../errors.ts';
@@ -19,17 +20,19 @@ export function dnsCheck(hostname: string, options: DnsCheckOptions = {}): Check
     throw new HealthError('CAP_ERR_RUNTIME_HEALTH_INVALID', 'dnsCheck: hostname must be a non-empty string');
   }
   return async (signal) => {
+    let addresses: LookupAddress[];
     try {
-      const addresses = await raceAbort(
+      addresses = await raceAbort(
         lookup(hostname, { all: true, ...(options.family ? { family: options.family } : {}) }),
         signal,
       );
-      if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENODATA' });
-      return { detail: addresses.map((a) => a.address).join(', ') };
     } catch (err) {
       if (signal.aborted) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new HealthError('CAP_ERR_RUNTIME_HEALTH_DNS', `dns ${hostname}: ${code}`, { cause: err });
     }
+    if (addresses.length === 0)
+      throw new HealthError('CAP_ERR_RUNTIME_HEALTH_DNS', `dns ${hostname}: ENODATA`);
+    return { detail: addresses.map((a) => a.address).join(', ') };
   };
 }

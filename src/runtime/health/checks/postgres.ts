@@ -65,17 +65,14 @@ export function postgresCheck(
     };
   }
   const url = target;
-  let secrets: string[];
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('scheme');
-    secrets = urlSecrets(url);
-  } catch {
+  const protocol = URL.parse(url)?.protocol;
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
     throw new HealthError(
       'CAP_ERR_RUNTIME_HEALTH_INVALID',
       'postgresCheck: not a postgres:// or postgresql:// URL',
     );
   }
+  const secrets = urlSecrets(url);
   return async (signal) => {
     const pg = await loadPg();
     const client = new pg.Client({ connectionString: url });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createLogger } from './log/logger.ts';
+import { createLogger } from '../log/logger.ts';
 import { createService } from './service.ts';
 
 function memoryLogger() {
@@ -126,5 +126,5 @@ test('readiness turns 503 while stopping, before listeners close', async () => {
 });
 
 test('a service without a name is refused', () => {
-  assert.throws(() => createService({ name: '' }), { code: 'CAP_ERR_RUNTIME_SERVICE' });
+  assert.throws(() => createService({ name: '' }), { code: 'CAP_ERR_RUNTIME_SERVICE_INVALID' });
 });

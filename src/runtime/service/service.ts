@@ -3,17 +3,17 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { listenConfig, loadConfig } from './config/config.ts';
-import { CapstanError } from './errors.ts';
-import { Health, type HealthOptions } from './health/health.ts';
-import { Lifecycle, type LifecycleOptions, type ShutdownReport } from './lifecycle/lifecycle.ts';
-import { createLogger, flushLogs, type Logger } from './log/logger.ts';
+import { listenConfig, loadConfig } from '../config/config.ts';
+import { Health, type HealthOptions } from '../health/health.ts';
+import { Lifecycle, type LifecycleOptions, type ShutdownReport } from '../lifecycle/lifecycle.ts';
+import { createLogger, flushLogs, type Logger } from '../log/logger.ts';
 import {
   collectDefaultMetrics,
   instrumentHttpServer,
   MetricsRegistry,
   metricsHandler,
-} from './metrics/index.ts';
+} from '../metrics/index.ts';
+import { ServiceError, ServiceErrorCode } from './errors.ts';
 
 /** A request handler for the service's own routes. Throwing (or rejecting) answers 500. */
 export type ServiceHandler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => unknown;
@@ -100,7 +100,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  * ```
  */
 export function createService(options: ServiceOptions): Service {
-  if (!options.name) throw new CapstanError('CAP_ERR_RUNTIME_SERVICE', 'createService needs a name');
+  if (!options.name) throw new ServiceError(ServiceErrorCode.invalid, 'createService needs a name');
   const listen = loadConfig(listenConfig, options.env ?? process.env);
   const port = options.port ?? listen.port;
   const host = options.host ?? listen.host;
@@ -135,7 +135,7 @@ export function createService(options: ServiceOptions): Service {
       return;
     }
     const abort = new AbortController();
-    res.once('close', () => abort.abort(new Error('response closed')));
+    res.once('close', () => abort.abort(new ServiceError(ServiceErrorCode.clientGone, 'response closed')));
     const ctx: RequestContext = {
       requestId,
       log: logger.child({ requestId }),
