@@ -2,8 +2,7 @@
 // (and until a CRD is Established and served), and the peak memory of the programs. For reference,
 // controller-runtime's envtest documents about 7 s for the same job on a developer laptop.
 import { readFileSync } from 'node:fs';
-import { startControlPlane } from '../src/testing/control-plane.ts';
-import { peerCatalogue } from '../src/testing/peers.ts';
+import { peerCatalogue, startControlPlane } from '../src/peers/index.ts';
 import { type Benchmark, type BenchResult, summarize } from './harness.ts';
 
 const crd = {

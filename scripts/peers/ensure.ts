@@ -1,6 +1,6 @@
 // Installs the peers Capstan is tested against, reusing ~/.cache/capstan.
 // Usage: node scripts/peers/ensure.ts --suite | <peer>...
-import { ensurePeers, peerCatalogue } from '../../src/testing/peers.ts';
+import { ensurePeers, peerCatalogue } from '../../src/peers/index.ts';
 
 const args = process.argv.slice(2);
 const names = args.includes('--suite') ? peerCatalogue().suite : args.filter((a) => !a.startsWith('-'));

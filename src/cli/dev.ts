@@ -10,7 +10,7 @@ export function command(): Command {
     .description('Show which peers are installed and where')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const { peerStatus } = await import('../testing/peers.ts');
+      const { peerStatus } = await import('../peers/index.ts');
       const rows = peerStatus();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -28,7 +28,7 @@ export function command(): Command {
     .argument('[names...]')
     .option('--suite', 'the peers `npm test` needs')
     .action(async (names: string[], opts: { suite?: boolean }) => {
-      const { ensurePeers, peerCatalogue } = await import('../testing/peers.ts');
+      const { ensurePeers, peerCatalogue } = await import('../peers/index.ts');
       const list = opts.suite || names.length === 0 ? peerCatalogue().suite : names;
       ensurePeers(list, (line) => process.stderr.write(`[peers] ${line}\n`));
     });

@@ -12,14 +12,3 @@ export class CapstanError extends Error {
     this.code = code;
   }
 }
-
-/** Raised when a peer program (etcd, dockerd, Prometheus, ...) cannot be installed or started. */
-export class PeerError extends CapstanError {
-  /** Tail of the peer's own log, attached so a CI failure shows why the peer died. */
-  readonly logTail: string;
-
-  constructor(code: string, message: string, logTail = '', options?: { cause?: unknown }) {
-    super(code, logTail ? `${message}\n--- peer log (tail) ---\n${logTail}` : message, options);
-    this.logTail = logTail;
-  }
-}

@@ -34,7 +34,7 @@ export {
   type RangeOptions,
 } from './config/env-types.ts';
 export { ConfigDefinitionError, ConfigError, ConfigErrorCode, type ConfigIssue } from './config/errors.ts';
-export { CapstanError, PeerError } from './errors.ts';
+export { CapstanError } from './errors.ts';
 export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
 export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
 export {
@@ -147,6 +147,19 @@ export {
   Summary,
   TEXT_CONTENT_TYPE,
 } from './metrics/index.ts';
+export { canConnect, freePort } from './net/ports.ts';
+export { ProcessError, ProcessErrorCode } from './process/errors.ts';
+export {
+  isProcessRunning,
+  makeProcessDir,
+  onExitAfterProcesses,
+  type RunningProcess,
+  type StartProcessOptions,
+  startProcess,
+  tailFile,
+  tailLines,
+} from './process/process.ts';
+export { type CommandResult, type RunCommandOptions, runCommand } from './process/run-command.ts';
 export { ServiceError, ServiceErrorCode } from './service/errors.ts';
 export {
   createService,
@@ -155,3 +168,11 @@ export {
   type ServiceHandler,
   type ServiceOptions,
 } from './service/service.ts';
+export {
+  type CertAuthority,
+  type CertPair,
+  createCertAuthority,
+  type IssueOptions,
+} from './tls/certificate-authority.ts';
+export { CertificateHolder, type ServingCertificate } from './tls/certificate-holder.ts';
+export { TlsError, TlsErrorCode } from './tls/errors.ts';

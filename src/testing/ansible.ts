@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CommandResult, type RunCommandOptions, runPeerCommand } from './internal/run-command.ts';
-import { ensurePeers } from './peers.ts';
+import { ensurePeers, runPeerCommand } from '../peers/index.ts';
+import type { CommandResult, RunCommandOptions } from '../runtime/index.ts';
 
 /** The Ansible programs {@link runAnsible} can run (all from the Debian `ansible` package). */
 export type AnsibleTool =

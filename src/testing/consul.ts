@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './internal/ports.ts';
-import { makePeerDir, startPeerProcess } from './internal/process.ts';
-import { ensurePeers, peerBinary } from './peers.ts';
+import { ensurePeers, peerBinary, startPeerProcess } from '../peers/index.ts';
+import { freePort, makeProcessDir } from '../runtime/index.ts';
 
 /** Options of {@link startConsul}. */
 export interface StartConsulOptions {
@@ -58,7 +57,7 @@ export async function startConsul(options: StartConsulOptions = {}): Promise<Con
     Array.from({ length: 5 }, () => freePort()),
   );
   const url = `http://127.0.0.1:${httpPort}`;
-  const dir = makePeerDir('consul');
+  const dir = makeProcessDir('consul');
   const config = {
     datacenter,
     node_name: nodeName,

@@ -16,10 +16,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient } from '../docker/index.ts';
-import { PeerError } from '../runtime/index.ts';
-import { freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
-import { ensurePeers, peerCacheDir } from './peers.ts';
+import { ensurePeers, PeerError, type PeerProcess, peerCacheDir, startPeerProcess } from '../peers/index.ts';
+import { freePort, makeProcessDir } from '../runtime/index.ts';
 import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startDocker}. */
@@ -199,7 +197,7 @@ function mountsUnder(dir: string): string[] {
 export async function startDocker(options: StartDockerOptions = {}): Promise<DockerPeer> {
   ensurePeers(['docker']);
   const tarball = busyboxTarball();
-  const dir = makePeerDir('docker');
+  const dir = makeProcessDir('docker');
   const socketPath = join(dir, 'd.sock');
   const ns = `capstan-${randomBytes(4).toString('hex')}`;
   const liveRestore = options.liveRestore ?? false;

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { startControlPlane } from './control-plane.ts';
+import { peerCatalogue, startControlPlane } from '../peers/index.ts';
 import { createHelmHome, type HelmHome, runHelm } from './helm.ts';
-import { peerCatalogue } from './peers.ts';
 import { startRegistry } from './registry.ts';
 
 describe('helm (real helm v3 built from the Go module proxy)', () => {

@@ -1,17 +1,31 @@
-// capstan/testing: start real peers (control plane, databases, Prometheus, dockerd) for tests.
+// capstan/testing: start real peers (control plane, databases, Prometheus, dockerd) for tests. The peer
+// catalogue, process and control-plane pieces live in capstan/peers and capstan/runtime; they are
+// re-exported here because tests used them from here first.
 
-export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
-export { type ConsulPeer, consulBinary, type StartConsulOptions, startConsul } from './consul.ts';
 export {
   type ControlPlane,
   type ControlPlaneOptions,
   type ControlPlaneWebhookOptions,
   type ControlPlaneWebhookServer,
+  cacheRoot,
+  ensurePeers,
+  type KubeAssets,
   type KubeObject,
+  type PeerProcess,
+  type PeerProcessOptions,
+  peerBinary,
+  peerCacheDir,
+  peerCatalogue,
+  peerStatus,
   type RawRequestInit,
+  resolveKubeAssets,
   startControlPlane,
+  startPeerProcess,
   toKubeObjects,
-} from './control-plane.ts';
+} from '../peers/index.ts';
+export { type CommandResult, freePort, isProcessRunning, type RunCommandOptions } from '../runtime/index.ts';
+export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.ts';
+export { type ConsulPeer, consulBinary, type StartConsulOptions, startConsul } from './consul.ts';
 export {
   busyboxTarball,
   DOCKER_TEST_IMAGE,
@@ -22,16 +36,6 @@ export {
   startSocketProxy,
 } from './docker.ts';
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
-export { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
-export { freePort } from './internal/ports.ts';
-export {
-  isRunning as isProcessRunning,
-  type PeerProcess,
-  type PeerProcessOptions,
-  startPeerProcess,
-} from './internal/process.ts';
-export type { CommandResult, RunCommandOptions } from './internal/run-command.ts';
-export { cacheRoot, ensurePeers, peerBinary, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';
 export {
   type PrometheusPeer,

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
-import { PeerError } from '../runtime/errors.ts';
-import { canConnect } from './internal/ports.ts';
-import { peerCacheDir } from './peers.ts';
+import { PeerError, peerCacheDir } from '../peers/index.ts';
+import { canConnect } from '../runtime/index.ts';
 import { startPostgres } from './postgres.ts';
 
 test('startPostgres serves a private database on loopback and cleans up on stop', async () => {

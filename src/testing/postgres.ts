@@ -13,10 +13,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { PeerError } from '../runtime/errors.ts';
-import { freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess, tailFile } from './internal/process.ts';
-import { ensurePeers, peerCacheDir } from './peers.ts';
+import { ensurePeers, PeerError, type PeerProcess, peerCacheDir, startPeerProcess } from '../peers/index.ts';
+import { freePort, makeProcessDir, tailFile } from '../runtime/index.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -166,7 +164,7 @@ async function dataTemplate(bin: string, as: ReturnType<typeof runAs>): Promise<
   const target = join(peerCacheDir('postgres'), `data-template-${version}-f${TEMPLATE_FORMAT}`);
   if (existsSync(join(target, 'PG_VERSION'))) return target;
 
-  const work = makePeerDir('postgres-initdb');
+  const work = makeProcessDir('postgres-initdb');
   try {
     if (as.uid !== undefined && as.gid !== undefined) {
       chownSync(work, as.uid, as.gid);
@@ -285,7 +283,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const as = runAs();
 
   const template = await dataTemplate(bin, as);
-  const dir = makePeerDir('postgres');
+  const dir = makeProcessDir('postgres');
   const dataDir = join(dir, 'data');
   if (as.uid !== undefined && as.gid !== undefined) {
     // mkdtemp makes a 0700 root-owned dir: hand it to the postgres user, who needs to reach it.

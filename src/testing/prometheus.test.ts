@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { PeerError } from '../runtime/errors.ts';
-import { freePort } from './internal/ports.ts';
+import { PeerError } from '../peers/index.ts';
+import { freePort } from '../runtime/index.ts';
 import { type PrometheusPeer, startPrometheus } from './prometheus.ts';
 
 // A fixed text exposition, served on port 0 by plain node:http.

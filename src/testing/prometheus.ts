@@ -1,10 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { PeerError } from '../runtime/errors.ts';
-import { freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
-import { ensurePeers } from './peers.ts';
+import { ensurePeers, PeerError, type PeerProcess, startPeerProcess } from '../peers/index.ts';
+import { freePort, makeProcessDir } from '../runtime/index.ts';
 
 /** One scrape job of {@link startPrometheus}. */
 export interface ScrapeTarget {
@@ -160,7 +158,7 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
   for (let attempt = 0; attempt < 2; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const dir = makePeerDir('prometheus');
+    const dir = makeProcessDir('prometheus');
     const configPath = join(dir, 'prometheus.yml');
     writeFileSync(configPath, options.rawConfig ?? renderConfig(targets, intervalMs));
     let peer: PeerProcess;

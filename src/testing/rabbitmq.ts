@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PeerError } from '../runtime/errors.ts';
-import { canConnect, freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
-import { ensurePeers } from './peers.ts';
+import { ensurePeers, PeerError, type PeerProcess, startPeerProcess } from '../peers/index.ts';
+import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
 
 /** Options of {@link startRabbitMQ}. */
 export interface StartRabbitMQOptions {
@@ -84,7 +82,7 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
     readyTimeoutMs: 20_000,
   });
 
-  const dir = makePeerDir('rabbitmq');
+  const dir = makeProcessDir('rabbitmq');
   const conf = [
     `listeners.tcp.default = 127.0.0.1:${port}`,
     `default_user = ${user}`,

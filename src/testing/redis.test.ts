@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { PeerError } from '../runtime/errors.ts';
-import { canConnect } from './internal/ports.ts';
+import { PeerError } from '../peers/index.ts';
+import { canConnect } from '../runtime/index.ts';
 import { startRedis } from './redis.ts';
 
 /** Send raw RESP inline commands and collect `lines` reply lines. */

@@ -2,10 +2,8 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { PeerError } from '../runtime/errors.ts';
-import { freePort } from './internal/ports.ts';
-import { makePeerDir, startPeerProcess } from './internal/process.ts';
-import { ensurePeers } from './peers.ts';
+import { ensurePeers, PeerError, startPeerProcess } from '../peers/index.ts';
+import { freePort, makeProcessDir } from '../runtime/index.ts';
 import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startRedis}. */
@@ -76,7 +74,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const command = redisBinary();
   // redis-server treats port 0 as "no TCP listener", so a free port is picked up front.
   const port = await freePort();
-  const dir = makePeerDir('redis');
+  const dir = makeProcessDir('redis');
   let ca: string | undefined;
   const tlsSettings: Record<string, string> = {};
   if (options.tls) {

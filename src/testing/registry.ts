@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canConnect, freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
-import { ensurePeers, peerBinary } from './peers.ts';
+import { ensurePeers, type PeerProcess, peerBinary, startPeerProcess } from '../peers/index.ts';
+import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
 
 /** Options of {@link startRegistry}. */
 export interface StartRegistryOptions {
@@ -41,7 +40,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const binary = registryBinary();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const dir = makePeerDir('registry');
+  const dir = makeProcessDir('registry');
   const dataDir = join(dir, 'data');
   const config = join(dir, 'config.yml');
   // JSON is YAML: the registry reads it as its config file.

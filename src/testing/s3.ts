@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PeerError } from '../runtime/errors.ts';
-import { canConnect, freePort } from './internal/ports.ts';
-import { makePeerDir, type PeerProcess, startPeerProcess } from './internal/process.ts';
-import { ensurePeers, peerBinary } from './peers.ts';
+import { ensurePeers, PeerError, type PeerProcess, peerBinary, startPeerProcess } from '../peers/index.ts';
+import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
 
 /** Options of {@link startS3}. */
 export interface StartS3Options {
@@ -59,7 +57,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Peer> {
   const region = options.region ?? 'us-east-1';
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const dir = makePeerDir('s3');
+  const dir = makeProcessDir('s3');
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir);
 

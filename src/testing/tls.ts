@@ -1,4 +1,4 @@
-import { createCertAuthority } from './internal/kube-certs.ts';
+import { createCertAuthority } from '../runtime/index.ts';
 
 /** A throwaway CA and a server certificate it signed, all PEM, for TLS tests on loopback. */
 export interface TestCertificates {

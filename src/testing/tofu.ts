@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CommandResult, type RunCommandOptions, runPeerCommand } from './internal/run-command.ts';
-import { ensurePeers, peerBinary } from './peers.ts';
+import { ensurePeers, peerBinary, runPeerCommand } from '../peers/index.ts';
+import type { CommandResult, RunCommandOptions } from '../runtime/index.ts';
 
 /** Options of {@link runTofu}. `cwd` is the root module (where `.terraform/` and the state land). */
 export type RunTofuOptions = RunCommandOptions;

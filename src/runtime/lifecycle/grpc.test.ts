@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { canConnect } from '../../testing/internal/ports.ts';
+import { canConnect } from '../net/ports.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { callEcho, echoClient, echoService as service } from './testdata/echo-grpc.ts';
 

@@ -5,7 +5,7 @@ import http2 from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canConnect } from '../../testing/internal/ports.ts';
+import { canConnect } from '../net/ports.ts';
 import { LifecycleError } from './errors.ts';
 import { Lifecycle, type LifecyclePhase } from './lifecycle.ts';
 

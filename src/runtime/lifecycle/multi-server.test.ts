@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { createTestCertificates } from '../../testing/index.ts';
-import { canConnect } from '../../testing/internal/ports.ts';
+import { canConnect } from '../net/ports.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { callEcho, echoClient, echoService } from './testdata/echo-grpc.ts';
 

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { PeerError } from '../../runtime/errors.ts';
-import { ensurePeers, peerBinary } from '../peers.ts';
+import { ensurePeers, peerBinary } from './catalogue.ts';
+import { PeerError } from './errors.ts';
 
 /** Paths of the control-plane programs, and where they were found (for error messages). */
 export interface KubeAssets {

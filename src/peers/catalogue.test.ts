@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { buildStamp, packageRoot, peerCacheDir, peerCatalogue, peerStatus } from './peers.ts';
+import { buildStamp, packageRoot, peerCacheDir, peerCatalogue, peerStatus } from './catalogue.ts';
 
 const catalogue = peerCatalogue();
 

@@ -1,11 +1,19 @@
 import { generateKeyPair, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 
 // Node can make keys and signatures but not X.509 certificates. node-forge (pure JS, no global polyfills)
 // builds the certificate; key generation and RSA signing go to Node's native crypto, which is ~100x
 // faster than forge's big-integer code (a forge signature alone took 0.5 s here).
 const generateKeyPairAsync = promisify(generateKeyPair);
+
+type Forge = typeof forgeModule;
+let forgeLoaded: Promise<Forge> | undefined;
+/** node-forge is loaded on first use: importing `capstan/runtime` must stay cheap for servers without TLS. */
+function loadForge(): Promise<Forge> {
+  forgeLoaded ??= import('node-forge').then((m) => m.default);
+  return forgeLoaded;
+}
 
 /** A certificate and its private key, both PEM. */
 export interface CertPair {
@@ -15,16 +23,21 @@ export interface CertPair {
 
 /** A CA able to issue more certificates. */
 export interface CertAuthority extends CertPair {
+  /** Make a fresh key and a certificate for it, signed by this CA. */
   issue(options: IssueOptions): Promise<CertPair>;
 }
 
 /** What an issued certificate is for. */
 export interface IssueOptions {
+  /** Subject CN: a host name for servers, a user name for Kubernetes client certificates. */
   commonName: string;
   /** Organisations: Kubernetes reads them as the groups of a client certificate (`system:masters`). */
   organizations?: string[];
+  /** Subject alternative names: DNS names the certificate is valid for. */
   dnsNames?: string[];
+  /** Subject alternative names: IP addresses (v4 or v6) the certificate is valid for. */
   ipAddresses?: string[];
+  /** Extended key usage: TLS server, TLS client, or both. */
   usage: 'server' | 'client' | 'both';
   /** Validity in days; default 7 (test clusters are short-lived, and a short life limits a leaked key). */
   days?: number;
@@ -33,11 +46,11 @@ export interface IssueOptions {
 interface RsaKey {
   privatePem: string;
   privateKey: KeyObject;
-  forgePublicKey: forge.pki.PublicKey;
+  forgePublicKey: forgeModule.pki.PublicKey;
 }
 
 /** An RSA-2048 key from Node's generator (async: several keys are made in parallel on the thread pool). */
-export async function rsaKey(): Promise<RsaKey> {
+async function rsaKey(forge: Forge): Promise<RsaKey> {
   const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
   return {
     privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
@@ -47,17 +60,21 @@ export async function rsaKey(): Promise<RsaKey> {
 }
 
 /** Sign with Node: forge computes the TBS structure and asks the "key" for a signature over it. */
-function signCert(cert: forge.pki.Certificate, key: KeyObject): void {
+function signCert(forge: Forge, cert: forgeModule.pki.Certificate, key: KeyObject): void {
   const nativeSigner = {
     sign: () => {
       const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
       return sign('sha256', tbs, key).toString('binary');
     },
   };
-  cert.sign(nativeSigner as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  cert.sign(nativeSigner as unknown as forgeModule.pki.rsa.PrivateKey, forge.md.sha256.create());
 }
 
-function newCert(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
+function newCert(
+  forge: Forge,
+  publicKey: forgeModule.pki.PublicKey,
+  days: number,
+): forgeModule.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // 16 bytes, first byte in 0x01..0x7f: positive and minimally encoded. Go rejects a leading zero byte
@@ -71,10 +88,14 @@ function newCert(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certif
   return cert;
 }
 
-/** Create a fresh self-signed CA (RSA-2048, SHA-256). */
+/**
+ * Create a fresh self-signed CA (RSA-2048, SHA-256) in memory, valid `days` days, that issues serving and
+ * client certificates. Nothing is written to disk and no `openssl` command runs.
+ */
 export async function createCertAuthority(commonName: string, days = 7): Promise<CertAuthority> {
-  const caKey = await rsaKey();
-  const caCert = newCert(caKey.forgePublicKey, days);
+  const forge = await loadForge();
+  const caKey = await rsaKey(forge);
+  const caCert = newCert(forge, caKey.forgePublicKey, days);
   const subject = [{ name: 'commonName', value: commonName }];
   caCert.setSubject(subject);
   caCert.setIssuer(subject);
@@ -83,13 +104,13 @@ export async function createCertAuthority(commonName: string, days = 7): Promise
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  signCert(caCert, caKey.privateKey);
+  signCert(forge, caCert, caKey.privateKey);
   return {
     certPem: forge.pki.certificateToPem(caCert),
     keyPem: caKey.privatePem,
     async issue(options: IssueOptions): Promise<CertPair> {
-      const leaf = await rsaKey();
-      const cert = newCert(leaf.forgePublicKey, options.days ?? days);
+      const leaf = await rsaKey(forge);
+      const cert = newCert(forge, leaf.forgePublicKey, options.days ?? days);
       cert.setSubject([
         { name: 'commonName', value: options.commonName },
         ...(options.organizations ?? []).map((value) => ({ name: 'organizationName', value })),
@@ -111,7 +132,7 @@ export async function createCertAuthority(commonName: string, days = 7): Promise
         { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
         ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
       ]);
-      signCert(cert, caKey.privateKey);
+      signCert(forge, cert, caKey.privateKey);
       return { certPem: forge.pki.certificateToPem(cert), keyPem: leaf.privatePem };
     },
   };

@@ -1,32 +1,15 @@
 // The detached process behind `capstan dev cluster up`: it owns the control plane, records where it is in
-// <stateDir>/state.json, and stops it on SIGTERM (`capstan dev cluster down`). Run as
-// `node kube-daemon.ts <stateDir> [--controller-manager]`.
-import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+// <stateDir>/state.json, and stops it on SIGTERM (`capstan dev cluster down`). Started by startCluster
+// (cluster.ts) as `node cluster-daemon.ts <stateDir> [--controller-manager]`.
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ControlPlane, startControlPlane } from '../control-plane.ts';
-
-/** What the daemon records in `state.json`. */
-export interface KubeDaemonState {
-  status: 'starting' | 'ready' | 'failed';
-  pid: number;
-  server?: string;
-  kubeconfigPath?: string;
-  processes?: Array<{ name: string; pid: number; logPath: string }>;
-  error?: string;
-  startedAt: string;
-}
-
-function writeState(stateDir: string, state: KubeDaemonState): void {
-  // Write then rename: the CLI polls this file and must never read half of it.
-  const tmp = join(stateDir, `state.json.${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  renameSync(tmp, join(stateDir, 'state.json'));
-}
+import { writeClusterState as writeState } from './cluster.ts';
+import { type ControlPlane, startControlPlane } from './control-plane.ts';
 
 async function main(argv: string[]): Promise<void> {
   const [stateDir, ...flags] = argv;
   if (!stateDir) {
-    process.stderr.write('usage: kube-daemon <stateDir> [--controller-manager]\n');
+    process.stderr.write('usage: cluster-daemon <stateDir> [--controller-manager]\n');
     process.exit(2);
   }
   mkdirSync(stateDir, { recursive: true });

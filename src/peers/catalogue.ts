@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PeerError } from '../runtime/errors.ts';
+import { tailLines } from '../runtime/index.ts';
+import { PeerError } from './errors.ts';
 
 /** How one peer is obtained: Debian packages, `go install`, or a Go module of ours under scripts/peers. */
 export type PeerSource =
@@ -33,9 +34,24 @@ export type PeerSource =
       upstream: string;
     };
 
+/** scripts/peers/versions.json: every peer with its pinned version, and the set `npm test` needs. */
 export interface PeerCatalogue {
+  /** The peers `npm test` needs (`npm run peers` installs them). */
   suite: string[];
+  /** Every peer by name. */
   peers: Record<string, PeerSource>;
+}
+
+/** One row of {@link peerStatus}. */
+export interface PeerStatus {
+  name: string;
+  version: string;
+  /** How it is installed: `apt: <packages>`, `go: <module>` or `go-module: <dir>`. */
+  source: string;
+  /** Installed and, for Go peers, built from the current sources. */
+  installed: boolean;
+  /** Where its binaries live. */
+  where: string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,7 +107,7 @@ function aptInstall(packages: string[], log: (line: string) => void): void {
       throw new PeerError(
         'CAP_ERR_PEER_INSTALL',
         `${args.join(' ')} failed (exit ${r.status})`,
-        `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').slice(-40).join('\n'),
+        tailLines(`${r.stdout ?? ''}\n${r.stderr ?? ''}`, 40),
       );
     }
   };
@@ -209,13 +225,7 @@ export function ensurePeers(names: string[], log: (line: string) => void = () =>
 }
 
 /** Where each peer stands: installed or not, and where its binaries live. */
-export function peerStatus(): Array<{
-  name: string;
-  version: string;
-  source: string;
-  installed: boolean;
-  where: string;
-}> {
+export function peerStatus(): PeerStatus[] {
   const catalogue = peerCatalogue();
   return Object.entries(catalogue.peers).map(([name, spec]) => {
     if (spec.source === 'apt') {

@@ -3,20 +3,20 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PeerError } from '../../runtime/errors.ts';
+import { ProcessError, ProcessErrorCode } from './errors.ts';
 
-/** What {@link startPeerProcess} needs to run one peer program. */
-export interface PeerProcessOptions {
-  /** Short peer name, used for the temp dir and in errors (`postgres`, `etcd`, ...). */
+/** What {@link startProcess} needs to run one long-lived program (a server, a daemon). */
+export interface StartProcessOptions {
+  /** Short name, used for the temp dir, the log file and in errors (`postgres`, `etcd`, ...). */
   name: string;
   command: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
-  /** Working directory; defaults to the peer's own temp dir. */
+  /** Working directory; defaults to the program's own temp dir. */
   cwd?: string;
-  /** Resolves true once the peer serves requests. Polled until it does or the timeout passes. */
+  /** Resolves true once the program serves requests. Polled until it does or the timeout passes. */
   ready: () => Promise<boolean>;
-  /** How long the peer may take to become ready. Default 60 s. */
+  /** How long the program may take to become ready. Default 60 s. */
   readyTimeoutMs?: number;
   /** How long `stop()` waits after SIGTERM before SIGKILL. Default 10 s. */
   stopTimeoutMs?: number;
@@ -26,16 +26,19 @@ export interface PeerProcessOptions {
   keepDir?: boolean;
 }
 
-/** A running peer. `stop()` is idempotent and also runs on process exit, so nothing is orphaned. */
-export interface PeerProcess {
+/** A running program. `stop()` is idempotent and also runs on process exit, so nothing is orphaned. */
+export interface RunningProcess {
+  /** The name given in {@link StartProcessOptions}. */
   readonly name: string;
+  /** Its process id (-1 when it could not be spawned). */
   readonly pid: number;
-  /** Private scratch directory of this peer (removed on stop unless `keepDir`). */
+  /** Private scratch directory of this program (removed on stop unless `keepDir`). */
   readonly dir: string;
-  /** File that receives the peer's stdout and stderr. */
+  /** File that receives the program's stdout and stderr. */
   readonly logPath: string;
-  /** Last lines of the peer's log, for error messages. */
+  /** Last lines of the program's log, for error messages. */
   logTail(lines?: number): string;
+  /** SIGTERM, then SIGKILL after `stopTimeoutMs`; resolves once it exited and its dir is gone. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -45,10 +48,11 @@ const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
 
 /**
- * Run `cleanup` (synchronously) on process exit, after every running peer was killed: a folder shared by
- * several peers must not be removed while they can still write to it. Returns a function that unregisters it.
+ * Run `cleanup` (synchronously) on process exit, after every program started by {@link startProcess} was
+ * killed: a folder shared by several programs must not be removed while they can still write to it.
+ * Returns a function that unregisters it.
  */
-export function onExitAfterPeers(cleanup: () => void): () => void {
+export function onExitAfterProcesses(cleanup: () => void): () => void {
   installExitHook();
   exitCleanups.add(cleanup);
   return () => exitCleanups.delete(cleanup);
@@ -81,28 +85,33 @@ function installExitHook(): void {
   }
 }
 
+/** The last `lines` lines of `text`: whole outputs can be megabytes, error messages want the end. */
+export function tailLines(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
 /** Read the last `lines` lines of a file, tolerating its absence. */
 export function tailFile(path: string, lines = 60): string {
   try {
-    const text = readFileSync(path, 'utf8');
-    return text.split('\n').slice(-lines).join('\n');
+    return tailLines(readFileSync(path, 'utf8'), lines);
   } catch {
     return '';
   }
 }
 
-/** Make a private temp dir for a peer. */
-export function makePeerDir(name: string): string {
+/** Make a private temp dir for a program: `<tmp>/capstan-<name>-XXXXXX`. */
+export function makeProcessDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `capstan-${name}-`));
 }
 
 /**
- * Start a peer program with its output captured to a log file, and wait until `ready()` says yes.
- * If the program exits or never becomes ready, the error carries the tail of its log.
+ * Start a program with its output captured to a log file, and wait until `ready()` says yes. If it exits
+ * first (`CAP_ERR_RUNTIME_PROCESS_EXITED`) or never becomes ready (`CAP_ERR_RUNTIME_PROCESS_NOT_READY`),
+ * it is stopped and the {@link ProcessError} carries the tail of its log.
  */
-export async function startPeerProcess(options: PeerProcessOptions): Promise<PeerProcess> {
+export async function startProcess(options: StartProcessOptions): Promise<RunningProcess> {
   installExitHook();
-  const dir = options.dir ?? makePeerDir(options.name);
+  const dir = options.dir ?? makeProcessDir(options.name);
   const logPath = join(dir, `${options.name}.log`);
   const logFd = openSync(logPath, 'a');
   const child = spawn(options.command, options.args ?? [], {
@@ -141,7 +150,7 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
     running.delete(entry);
     if (!entry.keepDir) rmSync(dir, { recursive: true, force: true });
   };
-  const handle: PeerProcess = {
+  const handle: RunningProcess = {
     name: options.name,
     pid: child.pid ?? -1,
     dir,
@@ -157,9 +166,9 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
     if (exited) {
       const tail = tailFile(logPath);
       await stop();
-      throw new PeerError(
-        'CAP_ERR_PEER_EXITED',
-        `peer ${options.name} (${options.command}) exited before it was ready: ` +
+      throw new ProcessError(
+        ProcessErrorCode.exited,
+        `${options.name} (${options.command}) exited before it was ready: ` +
           (spawnError ? spawnError.message : `code ${exited.code}, signal ${exited.signal}`),
         tail,
         { cause: spawnError },
@@ -174,21 +183,25 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
   }
   const tail = tailFile(logPath);
   await stop();
-  throw new PeerError(
-    'CAP_ERR_PEER_NOT_READY',
-    `peer ${options.name} was not ready within ${options.readyTimeoutMs ?? 60_000} ms` +
+  throw new ProcessError(
+    ProcessErrorCode.notReady,
+    `${options.name} was not ready within ${options.readyTimeoutMs ?? 60_000} ms` +
       (lastError instanceof Error ? ` (last probe: ${lastError.message})` : ''),
     tail,
     { cause: lastError },
   );
 }
 
-/** True while `pid` runs: signal 0 reaches it and it is not a zombie (dead, waiting to be reaped). */
-export function isRunning(pid: number): boolean {
+/**
+ * True while `pid` runs: it exists (signal 0 reaches it, or it belongs to another user) and it is not a
+ * zombie (dead, waiting to be reaped).
+ */
+export function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-  } catch {
-    return false;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   try {
     // The state letter follows the parenthesised command name.

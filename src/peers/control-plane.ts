@@ -5,13 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import { PeerError } from '../runtime/errors.ts';
-import { type KubeAssets, resolveKubeAssets } from './internal/kube-assets.ts';
-import { type CertAuthority, type CertPair, createCertAuthority } from './internal/kube-certs.ts';
-import { freePort } from './internal/ports.ts';
-import { onExitAfterPeers, type PeerProcess, startPeerProcess } from './internal/process.ts';
+import {
+  type CertAuthority,
+  type CertPair,
+  createCertAuthority,
+  freePort,
+  onExitAfterProcesses,
+} from '../runtime/index.ts';
+import { PeerError, type PeerErrorCode } from './errors.ts';
+import { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+import { type PeerProcess, startPeerProcess } from './process.ts';
 
 /** A Kubernetes object as plain JSON (a CRD, a webhook configuration...). */
 export type KubeObject = { apiVersion?: string; kind?: string; metadata?: { name?: string } } & Record<
@@ -239,8 +244,8 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   });
   const root = options.dir ?? mkdtempSync(join(tmpdir(), 'capstan-kube-'));
   mkdirSync(root, { recursive: true });
-  // On exit without stop(): startPeerProcess kills etcd and the apiserver, then the shared root goes.
-  const forgetRoot = onExitAfterPeers(() => rmSync(root, { recursive: true, force: true }));
+  // On exit without stop(): startProcess kills etcd and the apiserver, then the shared root goes.
+  const forgetRoot = onExitAfterProcesses(() => rmSync(root, { recursive: true, force: true }));
   const processes: PeerProcess[] = [];
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -254,180 +259,45 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-    const pki = join(root, 'pki');
-    mkdirSync(pki, { recursive: true });
-    const [ca, saKeys, etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([
-      createCertAuthority('capstan-kube-ca'),
-      // ES256 service-account tokens: an EC key costs a millisecond, RSA tens to hundreds.
-      generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    const [serving, admin, webhookCert] = await Promise.all([
-      ca.issue({
-        commonName: 'kube-apiserver',
-        dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-        ipAddresses: ['127.0.0.1', '10.0.0.1'],
-        usage: 'server',
-      }),
-      ca.issue({ commonName: 'capstan-admin', organizations: ['system:masters'], usage: 'client' }),
-      options.webhooks ? issueWebhookCert(ca, options.webhooks.host ?? '127.0.0.1') : undefined,
-    ]);
-    const file = (name: string, content: string) => {
-      const path = join(pki, name);
-      writeFileSync(path, content, { mode: 0o600 });
-      return path;
-    };
-    const caPath = file('ca.crt', ca.certPem);
-    const caKeyPath = file('ca.key', ca.keyPem);
-    const servingCert = file('apiserver.crt', serving.certPem);
-    const servingKey = file('apiserver.key', serving.keyPem);
-    const saKey = file('sa.key', saKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    const saPub = file('sa.pub', saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-    const server = `https://127.0.0.1:${apiPort}`;
-    const kubeconfigPath = join(root, 'kubeconfig');
-    writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 });
-    const adminTls: TlsClient = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
+    const pki = await createPki(root, options.webhooks);
 
     checkAborted(signal);
     log(`starting etcd (${assets.source}: ${assets.dir})`);
-    const etcdDir = join(root, 'etcd');
-    mkdirSync(etcdDir);
-    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    processes.push(
-      await startPeerProcess({
-        name: 'etcd',
-        command: assets.etcd,
-        args: [
-          `--data-dir=${join(etcdDir, 'data')}`,
-          `--listen-client-urls=${etcdUrl}`,
-          `--advertise-client-urls=${etcdUrl}`,
-          `--listen-peer-urls=${etcdPeerUrl}`,
-          `--initial-advertise-peer-urls=${etcdPeerUrl}`,
-          `--initial-cluster=default=${etcdPeerUrl}`,
-          // Test data is disposable: skipping fsync makes every apiserver write several times faster.
-          '--unsafe-no-fsync',
-        ],
-        dir: etcdDir,
-        keepDir: true,
-        ready: () => httpGetOk(`${etcdUrl}/health`),
-        readyTimeoutMs,
-      }),
-    );
+    processes.push(await startEtcd(assets, root, pki, readyTimeoutMs));
 
     checkAborted(signal);
     log('starting kube-apiserver');
-    const apiDir = join(root, 'kube-apiserver');
-    mkdirSync(apiDir);
-    processes.push(
-      await startPeerProcess({
-        name: 'kube-apiserver',
-        command: assets.kubeApiserver,
-        args: [
-          '--advertise-address=127.0.0.1',
-          '--bind-address=127.0.0.1',
-          `--secure-port=${apiPort}`,
-          `--cert-dir=${apiDir}`,
-          `--tls-cert-file=${servingCert}`,
-          `--tls-private-key-file=${servingKey}`,
-          `--client-ca-file=${caPath}`,
-          `--etcd-servers=${etcdUrl}`,
-          '--service-cluster-ip-range=10.0.0.0/24',
-          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-          `--service-account-key-file=${saPub}`,
-          `--service-account-signing-key-file=${saKey}`,
-          '--authorization-mode=RBAC',
-          // No kubelet will ever mount tokens, and without the controller manager no `default`
-          // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same).
-          '--disable-admission-plugins=ServiceAccount',
-          '--allow-privileged=true',
-          '--profiling=false',
-          ...(options.apiServerFlags ?? []),
-        ],
-        dir: apiDir,
-        keepDir: true,
-        ready: async () =>
-          (await httpsRequest(`${server}/readyz`, adminTls, { timeoutMs: 5_000 })).status === 200,
-        readyTimeoutMs,
-      }),
-    );
+    processes.push(await startApiServer(assets, root, pki, options.apiServerFlags ?? [], readyTimeoutMs));
 
     if (options.controllerManager) {
       checkAborted(signal);
       log('starting kube-controller-manager');
-      const kcmDir = join(root, 'kube-controller-manager');
-      mkdirSync(kcmDir);
-      const kcmPort = await freePort();
-      processes.push(
-        await startPeerProcess({
-          name: 'kube-controller-manager',
-          command: assets.kubeControllerManager ?? join(assets.dir, 'kube-controller-manager'),
-          args: [
-            `--kubeconfig=${kubeconfigPath}`,
-            `--authentication-kubeconfig=${kubeconfigPath}`,
-            `--authorization-kubeconfig=${kubeconfigPath}`,
-            '--bind-address=127.0.0.1',
-            `--secure-port=${kcmPort}`,
-            `--cert-dir=${kcmDir}`,
-            '--leader-elect=false',
-            `--service-account-private-key-file=${saKey}`,
-            `--root-ca-file=${caPath}`,
-            `--cluster-signing-cert-file=${caPath}`,
-            `--cluster-signing-key-file=${caKeyPath}`,
-            '--use-service-account-credentials=false',
-          ],
-          dir: kcmDir,
-          keepDir: true,
-          // Its own self-signed serving certificate: only liveness matters here, not identity.
-          ready: async () =>
-            (
-              await httpsRequest(`https://127.0.0.1:${kcmPort}/healthz`, {
-                ca: '',
-                rejectUnauthorized: false,
-              })
-            ).status === 200,
-          readyTimeoutMs,
-        }),
-      );
+      processes.push(await startControllerManager(assets, root, pki, readyTimeoutMs));
     }
 
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(kubeconfigPath);
+    kubeConfig.loadFromFile(pki.kubeconfigPath);
     const rawRequest: ControlPlane['request'] = (path, init = {}) =>
-      httpsRequest(`${server}${path}`, adminTls, init);
+      httpsRequest(`${pki.server}${path}`, pki.adminTls, init);
 
     if (crds.length > 0) {
       checkAborted(signal);
       await installCrds(rawRequest, crds, readyTimeoutMs, log);
     }
     let webhook: ControlPlaneWebhookServer | undefined;
-    if (options.webhooks && webhookCert) {
+    if (options.webhooks && pki.webhookCert) {
       checkAborted(signal);
-      const host = options.webhooks.host ?? '127.0.0.1';
-      const port = options.webhooks.port ?? (await freePort(host));
-      const certDir = join(root, 'webhook');
-      mkdirSync(certDir);
-      writeFileSync(join(certDir, 'tls.crt'), webhookCert.certPem, { mode: 0o600 });
-      writeFileSync(join(certDir, 'tls.key'), webhookCert.keyPem, { mode: 0o600 });
-      webhook = {
-        host,
-        port,
-        certPem: webhookCert.certPem,
-        keyPem: webhookCert.keyPem,
-        caPem: ca.certPem,
-        certDir,
-      };
+      webhook = await webhookServer(root, options.webhooks, pki.webhookCert, pki.ca.certPem);
       await installWebhooks(rawRequest, webhookConfigs, webhook);
     }
     checkAborted(signal);
 
     return {
-      server,
-      kubeconfigPath,
+      server: pki.server,
+      kubeconfigPath: pki.kubeconfigPath,
       kubeConfig,
-      caPem: ca.certPem,
+      caPem: pki.ca.certPem,
       webhook,
       dir: root,
       processes,
@@ -445,6 +315,205 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   }
 }
 
+/** Everything the programs are started with: ports, the CA, certificates and keys on disk, a kubeconfig. */
+interface ControlPlanePki {
+  ca: CertAuthority;
+  etcdClientPort: number;
+  etcdPeerPort: number;
+  apiPort: number;
+  /** Apiserver URL. */
+  server: string;
+  caPath: string;
+  caKeyPath: string;
+  servingCertPath: string;
+  servingKeyPath: string;
+  saKeyPath: string;
+  saPubPath: string;
+  kubeconfigPath: string;
+  /** The admin's credentials, for probes and raw requests. */
+  adminTls: TlsClient;
+  webhookCert: CertPair | undefined;
+}
+
+/** Pick the ports, make the CA and every certificate and key, write them under `<root>/pki` and the kubeconfig. */
+async function createPki(
+  root: string,
+  webhooks: ControlPlaneWebhookOptions | undefined,
+): Promise<ControlPlanePki> {
+  const pki = join(root, 'pki');
+  mkdirSync(pki, { recursive: true });
+  const [ca, saKeys, etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([
+    createCertAuthority('capstan-kube-ca'),
+    // ES256 service-account tokens: an EC key costs a millisecond, RSA tens to hundreds.
+    generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const [serving, admin, webhookCert] = await Promise.all([
+    ca.issue({
+      commonName: 'kube-apiserver',
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      usage: 'server',
+    }),
+    ca.issue({ commonName: 'capstan-admin', organizations: ['system:masters'], usage: 'client' }),
+    webhooks ? issueWebhookCert(ca, webhooks.host ?? '127.0.0.1') : undefined,
+  ]);
+  const file = (name: string, content: string) => {
+    const path = join(pki, name);
+    writeFileSync(path, content, { mode: 0o600 });
+    return path;
+  };
+  const server = `https://127.0.0.1:${apiPort}`;
+  const kubeconfigPath = join(root, 'kubeconfig');
+  writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 });
+  return {
+    ca,
+    etcdClientPort,
+    etcdPeerPort,
+    apiPort,
+    server,
+    caPath: file('ca.crt', ca.certPem),
+    caKeyPath: file('ca.key', ca.keyPem),
+    servingCertPath: file('apiserver.crt', serving.certPem),
+    servingKeyPath: file('apiserver.key', serving.keyPem),
+    saKeyPath: file('sa.key', saKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+    saPubPath: file('sa.pub', saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+    kubeconfigPath,
+    adminTls: { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem },
+    webhookCert,
+  };
+}
+
+function startEtcd(
+  assets: KubeAssets,
+  root: string,
+  pki: ControlPlanePki,
+  readyTimeoutMs: number,
+): Promise<PeerProcess> {
+  const etcdDir = join(root, 'etcd');
+  mkdirSync(etcdDir);
+  const etcdUrl = `http://127.0.0.1:${pki.etcdClientPort}`;
+  const etcdPeerUrl = `http://127.0.0.1:${pki.etcdPeerPort}`;
+  return startPeerProcess({
+    name: 'etcd',
+    command: assets.etcd,
+    args: [
+      `--data-dir=${join(etcdDir, 'data')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${etcdPeerUrl}`,
+      `--initial-advertise-peer-urls=${etcdPeerUrl}`,
+      `--initial-cluster=default=${etcdPeerUrl}`,
+      // Test data is disposable: skipping fsync makes every apiserver write several times faster.
+      '--unsafe-no-fsync',
+    ],
+    dir: etcdDir,
+    keepDir: true,
+    ready: () => httpGetOk(`${etcdUrl}/health`),
+    readyTimeoutMs,
+  });
+}
+
+function startApiServer(
+  assets: KubeAssets,
+  root: string,
+  pki: ControlPlanePki,
+  extraFlags: string[],
+  readyTimeoutMs: number,
+): Promise<PeerProcess> {
+  const apiDir = join(root, 'kube-apiserver');
+  mkdirSync(apiDir);
+  return startPeerProcess({
+    name: 'kube-apiserver',
+    command: assets.kubeApiserver,
+    args: [
+      '--advertise-address=127.0.0.1',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${pki.apiPort}`,
+      `--cert-dir=${apiDir}`,
+      `--tls-cert-file=${pki.servingCertPath}`,
+      `--tls-private-key-file=${pki.servingKeyPath}`,
+      `--client-ca-file=${pki.caPath}`,
+      `--etcd-servers=http://127.0.0.1:${pki.etcdClientPort}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.saPubPath}`,
+      `--service-account-signing-key-file=${pki.saKeyPath}`,
+      '--authorization-mode=RBAC',
+      // No kubelet will ever mount tokens, and without the controller manager no `default`
+      // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same).
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
+      '--profiling=false',
+      // Last, so they override the defaults above.
+      ...extraFlags,
+    ],
+    dir: apiDir,
+    keepDir: true,
+    ready: async () =>
+      (await httpsRequest(`${pki.server}/readyz`, pki.adminTls, { timeoutMs: 5_000 })).status === 200,
+    readyTimeoutMs,
+  });
+}
+
+async function startControllerManager(
+  assets: KubeAssets,
+  root: string,
+  pki: ControlPlanePki,
+  readyTimeoutMs: number,
+): Promise<PeerProcess> {
+  const kcmDir = join(root, 'kube-controller-manager');
+  mkdirSync(kcmDir);
+  const kcmPort = await freePort();
+  return startPeerProcess({
+    name: 'kube-controller-manager',
+    command: assets.kubeControllerManager ?? join(assets.dir, 'kube-controller-manager'),
+    args: [
+      `--kubeconfig=${pki.kubeconfigPath}`,
+      `--authentication-kubeconfig=${pki.kubeconfigPath}`,
+      `--authorization-kubeconfig=${pki.kubeconfigPath}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${kcmPort}`,
+      `--cert-dir=${kcmDir}`,
+      '--leader-elect=false',
+      `--service-account-private-key-file=${pki.saKeyPath}`,
+      `--root-ca-file=${pki.caPath}`,
+      `--cluster-signing-cert-file=${pki.caPath}`,
+      `--cluster-signing-key-file=${pki.caKeyPath}`,
+      '--use-service-account-credentials=false',
+    ],
+    dir: kcmDir,
+    keepDir: true,
+    // Its own self-signed serving certificate: only liveness matters here, not identity.
+    ready: async () =>
+      (
+        await httpsRequest(`https://127.0.0.1:${kcmPort}/healthz`, {
+          ca: '',
+          rejectUnauthorized: false,
+        })
+      ).status === 200,
+    readyTimeoutMs,
+  });
+}
+
+/** Where the test's webhook server listens and what it serves; the certificate is also written to disk. */
+async function webhookServer(
+  root: string,
+  options: ControlPlaneWebhookOptions,
+  cert: CertPair,
+  caPem: string,
+): Promise<ControlPlaneWebhookServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (await freePort(host));
+  const certDir = join(root, 'webhook');
+  mkdirSync(certDir);
+  writeFileSync(join(certDir, 'tls.crt'), cert.certPem, { mode: 0o600 });
+  writeFileSync(join(certDir, 'tls.key'), cert.keyPem, { mode: 0o600 });
+  return { host, port, certPem: cert.certPem, keyPem: cert.keyPem, caPem, certDir };
+}
+
 function issueWebhookCert(ca: CertAuthority, host: string): Promise<CertPair> {
   const isIp = /^[\d.]+$|:/.test(host);
   return ca.issue({
@@ -457,7 +526,7 @@ function issueWebhookCert(ca: CertAuthority, host: string): Promise<CertPair> {
 
 type RawRequest = ControlPlane['request'];
 
-function apiError(code: string, what: string, res: { status: number; body: string }): PeerError {
+function apiError(code: PeerErrorCode, what: string, res: { status: number; body: string }): PeerError {
   let message = res.body;
   try {
     message = (JSON.parse(res.body) as { message?: string }).message ?? res.body;

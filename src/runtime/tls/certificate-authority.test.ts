@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { createCertAuthority } from './kube-certs.ts';
+import { createCertAuthority } from './certificate-authority.ts';
 
 test('issued certificates chain to the CA and carry names, groups and usages', async () => {
   const ca = await createCertAuthority('capstan-test-ca');

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { PeerError } from '../../runtime/errors.ts';
+import { ProcessError, ProcessErrorCode } from './errors.ts';
+import { tailLines } from './process.ts';
 
-/** Options shared by the CLI peer runners (`runHelm`, `runTofu`, `runAnsible`). */
+/** Options of {@link runCommand}, shared by the CLI tool runners (`runHelm`, `runTofu`, `runAnsible`). */
 export interface RunCommandOptions {
   /** Working directory of the command. */
   cwd?: string;
@@ -11,13 +12,13 @@ export interface RunCommandOptions {
   input?: string;
   /** Aborts the command (SIGTERM, then SIGKILL after 5 s). */
   signal?: AbortSignal;
-  /** Deadline for the command. Default 120 s: a peer CLI that hangs must not hang the test run. */
+  /** Deadline for the command. Default 120 s: a CLI that hangs must not hang its caller. */
   timeoutMs?: number;
-  /** Resolve with a non-zero exit code instead of throwing `CAP_ERR_PEER_COMMAND_FAILED`. */
+  /** Resolve with a non-zero exit code instead of throwing `CAP_ERR_RUNTIME_PROCESS_FAILED`. */
   allowFailure?: boolean;
 }
 
-/** What a peer CLI printed and how it exited. */
+/** What a command printed and how it exited. */
 export interface CommandResult {
   /** Exit code; -1 when the command was killed by a signal. */
   readonly code: number;
@@ -25,18 +26,15 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
-/** Keep the last lines of a stream for error messages; whole outputs can be megabytes. */
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
+const TAIL_LINES = 40;
 
 /**
- * Run one peer CLI to completion, collecting stdout and stderr. Throws a {@link PeerError} with the
- * output tail when it cannot start (`CAP_ERR_PEER_COMMAND_SPAWN`), times out or is aborted
- * (`CAP_ERR_PEER_COMMAND_ABORTED`), or exits non-zero (`CAP_ERR_PEER_COMMAND_FAILED`, unless
- * `allowFailure`).
+ * Run one command to completion, collecting stdout and stderr. `name` prefixes error messages. Throws a
+ * {@link ProcessError} with the output tail when it cannot start (`CAP_ERR_RUNTIME_PROCESS_SPAWN`), times
+ * out or is aborted (`CAP_ERR_RUNTIME_PROCESS_ABORTED`), or exits non-zero
+ * (`CAP_ERR_RUNTIME_PROCESS_FAILED`, unless `allowFailure`).
  */
-export async function runPeerCommand(
+export async function runCommand(
   name: string,
   command: string,
   args: readonly string[],
@@ -78,8 +76,8 @@ export async function runPeerCommand(
   const stderr = Buffer.concat(err).toString('utf8');
   const shown = `${command} ${args.join(' ')}`;
   if (outcome.error) {
-    throw new PeerError(
-      'CAP_ERR_PEER_COMMAND_SPAWN',
+    throw new ProcessError(
+      ProcessErrorCode.spawn,
       `${name}: cannot run ${shown}: ${outcome.error.message}`,
       '',
       {
@@ -88,19 +86,19 @@ export async function runPeerCommand(
     );
   }
   if (signal.aborted) {
-    throw new PeerError(
-      'CAP_ERR_PEER_COMMAND_ABORTED',
+    throw new ProcessError(
+      ProcessErrorCode.aborted,
       `${name}: ${shown} was stopped (${options.signal?.aborted ? 'aborted' : 'timed out'})`,
-      tail(`${stdout}\n${stderr}`),
+      tailLines(`${stdout}\n${stderr}`, TAIL_LINES),
       { cause: signal.reason },
     );
   }
   const code = outcome.code ?? -1;
   if (code !== 0 && !options.allowFailure) {
-    throw new PeerError(
-      'CAP_ERR_PEER_COMMAND_FAILED',
+    throw new ProcessError(
+      ProcessErrorCode.failed,
       `${name}: ${shown} exited with ${outcome.sig ?? code}`,
-      tail(`${stdout}\n${stderr}`),
+      tailLines(`${stdout}\n${stderr}`, TAIL_LINES),
     );
   }
   return { code, stdout, stderr };

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { PeerError } from '../runtime/errors.ts';
+import { isProcessRunning as alive } from '../runtime/index.ts';
+import { peerCatalogue } from './catalogue.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
-import { resolveKubeAssets } from './internal/kube-assets.ts';
-import { isRunning as alive } from './internal/process.ts';
-import { peerCatalogue } from './peers.ts';
+import { PeerError } from './errors.ts';
+import { resolveKubeAssets } from './kube-assets.ts';
 
 const widgetCrd = `
 apiVersion: apiextensions.k8s.io/v1

@@ -1,0 +1,241 @@
+// `capstan dev cluster`: a local control plane run by a detached daemon (cluster-daemon.ts) that outlives
+// the command which started it. The daemon records where it is in `<state dir>/state.json`; every other
+// command reads that file.
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { isProcessRunning, tailFile } from '../runtime/index.ts';
+import { cacheRoot } from './catalogue.ts';
+import { PeerError, PeerErrorCode } from './errors.ts';
+import { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+
+/** What the background control plane records in `<state dir>/state.json`. */
+export interface ClusterState {
+  status: 'starting' | 'ready' | 'failed';
+  /** The daemon's pid. */
+  pid: number;
+  /** Apiserver URL, once ready. */
+  server?: string;
+  /** The kubeconfig the daemon copied into the state dir, once ready. */
+  kubeconfigPath?: string;
+  /** The programs the daemon runs, so `down` can end them even when the daemon was killed hard. */
+  processes?: Array<{ name: string; pid: number; logPath: string }>;
+  /** Why start-up failed. */
+  error?: string;
+  startedAt: string;
+}
+
+/** Where the background cluster keeps its state: `<cache root>/cluster`. */
+export function clusterStateDir(): string {
+  return join(cacheRoot(), 'cluster');
+}
+
+/** The recorded state, or undefined when there is none (or it is unreadable). */
+export function readClusterState(dir = clusterStateDir()): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Record the state; written then renamed, because other commands poll this file and must never read half of it. */
+export function writeClusterState(dir: string, state: ClusterState): void {
+  const tmp = join(dir, `state.json.${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, join(dir, 'state.json'));
+}
+
+/** Options of {@link startCluster}. */
+export interface StartClusterOptions {
+  /** Also run kube-controller-manager. */
+  controllerManager?: boolean;
+  /** How long to wait for readiness. */
+  timeoutMs: number;
+  /** Progress of building or finding the binaries (runs in the foreground, so a build's progress shows). */
+  log?: (line: string) => void;
+  /** Called once the binaries are found, before the daemon starts. */
+  onAssets?: (assets: KubeAssets) => void;
+}
+
+/** Where a running background cluster is. */
+export interface ClusterInfo {
+  server: string;
+  kubeconfigPath: string;
+  /** True when a ready cluster was already running and nothing was started. */
+  alreadyRunning: boolean;
+}
+
+/** The daemon's entry: the .ts source when running from source, the compiled .js from dist. */
+function daemonScript(): string {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return fileURLToPath(new URL(`./cluster-daemon.${ext}`, import.meta.url));
+}
+
+/**
+ * Start the background control plane (or find the running one) and wait until it is ready. Fails with
+ * `CAP_ERR_PEER_CLUSTER_BUSY` while another one is starting, `CAP_ERR_PEER_CLUSTER_FAILED` when it fails
+ * or is not ready within `timeoutMs` (then it is stopped).
+ */
+export async function startCluster(options: StartClusterOptions): Promise<ClusterInfo> {
+  const dir = clusterStateDir();
+  const current = readClusterState(dir);
+  if (current && isProcessRunning(current.pid) && current.status !== 'failed') {
+    if (current.status === 'ready' && current.kubeconfigPath) {
+      return { server: current.server ?? '', kubeconfigPath: current.kubeconfigPath, alreadyRunning: true };
+    }
+    throw new PeerError(
+      PeerErrorCode.clusterBusy,
+      `a cluster is already starting (pid ${current.pid}); run "capstan dev cluster down" to reset`,
+    );
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  const assets = resolveKubeAssets({
+    controllerManager: options.controllerManager ?? false,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  options.onAssets?.(assets);
+  const daemon = spawnDaemon(dir, assets, options.controllerManager ?? false);
+  return await waitUntilReady(dir, daemon, options.timeoutMs);
+}
+
+interface DaemonHandle {
+  pid: number | undefined;
+  logPath: string;
+  exited(): boolean;
+}
+
+function spawnDaemon(dir: string, assets: KubeAssets, controllerManager: boolean): DaemonHandle {
+  const logPath = join(dir, 'daemon.log');
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, daemonScript(), dir, ...(controllerManager ? ['--controller-manager'] : [])],
+    {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      // The daemon must find the same binaries even when they came from the environment.
+      env: { ...process.env, CAPSTAN_KUBE_ASSETS: assets.dir },
+    },
+  );
+  closeSync(logFd);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  child.unref();
+  return { pid: child.pid, logPath, exited: () => exited };
+}
+
+async function waitUntilReady(dir: string, daemon: DaemonHandle, timeoutMs: number): Promise<ClusterInfo> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const state = readClusterState(dir);
+    if (state?.status === 'ready' && state.kubeconfigPath) {
+      return { server: state.server ?? '', kubeconfigPath: state.kubeconfigPath, alreadyRunning: false };
+    }
+    if (state?.status === 'failed' || daemon.exited()) {
+      const reason = state?.error ?? tailFile(daemon.logPath, 40);
+      rmSync(dir, { recursive: true, force: true });
+      throw new PeerError(PeerErrorCode.clusterFailed, `cluster failed to start: ${reason}`);
+    }
+    await sleep(200);
+  }
+  if (daemon.pid) process.kill(daemon.pid, 'SIGTERM');
+  throw new PeerError(
+    PeerErrorCode.clusterFailed,
+    `cluster not ready within ${timeoutMs / 1000} s; log: ${daemon.logPath}\n${tailFile(daemon.logPath, 40)}`,
+  );
+}
+
+/**
+ * Stop the background cluster and remove its state. Resolves false when there was none. The daemon gets
+ * SIGTERM (30 s to stop its programs), then SIGKILL; programs it left behind are killed by their pids.
+ */
+export async function stopCluster(): Promise<boolean> {
+  const dir = clusterStateDir();
+  const state = readClusterState(dir);
+  if (!state) {
+    rmSync(dir, { recursive: true, force: true });
+    return false;
+  }
+  if (isProcessRunning(state.pid)) {
+    process.kill(state.pid, 'SIGTERM');
+    for (let i = 0; i < 300 && isProcessRunning(state.pid); i++) await sleep(100);
+    if (isProcessRunning(state.pid)) process.kill(state.pid, 'SIGKILL');
+  }
+  // If the daemon was killed hard, its programs are orphans: end them by their recorded pids.
+  for (const p of state.processes ?? []) {
+    if (isProcessRunning(p.pid)) process.kill(p.pid, 'SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return true;
+}
+
+/** The kubeconfig path of the running, ready cluster; `CAP_ERR_PEER_CLUSTER_ABSENT` when there is none. */
+export function clusterKubeconfig(): string {
+  const state = readClusterState();
+  if (state?.status !== 'ready' || !state.kubeconfigPath || !isProcessRunning(state.pid)) {
+    throw new PeerError(
+      PeerErrorCode.clusterAbsent,
+      'no cluster running; start one with "capstan dev cluster up"',
+    );
+  }
+  return state.kubeconfigPath;
+}
+
+/** What {@link clusterStatus} reports. */
+export interface ClusterStatus {
+  /** The daemon is alive. */
+  running: boolean;
+  /** The apiserver answered a request with the recorded kubeconfig. */
+  ready: boolean;
+  status: ClusterState['status'] | 'absent';
+  server: string | undefined;
+  kubeconfigPath: string | undefined;
+  pid: number | undefined;
+  processes: Array<{ name: string; pid: number; logPath: string; alive: boolean }> | undefined;
+  stateDir: string;
+}
+
+/** Whether the background cluster runs and answers, with its programs and their liveness. */
+export async function clusterStatus(): Promise<ClusterStatus> {
+  const dir = clusterStateDir();
+  const state = readClusterState(dir);
+  const running = state !== undefined && isProcessRunning(state.pid);
+  let ready = false;
+  if (running && state.status === 'ready' && state.kubeconfigPath && existsSync(state.kubeconfigPath)) {
+    // Loaded here only: the client takes a while to import, and most commands never need it.
+    const { KubeConfig, CoreV1Api } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(state.kubeconfigPath);
+    ready = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespace({ name: 'default' })
+      .then(() => true)
+      .catch(() => false);
+  }
+  return {
+    running,
+    ready,
+    status: state?.status ?? 'absent',
+    server: state?.server,
+    kubeconfigPath: state?.kubeconfigPath,
+    pid: state?.pid,
+    processes: state?.processes?.map((p) => ({ ...p, alive: isProcessRunning(p.pid) })),
+    stateDir: dir,
+  };
+}

@@ -1,0 +1,48 @@
+// capstan/peers: the programs Capstan works with (etcd, kube-apiserver, Prometheus, helm, tofu, ...):
+// the pinned catalogue, install and cache, binary lookup, running them, and the local control plane
+// behind `capstan dev cluster`. Serves `capstan dev`, `capstan/testing` and the tool areas.
+
+export {
+  buildStamp,
+  cacheRoot,
+  ensurePeers,
+  type PeerCatalogue,
+  type PeerSource,
+  type PeerStatus,
+  packageRoot,
+  peerBinary,
+  peerCacheDir,
+  peerCatalogue,
+  peerStatus,
+} from './catalogue.ts';
+export {
+  type ClusterInfo,
+  type ClusterState,
+  type ClusterStatus,
+  clusterKubeconfig,
+  clusterStateDir,
+  clusterStatus,
+  readClusterState,
+  type StartClusterOptions,
+  startCluster,
+  stopCluster,
+  writeClusterState,
+} from './cluster.ts';
+export {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type ControlPlaneWebhookOptions,
+  type ControlPlaneWebhookServer,
+  type KubeObject,
+  type RawRequestInit,
+  startControlPlane,
+  toKubeObjects,
+} from './control-plane.ts';
+export { PeerError, PeerErrorCode } from './errors.ts';
+export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+export {
+  type PeerProcess,
+  type PeerProcessOptions,
+  runPeerCommand,
+  startPeerProcess,
+} from './process.ts';
