@@ -48,7 +48,7 @@ const bench: Benchmark = {
       },
       dest(),
     );
-    const capstan = createLogger({ destination: '/dev/null', format: 'json', env: {} });
+    const capstan = createLogger({ destination: '/dev/null', format: 'json' });
     const subjects: [string, LogFn][] = [
       ['pino', (o, m) => plain.info(o, m)],
       ['pino-redact-paths', (o, m) => redactPaths.info(o, m)],

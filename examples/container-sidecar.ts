@@ -7,7 +7,15 @@
 //
 // `capstan config doc examples/container-sidecar.ts` lists every variable it reads.
 import { DockerClient, tailLogBatches, watchEvents } from 'capstan/docker';
-import { createLogger, defineConfig, env, flushLogs, Lifecycle, loadConfigOrExit } from 'capstan/runtime';
+import {
+  createLogger,
+  defineConfig,
+  env,
+  flushLogs,
+  Lifecycle,
+  loadConfigOrExit,
+  logConfig,
+} from 'capstan/runtime';
 
 export const sidecarConfig = defineConfig({
   name: 'container-sidecar',
@@ -23,7 +31,7 @@ export const sidecarConfig = defineConfig({
 /** Run the sidecar until `lifecycle` shuts down. */
 export function startSidecar(envVars: Record<string, string | undefined> = process.env): Lifecycle {
   const config = loadConfigOrExit(sidecarConfig, envVars);
-  const log = createLogger({ name: 'container-sidecar' });
+  const log = createLogger({ name: 'container-sidecar', ...loadConfigOrExit(logConfig, envVars) });
   const docker = new DockerClient({ env: envVars });
   const lifecycle = new Lifecycle({
     drainDelayMs: 0,

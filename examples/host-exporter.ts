@@ -8,6 +8,7 @@
 // `capstan config doc examples/host-exporter.ts` lists every variable it reads.
 import { statfs } from 'node:fs/promises';
 import {
+  createLogger,
   createService,
   defineConfig,
   env,
@@ -15,6 +16,7 @@ import {
   hostMetricsCollector,
   listenFields,
   loadConfigOrExit,
+  logConfig,
   postgresCheck,
 } from 'capstan/runtime';
 
@@ -35,14 +37,14 @@ export const exporterConfig = defineConfig({
   },
 });
 
-/** Start the exporter; returns the running service. */
+/** Start the exporter; returns the running service. The environment is read here, once, and passed down. */
 export async function startHostExporter(envVars: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(exporterConfig, envVars);
   const service = createService({
     name: 'host-exporter',
     port: config.port,
     host: config.host,
-    env: envVars,
+    logger: createLogger({ name: 'host-exporter', ...loadConfigOrExit(logConfig, envVars) }),
   });
   service.metrics.registerCollector(
     hostMetricsCollector({ procPath: config.procPath, intervalMs: config.interval }),

@@ -55,8 +55,11 @@ export function command(): Command {
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--only <names>', 'comma-separated subset of services')
     .action(async (opts: { host: string; only?: string }) => {
-      const { createLogger, flushLogs, Lifecycle } = await import('../runtime/index.ts');
-      const logger = createLogger({ name: 'capstan-up' });
+      const { createLogger, flushLogs, Lifecycle, loadConfig, logConfig } = await import(
+        '../runtime/index.ts'
+      );
+      // The edge: LOG_LEVEL/LOG_FORMAT are read here, once; services get values (PORT is not read at all).
+      const logger = createLogger({ name: 'capstan-up', ...loadConfig(logConfig) });
       // No load balancer in front of a local run: no propagation delay before closing listeners.
       const lifecycle = new Lifecycle({
         drainDelayMs: 0,

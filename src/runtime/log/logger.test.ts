@@ -5,9 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { LogError } from './errors.ts';
-import { createLogger, flushLogs, type LogFormat, type LoggerOptions, type LogLevel } from './logger.ts';
+import {
+  createLogger,
+  flushLogs,
+  type LogFormat,
+  type LoggerOptions,
+  type LogLevel,
+  logConfig,
+} from './logger.ts';
 import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** A logger writing into an array; each entry is one raw line. */
@@ -15,7 +23,6 @@ function capture(options: LoggerOptions = {}) {
   const lines: string[] = [];
   const log = createLogger({
     format: 'json',
-    env: {},
     ...options,
     destination: { write: (s: string) => lines.push(s) },
   });
@@ -96,7 +103,7 @@ describe('JSON lines', () => {
 });
 
 describe('levels', () => {
-  test('level filtering from options and from LOG_LEVEL', () => {
+  test('level filtering from options and from LOG_LEVEL (read at the edge with logConfig)', () => {
     const explicit = capture({ level: 'warn' });
     explicit.log.debug('d');
     explicit.log.info('i');
@@ -106,14 +113,14 @@ describe('levels', () => {
       explicit.parsed().map((l) => l['msg']),
       ['w', 'e'],
     );
-    const fromEnv = capture({ env: { LOG_LEVEL: 'DEBUG' } });
+    const fromEnv = capture({ ...loadConfig(logConfig, { LOG_LEVEL: 'DEBUG' }) });
     fromEnv.log.trace('t');
     fromEnv.log.debug('d');
     assert.deepEqual(
       fromEnv.parsed().map((l) => l['level']),
       ['debug'],
     );
-    const byDefault = capture({ env: { LOG_LEVEL: '' } });
+    const byDefault = capture({ ...loadConfig(logConfig, { LOG_LEVEL: '' }) });
     byDefault.log.debug('d');
     byDefault.log.info('i');
     assert.equal(byDefault.lines.length, 1);
@@ -137,7 +144,7 @@ describe('levels', () => {
     try {
       writeFileSync(join(dir, 'file'), '');
       assert.throws(
-        () => createLogger({ env: {}, destination: join(dir, 'file', 'app.log') }),
+        () => createLogger({ destination: join(dir, 'file', 'app.log') }),
         isLogError(/cannot open log file/),
       );
     } finally {
@@ -148,7 +155,10 @@ describe('levels', () => {
   test('an invalid LOG_LEVEL or LOG_FORMAT is a ConfigError naming both', () => {
     assert.throws(
       () =>
-        createLogger({ env: { LOG_LEVEL: 'verbose', LOG_FORMAT: 'xml' }, destination: { write: () => {} } }),
+        createLogger({
+          ...loadConfig(logConfig, { LOG_LEVEL: 'verbose', LOG_FORMAT: 'xml' }),
+          destination: { write: () => {} },
+        }),
       (e: unknown) =>
         e instanceof ConfigError &&
         e.issues.map((i) => i.env).join() === 'LOG_LEVEL,LOG_FORMAT' &&
@@ -156,6 +166,26 @@ describe('levels', () => {
           e.message,
         ),
     );
+  });
+
+  test('createLogger reads no environment: a bad LOG_LEVEL or PORT there breaks nothing', () => {
+    const saved = { LOG_LEVEL: process.env['LOG_LEVEL'], PORT: process.env['PORT'] };
+    process.env['LOG_LEVEL'] = 'verbose';
+    process.env['PORT'] = 'abc';
+    try {
+      const { log, parsed } = capture();
+      log.debug('d');
+      log.info('i');
+      assert.deepEqual(
+        parsed().map((l) => l['msg']),
+        ['i'],
+      );
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });
 
@@ -275,7 +305,7 @@ describe('pretty', () => {
     const lines: string[] = [];
     const log = createLogger({
       component: 'web',
-      env: { LOG_FORMAT: 'pretty' },
+      ...loadConfig(logConfig, { LOG_FORMAT: 'pretty' }),
       destination: { write: (s: string) => lines.push(s) },
     });
     log.info({ password: 'pw', port: 8080 }, 'listening');
@@ -318,7 +348,7 @@ describe('pretty', () => {
 
   test('JSON by default when the destination is not a terminal', () => {
     const lines: string[] = [];
-    createLogger({ env: {}, destination: { write: (s: string) => lines.push(s) } }).info('x');
+    createLogger({ destination: { write: (s: string) => lines.push(s) } }).info('x');
     assert.equal((JSON.parse(lines[0]!) as Record<string, unknown>)['msg'], 'x');
   });
 });
@@ -333,7 +363,7 @@ describe('destinations and flushing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'capstan-log-'));
     dirs.push(dir);
     const file = join(dir, 'sub', 'app.log');
-    const log = createLogger({ env: {}, format: 'json', destination: file });
+    const log = createLogger({ format: 'json', destination: file });
     for (let i = 0; i < 500; i++) log.info({ i }, 'l');
     flushLogs();
     const lines = readFileSync(file, 'utf8').trim().split('\n');

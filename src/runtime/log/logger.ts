@@ -8,7 +8,7 @@ import pino, {
   type Logger as PinoLogger,
   type LoggerOptions as PinoOptions,
 } from 'pino';
-import { defineConfig, loadConfig } from '../config/config.ts';
+import { defineConfig } from '../config/config.ts';
 import { env } from '../config/env-types.ts';
 import { LogError, LogErrorCode } from './errors.ts';
 import { SyncFdWriter } from './fd-writer.ts';
@@ -24,7 +24,11 @@ export type LogFormat = 'json' | 'pretty';
 /** The logger: pino's, so its whole API (child, isLevelEnabled, bindings...) is available. */
 export type Logger = PinoLogger;
 
-/** `LOG_LEVEL` (default info) and `LOG_FORMAT` (default: pretty on a TTY, JSON otherwise). */
+/**
+ * `LOG_LEVEL` (default info) and `LOG_FORMAT` (default: pretty on a TTY, JSON otherwise). {@link createLogger}
+ * reads no environment: read these at the edge and pass them in,
+ * `createLogger({ name, ...loadConfigOrExit(logConfig) })`.
+ */
 export const logConfig = defineConfig({
   name: 'log',
   fields: {
@@ -41,15 +45,15 @@ export const logConfig = defineConfig({
   },
 });
 
-/** Options for {@link createLogger}; unset ones come from the environment. */
+/** Options for {@link createLogger}: values, never read from the environment (see {@link logConfig}). */
 export interface LoggerOptions {
   /** Program or library name, logged as `name`. */
   name?: string;
   /** Part of the program, logged as `component` (children may override it). */
   component?: string;
-  /** Minimum level; default `LOG_LEVEL`, else `info`. */
+  /** Minimum level; default `info`. */
   level?: LogLevel;
-  /** Default `LOG_FORMAT`, else pretty when the destination is a terminal. */
+  /** Default: pretty when the destination is a terminal, JSON otherwise. */
   format?: LogFormat;
   /** File descriptor (default 1, stdout), file path, or any stream with `write(string)`. */
   destination?: number | string | DestinationStream;
@@ -57,8 +61,6 @@ export interface LoggerOptions {
   redactKeys?: readonly string[];
   /** Extra fields on every line. */
   base?: Record<string, unknown>;
-  /** Environment read for LOG_LEVEL / LOG_FORMAT (default `process.env`). */
-  env?: Record<string, string | undefined>;
 }
 
 /** Something {@link flushLogs} can flush synchronously (a sonic-boom destination). */
@@ -113,10 +115,11 @@ function isTty(fd: number): boolean {
 /**
  * Create a logger writing JSON lines (`level` as a label, ISO-8601 `time`, `msg`) synchronously to
  * stdout. Fields named like secrets are replaced by `[REDACTED]` at any depth, in logged objects and in
- * child bindings, and URL passwords are masked in every string, including the message.
+ * child bindings, and URL passwords are masked in every string, including the message. It reads no
+ * environment: `LOG_LEVEL`/`LOG_FORMAT` are read at the edge through {@link logConfig}.
  *
  * ```ts
- * const log = createLogger({ name: 'exporter' });
+ * const log = createLogger({ name: 'exporter', ...loadConfigOrExit(logConfig) });
  * log.child({ component: 'scrape', requestId }).info({ target }, 'scraped');
  * ```
  */
@@ -133,14 +136,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       `unknown log format ${JSON.stringify(options.format)}; use json or pretty`,
     );
   }
-  const cfg = loadConfig(logConfig, options.env ?? process.env);
   const fd =
     typeof options.destination === 'number'
       ? options.destination
       : options.destination === undefined
         ? 1
         : -1;
-  const format: LogFormat = options.format ?? cfg.format ?? (fd >= 0 && isTty(fd) ? 'pretty' : 'json');
+  const format: LogFormat = options.format ?? (fd >= 0 && isTty(fd) ? 'pretty' : 'json');
 
   let dest: DestinationStream;
   if (typeof options.destination === 'object') {
@@ -170,7 +172,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.component !== undefined) first['component'] = options.component;
 
   const pinoOptions: PinoOptions = {
-    level: options.level ?? cfg.level,
+    level: options.level ?? 'info',
     base: { pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {

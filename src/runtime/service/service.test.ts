@@ -128,3 +128,28 @@ test('readiness turns 503 while stopping, before listeners close', async () => {
 test('a service without a name is refused', () => {
   assert.throws(() => createService({ name: '' }), { code: 'CAP_ERR_RUNTIME_SERVICE_INVALID' });
 });
+
+test('createService reads no environment: a bad PORT, HOST or LOG_LEVEL there breaks nothing', async () => {
+  const saved = { PORT: process.env['PORT'], HOST: process.env['HOST'], LOG_LEVEL: process.env['LOG_LEVEL'] };
+  Object.assign(process.env, { PORT: 'abc', HOST: 'no such host', LOG_LEVEL: 'verbose' });
+  try {
+    const { logger } = memoryLogger();
+    await using service = createService({
+      name: 'svc',
+      port: 0,
+      host: '127.0.0.1',
+      logger,
+      lifecycle: { drainDelayMs: 0 },
+    });
+    const url = await service.start();
+    assert.equal((await fetch(`${url}/livez`)).status, 200);
+    // Not listening at all (no port given) does not read PORT either; nor does the default logger.
+    await using idle = createService({ name: 'idle', lifecycle: { drainDelayMs: 0 } });
+    assert.equal(idle.url, '');
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});

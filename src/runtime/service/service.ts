@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { listenConfig, loadConfig } from '../config/config.ts';
 import { Health, type HealthOptions } from '../health/health.ts';
 import { Lifecycle, type LifecycleOptions, type ShutdownReport } from '../lifecycle/lifecycle.ts';
 import { createLogger, flushLogs, type Logger } from '../log/logger.ts';
@@ -32,10 +31,14 @@ export interface RequestContext {
 export interface ServiceOptions {
   /** Service name: logged as `name`, used as the default metrics prefix. */
   name: string;
-  /** Listen port; default `PORT` (8080 when unset). 0 picks a free port. */
+  /**
+   * Listen port; default 8080. 0 picks a free port. The factory reads no environment: read `PORT` at the
+   * edge with `loadConfig(listenConfig)` and pass it in.
+   */
   port?: number;
-  /** Listen address; default `HOST`, else all interfaces. */
+  /** Listen address; default all interfaces (read `HOST` at the edge, like `port`). */
   host?: string;
+  /** Default: `createLogger({ name })` at level info; pass your own to honour `LOG_LEVEL` (see `logConfig`). */
   logger?: Logger;
   /** Registry served on `/metrics`. Default: a new {@link MetricsRegistry} with process metrics. */
   metrics?: MetricsRegistry;
@@ -52,8 +55,6 @@ export interface ServiceOptions {
   routes?: Record<string, ServiceHandler>;
   /** Fallback for paths not in `routes` (default: 404 JSON). */
   handler?: ServiceHandler;
-  /** Environment read for PORT/HOST (default `process.env`). */
-  env?: Record<string, string | undefined>;
 }
 
 /** A running (or ready to run) service. */
@@ -75,6 +76,8 @@ export interface Service {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** The conventional container port, also `listenConfig`'s default for `PORT`. */
+const DEFAULT_PORT = 8080;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const BUILTIN = new Set(['/livez', '/readyz', '/healthz', '/metrics']);
 
@@ -92,8 +95,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  * routes, with request ids, HTTP metrics, JSON logs, 400s with reasons for malformed requests, and a
  * shutdown that flips readiness, drains in-flight requests and flushes logs.
  *
+ * Options are values: the environment (`PORT`, `HOST`, `LOG_LEVEL`) is read by the caller, once, at its edge.
+ *
  * ```ts
- * const service = createService({ name: 'exporter', routes: { '/': (req, res) => res.end('hi') } });
+ * const service = createService({
+ *   name: 'exporter',
+ *   ...loadConfigOrExit(listenConfig), // PORT, HOST
+ *   routes: { '/': (req, res) => res.end('hi') },
+ * });
  * service.metrics.registerCollector(myCollector);
  * await service.start();
  * service.handleSignals();
@@ -101,9 +110,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  */
 export function createService(options: ServiceOptions): Service {
   if (!options.name) throw new ServiceError(ServiceErrorCode.invalid, 'createService needs a name');
-  const listen = loadConfig(listenConfig, options.env ?? process.env);
-  const port = options.port ?? listen.port;
-  const host = options.host ?? listen.host;
+  const port = options.port ?? DEFAULT_PORT;
+  const host = options.host;
   const logger = options.logger ?? createLogger({ name: options.name });
   const metrics = options.metrics ?? new MetricsRegistry();
   if (!options.metrics && options.defaultMetrics !== false) collectDefaultMetrics({ register: metrics });
