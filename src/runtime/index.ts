@@ -105,15 +105,6 @@ export {
   logConfig,
 } from './log/logger.ts';
 export {
-  createRedactor,
-  DEFAULT_SECRET_KEY_FRAGMENTS,
-  DEFAULT_SECRET_KEY_NAMES,
-  maskUrlCredentials,
-  REDACTED,
-  type Redactor,
-  type RedactorOptions,
-} from './log/redact.ts';
-export {
   type CapstanMetricOptions,
   type Collector,
   type CollectorStatus,
@@ -160,6 +151,15 @@ export {
   tailLines,
 } from './process/process.ts';
 export { type CommandResult, type RunCommandOptions, runCommand } from './process/run-command.ts';
+export {
+  createRedactor,
+  DEFAULT_SECRET_KEY_FRAGMENTS,
+  DEFAULT_SECRET_KEY_NAMES,
+  maskUrlCredentials,
+  REDACTED,
+  type Redactor,
+  type RedactorOptions,
+} from './redact.ts';
 export { ServiceError, ServiceErrorCode } from './service/errors.ts';
 export {
   createService,

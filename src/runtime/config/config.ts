@@ -2,7 +2,7 @@
 // reported at once, secrets never printed.
 import { readFileSync, writeSync } from 'node:fs';
 import type { z } from 'zod';
-import { maskUrlCredentials, REDACTED } from '../log/redact.ts';
+import { maskUrlCredentials, REDACTED } from '../redact.ts';
 import { type EnvField, env, isEnvField } from './env-types.ts';
 import { ConfigDefinitionError, ConfigError, type ConfigIssue } from './errors.ts';
 

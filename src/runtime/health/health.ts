@@ -1,108 +1,35 @@
 import { abortReason, raceAbort } from './abort.ts';
 import { HealthError } from './errors.ts';
-import { EventLoopMonitor, type EventLoopOptions } from './event-loop.ts';
+import { EventLoopMonitor } from './event-loop.ts';
 import { type HealthRequest, type HealthResponse, handleHealthRequest } from './http.ts';
+import type {
+  CheckFunction,
+  CheckOptions,
+  CheckResult,
+  CheckState,
+  HealthChange,
+  HealthOptions,
+  HealthPhase,
+  HealthReport,
+  HealthVerdict,
+  ProbeKind,
+} from './types.ts';
 
-/** Lifecycle phase of the process. Readiness fails outside `serving`, whatever the checks say. */
-export type HealthPhase = 'starting' | 'serving' | 'stopping';
-
-/** Which probes a check feeds: `/readyz` (dependencies), `/livez` (the process itself), or both. */
-export type CheckKind = 'readiness' | 'liveness' | 'both';
-
-/** A probe: readiness (`/readyz`, `/healthz`) or liveness (`/livez`). */
-export type ProbeKind = 'readiness' | 'liveness';
-
-/** `pending` until the first run completes; a pending check counts as not ok. */
-export type CheckStatus = 'ok' | 'failing' | 'pending';
-
-/** Overall verdict: `degraded` means only non-critical checks fail (still HTTP 200). */
-export type HealthVerdict = 'ok' | 'degraded' | 'failing';
-
-/**
- * A health check. It must honour `signal` (aborted at `timeoutMs` and on `close()`); one that does not
- * is still cut off, but is not started again until its previous run settles.
- */
-export type CheckFunction = (signal: AbortSignal) => Promise<CheckResult>;
-
-/** What a check may resolve with: nothing, or a detail shown in the probe body. */
-// biome-ignore lint/suspicious/noConfusingVoidType: lets plain `async () => {}` checks type-check
-export type CheckResult = void | { detail?: string };
-
-/** Options of {@link Health.register}. */
-export interface CheckOptions {
-  /** Unique name, used in URLs (`/readyz/<name>`): letters, digits, `.`, `_`, `-`. */
-  name: string;
-  check: CheckFunction;
-  /** Abort a run after this long and count it as failed. Default 5,000 ms. */
-  timeoutMs?: number;
-  /** Pause between the end of one run and the start of the next. Default 10,000 ms. */
-  intervalMs?: number;
-  /** A failing critical check makes the probe fail (503); a non-critical one only degrades it (200). */
-  critical?: boolean;
-  /** Default `readiness`. */
-  kind?: CheckKind;
-  /**
-   * Consecutive failures before a check that was ok is reported failing (flap damping, like a kubelet
-   * `failureThreshold`). A check that never succeeded fails at once. Default 1.
-   */
-  failureThreshold?: number;
-}
-
-/** The cached state of one check, as probes report it. */
-export interface CheckState {
-  name: string;
-  kind: CheckKind;
-  critical: boolean;
-  status: CheckStatus;
-  /** Duration of the last completed run, in ms. */
-  latencyMs: number | null;
-  /** When the last run completed (ISO 8601). */
-  lastRun: string | null;
-  /** When the check last succeeded (ISO 8601). */
-  lastSuccess: string | null;
-  /** Message of the most recent failure (kept after recovery, see `lastFailure`). */
-  lastError: string | null;
-  /** `code` of the most recent failure's error, when it had one. */
-  lastErrorCode: string | null;
-  /** When the check last failed (ISO 8601). */
-  lastFailure: string | null;
-  /** Detail returned by the last successful run. */
-  detail: string | null;
-  consecutiveFailures: number;
-  /** Completed runs so far. */
-  runs: number;
-}
-
-/** The answer of one probe, as {@link Health.status} returns it and the endpoints serialise it. */
-export interface HealthReport {
-  probe: ProbeKind;
-  status: HealthVerdict;
-  /** 200 for ok and degraded, 503 for failing. */
-  httpStatus: 200 | 503;
-  phase: HealthPhase;
-  /** Why the probe fails or is degraded, in one line. */
-  reason?: string;
-  checks: CheckState[];
-  /** Requested exclusions that matched no check. */
-  unknownExcludes?: string[];
-}
-
-/** A change reported to {@link Health.onChange} listeners: a check's status, or the phase. */
-export type HealthChange =
-  | { type: 'check'; name: string; from: CheckStatus; to: CheckStatus; state: CheckState }
-  | { type: 'phase'; from: HealthPhase; to: HealthPhase };
-
-/** Options of {@link Health}. */
-export interface HealthOptions {
-  /** Watchdog for `/livez`, reported as the check `eventloop`; `false` turns it off. */
-  eventLoop?: EventLoopOptions | false;
-  /** Prefix the endpoints live under, e.g. `/-` for `/-/readyz`. Default none. */
-  basePath?: string;
-  /** Replace failure reasons by `reason withheld` in HTTP bodies (kube-apiserver's default). */
-  withholdReasons?: boolean;
-  /** Starting phase. Default `starting`: call {@link Health.markReady} once the service can serve. */
-  phase?: HealthPhase;
-}
+// The types live in a leaf module (types.ts) shared with http.ts; re-exported so `./health.ts` stays their home.
+export type {
+  CheckFunction,
+  CheckKind,
+  CheckOptions,
+  CheckResult,
+  CheckState,
+  CheckStatus,
+  HealthChange,
+  HealthOptions,
+  HealthPhase,
+  HealthReport,
+  HealthVerdict,
+  ProbeKind,
+} from './types.ts';
 
 interface Entry {
   readonly name: string;

@@ -1,4 +1,4 @@
-import type { CheckState, Health, HealthReport, ProbeKind } from './health.ts';
+import type { CheckState, HealthReport, HealthSource, ProbeKind } from './types.ts';
 
 /** The part of an http/http2 request the health handler reads. */
 export interface HealthRequest {
@@ -63,7 +63,7 @@ function verboseText(endpoint: string, report: HealthReport, withhold: boolean):
 }
 
 /** Serve one health request for `health`; false when the path is not a health endpoint. */
-export function handleHealthRequest(health: Health, req: HealthRequest, res: HealthResponse): boolean {
+export function handleHealthRequest(health: HealthSource, req: HealthRequest, res: HealthResponse): boolean {
   const raw = req.url ?? '/';
   const q = raw.indexOf('?');
   let path = q === -1 ? raw : raw.slice(0, q);

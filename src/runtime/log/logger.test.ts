@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
+import { createRedactor, maskUrlCredentials } from '../redact.ts';
 import { LogError } from './errors.ts';
 import {
   createLogger,
@@ -16,7 +17,6 @@ import {
   type LogLevel,
   logConfig,
 } from './logger.ts';
-import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** A logger writing into an array; each entry is one raw line. */
 function capture(options: LoggerOptions = {}) {

@@ -10,9 +10,9 @@ import pino, {
 } from 'pino';
 import { defineConfig } from '../config/config.ts';
 import { env } from '../config/env-types.ts';
+import { createRedactor, maskUrlCredentials } from '../redact.ts';
 import { LogError, LogErrorCode } from './errors.ts';
 import { SyncFdWriter } from './fd-writer.ts';
-import { createRedactor, maskUrlCredentials } from './redact.ts';
 
 /** pino's levels, plus `silent`. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

@@ -1,7 +1,7 @@
 import { request } from 'undici';
+import { redactUrl } from '../../redact.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
-import { redactUrl } from '../redact.ts';
 
 /** Options of {@link httpCheck}. */
 export interface HttpCheckOptions {

@@ -1,7 +1,7 @@
+import { scrub, urlSecrets } from '../../redact.ts';
 import { raceAbort } from '../abort.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
-import { scrub, urlSecrets } from '../redact.ts';
 
 /** Anything with a `query(sql)` method: a `pg` Pool or Client, or a wrapper of your own. */
 export interface PostgresQueryable {

@@ -1,9 +1,9 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { scrub } from '../../redact.ts';
 import { abortReason } from '../abort.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
-import { scrub } from '../redact.ts';
 
 /** Where a Redis server is, when not given as a URL. */
 export interface RedisTarget {

@@ -1,6 +1,8 @@
-// Redaction shared by the logger and the config loader: secret-named fields at any depth, and the
-// password part of URL userinfo inside any string. pino's own `redact` needs explicit paths and has no
-// "any depth" wildcard, so a secret nested somewhere unexpected would leak; this pass walks the value.
+// Redaction, once for the whole runtime: the logger and the config loader redact secret-named fields at any
+// depth and the password part of URL userinfo inside any string; health checks hide credentials of the targets
+// they name (a probe body is often readable by anyone who can reach the pod). pino's own `redact` needs
+// explicit paths and has no "any depth" wildcard, so a secret nested somewhere unexpected would leak; this
+// pass walks the value. A leaf module: config, log and health all import it, it imports none of them.
 import { stdSerializers } from 'pino';
 
 /** The text that replaces a redacted value. */
@@ -125,4 +127,46 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
 
 function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[-_]/g, '');
+}
+
+/**
+ * The URL with its password, and its query string (which often carries tokens), replaced by
+ * {@link REDACTED}; `<invalid url>` when it does not parse.
+ */
+export function redactUrl(url: string | URL): string {
+  const parsed = URL.parse(typeof url === 'string' ? url : url.href);
+  if (!parsed) return '<invalid url>';
+  const query = parsed.search ? `?${REDACTED}` : '';
+  const hash = parsed.hash;
+  parsed.search = '';
+  parsed.hash = '';
+  return `${maskUrlCredentials(parsed.href)}${query}${hash}`;
+}
+
+/**
+ * Replace every occurrence of each secret in `text` (a driver's error message) by {@link REDACTED}, also in
+ * its URL-encoded form. Empty secrets are ignored.
+ */
+export function scrub(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    out = out.split(secret).join(REDACTED);
+    // A URL-encoded password shows up encoded inside URLs quoted by drivers.
+    const encoded = encodeURIComponent(secret);
+    if (encoded !== secret) out = out.split(encoded).join(REDACTED);
+  }
+  return out;
+}
+
+/** The secrets hidden in a connection URL, for {@link scrub}: its password (raw and decoded) and the URL itself. */
+export function urlSecrets(url: string): string[] {
+  try {
+    const parsed = new URL(url);
+    const password = parsed.password ? decodeURIComponent(parsed.password) : '';
+    return password ? [url, parsed.password, password] : [];
+  } catch {
+    // Not a URL, or a password that is not valid percent-encoding: hide the whole string.
+    return [url];
+  }
 }
