@@ -4,36 +4,48 @@ import { pathToFileURL } from 'node:url';
 import { parseEnv } from 'node:util';
 import { Command, Option } from 'commander';
 import type { ConfigDefinition, ConfigDocFormat } from '../runtime/index.ts';
+import { CliError, CliErrorCode } from './errors.ts';
+import { runAction } from './run-action.ts';
 
 /** Import `modulePath` and return its exported config definitions (all, or the one named). */
-async function definitionsIn(
-  cmd: Command,
-  modulePath: string,
-  exportName?: string,
-): Promise<[string, ConfigDefinition][]> {
-  const { isConfigDefinition } = await import('../runtime/index.ts');
+async function definitionsIn(modulePath: string, exportName?: string): Promise<[string, ConfigDefinition][]> {
+  const { exportedConfigDefinitions } = await import('../runtime/index.ts');
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
   } catch (err) {
     // A ConfigDefinitionError raised while the module defines its config lands here too.
-    return cmd.error(
-      `error: cannot import ${modulePath}: ${err instanceof Error ? err.message : String(err)}`,
-      {
-        exitCode: 2,
-      },
-    );
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
   }
-  const found = Object.entries(mod).filter((e): e is [string, ConfigDefinition] => isConfigDefinition(e[1]));
+  const found = exportedConfigDefinitions(mod);
   if (exportName !== undefined) {
     const hit = found.filter(([name]) => name === exportName);
     if (hit.length === 0) {
-      cmd.error(`error: ${modulePath} exports no config definition named ${exportName}`, { exitCode: 2 });
+      throw new CliError(
+        CliErrorCode.usage,
+        `${modulePath} exports no config definition named ${exportName}`,
+      );
     }
     return hit;
   }
-  if (found.length === 0) cmd.error(`error: ${modulePath} exports no config definition`, { exitCode: 2 });
+  if (found.length === 0)
+    throw new CliError(CliErrorCode.usage, `${modulePath} exports no config definition`);
   return found;
+}
+
+/** Variables from `.env` files, later files winning, then the real environment over them all. */
+function environmentWith(dotenvFiles: readonly string[]): Record<string, string | undefined> {
+  const vars: Record<string, string | undefined> = {};
+  for (const file of dotenvFiles) {
+    try {
+      Object.assign(vars, parseEnv(readFileSync(file, 'utf8')));
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new CliError(CliErrorCode.usage, `cannot read ${file}: ${reason}`, { cause: err });
+    }
+  }
+  return Object.assign(vars, process.env);
 }
 
 /** `capstan config`: document and check 12-factor configuration definitions. */
@@ -49,24 +61,22 @@ export function command(): Command {
         .choices(['table', 'markdown', 'json'])
         .default('table'),
     )
-    .action(async function (
-      this: Command,
-      modulePath: string,
-      opts: { export?: string; format: ConfigDocFormat },
-    ) {
-      const { describeConfig, renderConfigRows } = await import('../runtime/index.ts');
-      const defs = await definitionsIn(this, modulePath, opts.export);
-      if (opts.format === 'json') {
-        const out = Object.fromEntries(defs.map(([name, def]) => [name, describeConfig(def)]));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-        return;
-      }
-      const parts = defs.map(([name, def]) => {
-        const title = opts.format === 'markdown' ? `### ${name}\n\n` : `${name}\n`;
-        return title + renderConfigRows(describeConfig(def), opts.format);
-      });
-      process.stdout.write(parts.join('\n'));
-    });
+    .action((modulePath: string, opts: { export?: string; format: ConfigDocFormat }) =>
+      runAction('capstan config doc', async () => {
+        const { describeConfig, renderConfigRows } = await import('../runtime/index.ts');
+        const defs = await definitionsIn(modulePath, opts.export);
+        if (opts.format === 'json') {
+          const out = Object.fromEntries(defs.map(([name, def]) => [name, describeConfig(def)]));
+          process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+          return;
+        }
+        const parts = defs.map(([name, def]) => {
+          const title = opts.format === 'markdown' ? `### ${name}\n\n` : `${name}\n`;
+          return title + renderConfigRows(describeConfig(def), opts.format);
+        });
+        process.stdout.write(parts.join('\n'));
+      }),
+    );
   config
     .command('check')
     .description(
@@ -81,40 +91,19 @@ export function command(): Command {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .action(async function (this: Command, modulePath: string, opts: { export?: string; dotenv: string[] }) {
-      const { checkConfig, EX_CONFIG } = await import('../runtime/index.ts');
-      const vars: Record<string, string | undefined> = {};
-      for (const file of opts.dotenv) {
-        try {
-          Object.assign(vars, parseEnv(readFileSync(file, 'utf8')));
-        } catch (err) {
-          this.error(`error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-            exitCode: 2,
-          });
-        }
-      }
-      Object.assign(vars, process.env);
-      const defs = await definitionsIn(this, modulePath, opts.export);
-      const problems: string[] = [];
-      let variables = 0;
-      const seen = new Set<string>();
-      for (const [, def] of defs) {
-        for (const issue of checkConfig(def, vars).issues) {
-          // Two definitions may share a variable (PORT): report it once.
-          if (!seen.has(issue.message)) problems.push(issue.message);
-          seen.add(issue.message);
-        }
-        variables += def.entries.length;
-      }
-      if (problems.length > 0) {
-        process.stderr.write(
-          `invalid configuration: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` +
-            problems.map((p) => `  - ${p}\n`).join(''),
+    .action((modulePath: string, opts: { export?: string; dotenv: string[] }) =>
+      runAction('capstan config check', async () => {
+        const { checkConfigs, ConfigError } = await import('../runtime/index.ts');
+        const vars = environmentWith(opts.dotenv);
+        const defs = await definitionsIn(modulePath, opts.export);
+        const { issues, variables } = checkConfigs(
+          defs.map(([, def]) => def),
+          vars,
         );
-        process.exitCode = EX_CONFIG;
-        return;
-      }
-      process.stdout.write(`ok: ${variables} variables in ${defs.length} definition(s)\n`);
-    });
+        // Reported as loadConfigOrExit reports it, exit 78: the same message a service would print.
+        if (issues.length > 0) throw new ConfigError(issues);
+        process.stdout.write(`ok: ${variables} variables in ${defs.length} definition(s)\n`);
+      }),
+    );
   return config;
 }

@@ -2,7 +2,8 @@
 // The `capstan` CLI. Command groups are listed here with a one-line summary and loaded only when run,
 // so `capstan --help` never imports a heavy SDK.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from './exit-code.ts';
 
 /** One command group: its module exports `command()` building the group's commander Command. */
 interface CommandGroup {
@@ -44,11 +45,26 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/**
+ * Commander exits by itself on a parse error; make it throw instead, on `cmd` and every subcommand, so
+ * {@link main} chooses the status. Subcommands copy this setting only when created after it, hence the walk.
+ */
+function throwOnParseError(cmd: Command): Command {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) throwOnParseError(sub);
+  return cmd;
+}
+
+/**
+ * Run the CLI on `argv` (without node and the script). Sets `process.exitCode`: a parse error (unknown
+ * command or option, bad choice) is a usage error, exit 2; commands set theirs through `runAction`.
+ */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('capstan')
     .description('Platform engineering in TypeScript')
     .version(packageVersion(), '-v, --version')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .exitOverride();
   for (const group of groups) {
     program
       .command(group.name)
@@ -59,11 +75,22 @@ export async function main(argv: string[]): Promise<void> {
       .argument('[args...]')
       .action(async (args: string[]) => {
         const { command } = await group.load();
-        const sub = command().name(group.name);
+        const sub = throwOnParseError(command().name(group.name));
         await sub.parseAsync(args, { from: 'user' });
       });
   }
-  await program.parseAsync(argv, { from: 'user' });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    // Commander has printed the reason already; `--help` and `--version` come here too, with status 0.
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return;
+    }
+    // A command not yet on runAction: same message and status rules. Loaded only now: it loads the runtime.
+    const { reportError } = await import('./run-action.ts');
+    process.exitCode = reportError('capstan', err);
+  }
 }
 
 await main(process.argv.slice(2));

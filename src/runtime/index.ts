@@ -34,6 +34,7 @@ export {
   type RangeOptions,
 } from './config/env-types.ts';
 export { ConfigDefinitionError, ConfigError, ConfigErrorCode, type ConfigIssue } from './config/errors.ts';
+export { type ConfigsCheck, checkConfigs, exportedConfigDefinitions } from './config/module-configs.ts';
 export { CapstanError } from './errors.ts';
 export { type DnsCheckOptions, dnsCheck } from './health/checks/dns.ts';
 export { type HttpCheckOptions, httpCheck } from './health/checks/http.ts';
