@@ -1,4 +1,7 @@
 import { Command, Option } from 'commander';
+import type { LogLine, LogNotice } from '../docker/index.ts';
+import { CliError, CliErrorCode } from './errors.ts';
+import { runAction } from './run-action.ts';
 
 interface LogsCliOptions {
   follow?: boolean;
@@ -22,6 +25,77 @@ function writer(stream: NodeJS.WriteStream): (text: string) => Promise<void> | u
   return (text) => {
     if (stream.write(text)) return undefined;
     return new Promise<void>((resolve) => stream.once('drain', resolve));
+  };
+}
+
+/** `--tail`: a line count or `all`. */
+function parseTail(value: string | undefined): number | 'all' | undefined {
+  if (value === undefined || value === 'all') return value;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new CliError(CliErrorCode.usage, `--tail must be a non-negative integer or "all", got ${value}`);
+  }
+  return n;
+}
+
+/** The `--verbose` line for one follower notice. */
+function describeNotice(n: LogNotice): string {
+  switch (n.type) {
+    case 'reconnecting':
+      return `reconnecting in ${n.delayMs} ms (attempt ${n.attempt}): ${n.error}`;
+    case 'reconnected':
+      return `reconnected after ${(n.downMs / 1000).toFixed(1)} s, dropped ${n.duplicatesDropped} duplicate line(s)`;
+    case 'restarted':
+      return `restarted at ${n.startedAt}`;
+    case 'joined':
+      return 'joined (started matching a label selector)';
+    case 'ended':
+      return `ended (${n.reason}${n.exitCode !== undefined ? `, exit code ${n.exitCode}` : ''})`;
+  }
+}
+
+/**
+ * Whether to colour what goes to `stream`: never with `--no-color` or NO_COLOR, always with FORCE_COLOR
+ * (except `0`), else only on a terminal (as most CLIs read them: no-color.org).
+ */
+function colourOn(stream: NodeJS.WriteStream, flag: boolean | undefined): boolean {
+  if (flag === false || process.env['NO_COLOR']) return false;
+  const force = process.env['FORCE_COLOR'];
+  if (force !== undefined && force !== '') return force !== '0';
+  return stream.isTTY === true;
+}
+
+/** Renders batches of lines as text (name prefix, one colour per container) or JSON, per output stream. */
+function lineRenderer(opts: LogsCliOptions, formatRfc3339Nano: (ns: bigint) => string) {
+  const colours = new Map<string, number>();
+  const colourOut = colourOn(process.stdout, opts.color);
+  const colourErr = colourOn(process.stderr, opts.color);
+  const prefix = (name: string, coloured: boolean) => {
+    if (!coloured) return `${name} `;
+    let c = colours.get(name);
+    if (c === undefined) {
+      c = COLOURS[colours.size % COLOURS.length]!;
+      colours.set(name, c);
+    }
+    return `\x1b[${c}m${name}\x1b[0m `;
+  };
+  const text = (line: LogLine, coloured: boolean) =>
+    `${prefix(line.container, coloured)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
+  return (batch: readonly LogLine[]): { out: string; err: string } => {
+    let out = '';
+    let err = '';
+    for (const line of batch) {
+      if (opts.output === 'json') {
+        const { container, containerId, stream } = line;
+        const timestamp = formatRfc3339Nano(line.timeNs);
+        out += `${JSON.stringify({ container, containerId, stream, timestamp, text: line.text })}\n`;
+      } else if (line.stream === 'stderr') {
+        err += text(line, colourErr);
+      } else {
+        out += text(line, colourOut);
+      }
+    }
+    return { out, err };
   };
 }
 
@@ -56,95 +130,45 @@ export function command(): Command {
     .option('-H, --host <host>', 'daemon address (default: DOCKER_HOST, else the system socket)')
     .option('--no-color', 'no colour, even on a terminal')
     .option('--verbose', 'report reconnects and restarts on stderr')
-    .action(async (targets: string[], opts: LogsCliOptions) => {
-      const { DockerClient, formatRfc3339Nano, parseDurationMs, tailLogBatches } = await import(
-        '../docker/index.ts'
-      );
-      const tail = opts.tail === undefined || opts.tail === 'all' ? opts.tail : Number(opts.tail);
-      if (typeof tail === 'number' && (!Number.isInteger(tail) || tail < 0)) {
-        throw new Error(`--tail must be a non-negative integer or "all", got ${opts.tail}`);
-      }
-      const graceMs = parseDurationMs(opts.grace);
-      const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const client = new DockerClient(opts.host ? { host: opts.host } : {});
-      const out = writer(process.stdout);
-      const err = writer(process.stderr);
-      // NO_COLOR and FORCE_COLOR as most CLIs read them (no-color.org; FORCE_COLOR=0 means off).
-      const force = process.env.FORCE_COLOR;
-      const colour = (stream: NodeJS.WriteStream) =>
-        opts.color !== false &&
-        !process.env.NO_COLOR &&
-        (force !== undefined && force !== '' ? force !== '0' : stream.isTTY === true);
-      const colours = new Map<string, number>();
-      const prefix = (name: string, stream: NodeJS.WriteStream) => {
-        if (!colour(stream)) return `${name} `;
-        let c = colours.get(name);
-        if (c === undefined) {
-          c = COLOURS[colours.size % COLOURS.length]!;
-          colours.set(name, c);
+    .action((targets: string[], opts: LogsCliOptions) =>
+      runAction('capstan logs', async ({ signal }) => {
+        const { DockerClient, formatRfc3339Nano, parseDurationMs, tailLogBatches } = await import(
+          '../docker/index.ts'
+        );
+        const tail = parseTail(opts.tail);
+        let graceMs: number;
+        try {
+          graceMs = parseDurationMs(opts.grace);
+        } catch (err) {
+          throw new CliError(CliErrorCode.usage, `--grace: ${(err as Error).message}`, { cause: err });
         }
-        return `\x1b[${c}m${name}\x1b[0m `;
-      };
-      try {
-        const batches = tailLogBatches(client, targets, {
-          follow: opts.follow ?? false,
-          keepWatching: opts.keepWatching ?? false,
-          graceMs,
-          stdout: !opts.stderrOnly,
-          stderr: !opts.stdoutOnly,
-          signal: controller.signal,
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          ...(tail !== undefined ? { tail } : {}),
-          onNotice: (n) => {
-            if (!opts.verbose) return;
-            const text =
-              n.type === 'reconnecting'
-                ? `reconnecting in ${n.delayMs} ms (attempt ${n.attempt}): ${n.error}`
-                : n.type === 'reconnected'
-                  ? `reconnected after ${(n.downMs / 1000).toFixed(1)} s, dropped ${n.duplicatesDropped} duplicate line(s)`
-                  : n.type === 'restarted'
-                    ? `restarted at ${n.startedAt}`
-                    : n.type === 'joined'
-                      ? 'joined (started matching a label selector)'
-                      : `ended (${n.reason}${n.exitCode !== undefined ? `, exit code ${n.exitCode}` : ''})`;
-            process.stderr.write(`[capstan logs] ${n.container}: ${text}\n`);
-          },
-        });
-        for await (const batch of batches) {
-          // One write per stream per batch: a chatty container must not cost a syscall per line.
-          let outText = '';
-          let errText = '';
-          for (const line of batch) {
-            if (opts.output === 'json') {
-              outText += `${JSON.stringify({
-                container: line.container,
-                containerId: line.containerId,
-                stream: line.stream,
-                timestamp: formatRfc3339Nano(line.timeNs),
-                text: line.text,
-              })}\n`;
-            } else if (line.stream === 'stderr') {
-              errText += `${prefix(line.container, process.stderr)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
-            } else {
-              outText += `${prefix(line.container, process.stdout)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
-            }
+        const render = lineRenderer(opts, formatRfc3339Nano);
+        const out = writer(process.stdout);
+        const err = writer(process.stderr);
+        const client = new DockerClient(opts.host ? { host: opts.host } : {});
+        try {
+          const batches = tailLogBatches(client, targets, {
+            follow: opts.follow ?? false,
+            keepWatching: opts.keepWatching ?? false,
+            graceMs,
+            stdout: !opts.stderrOnly,
+            stderr: !opts.stdoutOnly,
+            signal,
+            ...(opts.since !== undefined ? { since: opts.since } : {}),
+            ...(tail !== undefined ? { tail } : {}),
+            onNotice: (n) => {
+              if (opts.verbose) process.stderr.write(`[capstan logs] ${n.container}: ${describeNotice(n)}\n`);
+            },
+          });
+          for await (const batch of batches) {
+            // One write per stream per batch: a chatty container must not cost a syscall per line.
+            const text = render(batch);
+            const pending = [text.out && out(text.out), text.err && err(text.err)].filter(Boolean);
+            if (pending.length) await Promise.all(pending);
           }
-          const pending = [outText && out(outText), errText && err(errText)].filter(Boolean);
-          if (pending.length) await Promise.all(pending);
+        } finally {
+          await client.close();
         }
-      } catch (e) {
-        if (!controller.signal.aborted) {
-          process.stderr.write(`capstan logs: ${(e as Error).message}\n`);
-          process.exitCode = 1;
-        }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        await client.close();
-      }
-      if (controller.signal.aborted) process.exitCode = 130;
-    });
+      }),
+    );
 }

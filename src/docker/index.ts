@@ -56,3 +56,4 @@ export type {
   ImageSummary,
   ProgressEvent,
 } from './types.ts';
+export { type EventHookOptions, eventHookEnv, runEventHook } from './watch-hooks.ts';
