@@ -11,7 +11,7 @@ export interface ActionContext {
   /** Aborted on the first SIGINT or SIGTERM; its reason is a {@link CliError} (`interrupted`). */
   readonly signal: AbortSignal;
   /** The signal that stopped the command, once one did (a shutdown reason for logs). */
-  readonly stoppedBy: NodeJS.Signals | undefined;
+  stoppedBy(): NodeJS.Signals | undefined;
 }
 
 /**
@@ -80,9 +80,7 @@ export async function runAction(command: string, action: Action): Promise<void> 
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const ctx: ActionContext = {
     signal: controller.signal,
-    get stoppedBy() {
-      return stoppedBy;
-    },
+    stoppedBy: () => stoppedBy,
   };
   try {
     const status = await action(ctx);

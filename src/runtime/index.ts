@@ -177,3 +177,4 @@ export {
 } from './tls/certificate-authority.ts';
 export { CertificateHolder, type ServingCertificate } from './tls/certificate-holder.ts';
 export { TlsError, TlsErrorCode } from './tls/errors.ts';
+export type { UpContext, UpService, UpStarted } from './up.ts';

@@ -1,0 +1,2 @@
+// An area contributing nothing to `capstan up`.
+export const somethingElse = 1;
