@@ -1,28 +1,23 @@
 import { Command } from 'commander';
+import { ExitCode } from './exit-code.ts';
+import { runAction } from './run-action.ts';
 
 // The logic lives in capstan/peers (cluster.ts); this file parses options and formats output. The peers
-// index is imported inside each action so `capstan --help` never loads it.
+// index is imported inside each action so `capstan --help` never loads it. A PeerError ends a command
+// through the action runner: its message and code, exit 1.
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-}
-
-/** Report a PeerError the way the command always has (message, exit 1); anything else is a bug. */
-async function failOnPeerError(err: unknown): Promise<never> {
-  const { PeerError } = await import('../peers/index.ts');
-  if (err instanceof PeerError) fail(err.message);
-  throw err;
-}
-
-async function up(opts: { controllerManager?: boolean; timeout: string }): Promise<void> {
+async function up(
+  opts: { controllerManager?: boolean; timeout: string },
+  signal: AbortSignal,
+): Promise<void> {
   const { startCluster } = await import('../peers/index.ts');
   const cluster = await startCluster({
     controllerManager: opts.controllerManager ?? false,
     timeoutMs: Number(opts.timeout) * 1000,
     log: (line) => process.stderr.write(`[peers] ${line}\n`),
     onAssets: (assets) => process.stderr.write(`starting etcd and kube-apiserver from ${assets.dir}\n`),
-  }).catch(failOnPeerError);
+    signal,
+  });
   process.stderr.write(
     `cluster ${cluster.alreadyRunning ? 'already running' : 'ready'} at ${cluster.server}\n`,
   );
@@ -37,11 +32,10 @@ async function down(): Promise<void> {
 
 async function kubeconfig(): Promise<void> {
   const { clusterKubeconfig } = await import('../peers/index.ts');
-  const path = await Promise.resolve().then(clusterKubeconfig).catch(failOnPeerError);
-  process.stdout.write(`${path}\n`);
+  process.stdout.write(`${clusterKubeconfig()}\n`);
 }
 
-async function status(opts: { json?: boolean }): Promise<void> {
+async function status(opts: { json?: boolean }): Promise<number> {
   const { clusterStatus } = await import('../peers/index.ts');
   const summary = await clusterStatus();
   if (opts.json) {
@@ -58,7 +52,7 @@ async function status(opts: { json?: boolean }): Promise<void> {
       );
     }
   }
-  if (!summary.running || !summary.ready) process.exitCode = 1;
+  return summary.running && summary.ready ? ExitCode.ok : ExitCode.failed;
 }
 
 /**
@@ -72,16 +66,21 @@ export function clusterCommand(): Command {
     .description('Start etcd and kube-apiserver (building them first if needed); print the kubeconfig path')
     .option('--controller-manager', 'also run kube-controller-manager')
     .option('--timeout <seconds>', 'how long to wait for readiness', '300')
-    .action(up);
-  cluster.command('down').description('Stop the cluster and remove its state').action(down);
+    .action((opts: { controllerManager?: boolean; timeout: string }) =>
+      runAction('capstan dev cluster up', ({ signal }) => up(opts, signal)),
+    );
+  cluster
+    .command('down')
+    .description('Stop the cluster and remove its state')
+    .action(() => runAction('capstan dev cluster down', down));
   cluster
     .command('kubeconfig')
     .description('Print the kubeconfig path of the running cluster')
-    .action(kubeconfig);
+    .action(() => runAction('capstan dev cluster kubeconfig', kubeconfig));
   cluster
     .command('status')
     .description('Show whether the cluster runs and answers (exit 1 if not)')
     .option('--json', 'print JSON')
-    .action(status);
+    .action((opts: { json?: boolean }) => runAction('capstan dev cluster status', () => status(opts)));
   return cluster;
 }

@@ -67,6 +67,8 @@ export interface StartClusterOptions {
   log?: (line: string) => void;
   /** Called once the binaries are found, before the daemon starts. */
   onAssets?: (assets: KubeAssets) => void;
+  /** Stop waiting for readiness (rejecting with its reason); the background daemon keeps starting. */
+  signal?: AbortSignal;
 }
 
 /** Where a running background cluster is. */
@@ -109,7 +111,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   });
   options.onAssets?.(assets);
   const daemon = spawnDaemon(dir, assets, options.controllerManager ?? false);
-  return await waitUntilReady(dir, daemon, options.timeoutMs);
+  return await waitUntilReady(dir, daemon, options.timeoutMs, options.signal);
 }
 
 interface DaemonHandle {
@@ -140,9 +142,15 @@ function spawnDaemon(dir: string, assets: KubeAssets, controllerManager: boolean
   return { pid: child.pid, logPath, exited: () => exited };
 }
 
-async function waitUntilReady(dir: string, daemon: DaemonHandle, timeoutMs: number): Promise<ClusterInfo> {
+async function waitUntilReady(
+  dir: string,
+  daemon: DaemonHandle,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<ClusterInfo> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     const state = readClusterState(dir);
     if (state?.status === 'ready' && state.kubeconfigPath) {
       return { server: state.server ?? '', kubeconfigPath: state.kubeconfigPath, alreadyRunning: false };
