@@ -6,9 +6,12 @@
 // - no-folder-cycle: cycles between sibling folders (two areas, or two modules of an area), which need no
 //   file-level cycle to exist (config/config.ts → log/redact.ts while log/logger.ts → config/config.ts).
 // - exports-no-internal: package.json `exports` must not publish anything under an internal/ folder.
+// - no-path-into-other-area: a file path written in code (`new URL('../other/x.ts', import.meta.url)`, to
+//   spawn or read it) is a dependency the import graph cannot see; it obeys the area rules all the same.
 // Exit code 1 when anything is broken, 2 when the check itself could not run.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path/posix';
 import { fileURLToPath } from 'node:url';
 import { cruise, type ICruiseResult, type IViolation } from 'dependency-cruiser';
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
@@ -24,6 +27,8 @@ const extraRules = {
   'no-folder-cycle':
     'No cycles between sibling folders (two areas, or two modules of one area), tests aside: each folder is a layer, and a cycle makes two layers one.',
   'exports-no-internal': 'package.json exports publish no path under an internal/ folder.',
+  'no-path-into-other-area':
+    'A path written in code (to spawn or read a file) into another area obeys the import rules: only its index.ts, and none from src/runtime.',
 };
 
 /** One import between two sibling entries (folders or files) of the same parent folder. */
@@ -144,6 +149,36 @@ function describe(violation: IViolation): string {
   return `  ${violation.rule.severity} ${violation.rule.name}: ${violation.from}${target}${chain}`;
 }
 
+/** The area of a path under src/ (`src/<area>/...`), or undefined outside the areas. */
+const areaOf = (path: string): string | undefined => /^src\/([^/]+)\//.exec(path)?.[1];
+
+/**
+ * Relative paths in string literals of product code that land in another area, other than through its
+ * index.ts (and from src/runtime, at all). Import specifiers are left to dependency-cruiser.
+ */
+function pathsIntoOtherAreas(result: ICruiseResult): IViolation[] {
+  const violations: IViolation[] = [];
+  for (const module of result.modules) {
+    const area = areaOf(module.source);
+    if (area === undefined || isTestCode(module.source) || !existsSync(module.source)) continue;
+    const code = readFileSync(module.source, 'utf8');
+    for (const literal of code.matchAll(/(from\s*|import\s*\(\s*)?(['"`])(\.\.?\/[^'"`\s]*)\2/g)) {
+      if (literal[1] !== undefined) continue;
+      const target = join(dirname(module.source), literal[3]!);
+      const other = areaOf(target);
+      if (other === undefined || other === area) continue;
+      if (area !== 'runtime' && /^src\/[^/]+\/index\.(ts|js|\$\{[^}]*\})$/.test(target)) continue;
+      violations.push({
+        type: 'dependency',
+        from: module.source,
+        to: `${target} (a path in the code, not an import)`,
+        rule: { name: 'no-path-into-other-area', severity: 'error' },
+      });
+    }
+  }
+  return violations;
+}
+
 async function main(): Promise<number> {
   const config = fileURLToPath(new URL('../.dependency-cruiser.mjs', import.meta.url));
   const options = await extractDepcruiseOptions(config);
@@ -154,7 +189,12 @@ async function main(): Promise<number> {
   if (typeof cruised.output === 'string')
     throw new TypeError('dependency-cruiser returned text, not a result');
   const result = cruised.output;
-  const violations = [...result.summary.violations, ...folderCycles(result), ...internalExports()];
+  const violations = [
+    ...result.summary.violations,
+    ...folderCycles(result),
+    ...pathsIntoOtherAreas(result),
+    ...internalExports(),
+  ];
   const counted = `${result.summary.totalCruised} modules, ${result.summary.totalDependenciesCruised} imports`;
   if (violations.length === 0) {
     process.stdout.write(`✔ import boundaries hold (${counted} checked)\n`);

@@ -37,10 +37,11 @@ test('the boundary check fails on a tree that breaks each rule, naming the rule 
       '      src/gamma/one/ (src/gamma/two/second.ts → src/gamma/one/base.ts)',
     'error not-to-unresolvable: src/alpha/lost.ts → ./missing.ts',
     'error examples-use-public-api: examples/deep.ts → src/alpha/a.ts',
+    'error no-path-into-other-area: src/alpha/spawn.ts → src/beta/internal/secret.ts (a path in the code, not an import)',
     'error exports-no-internal: package.json exports["./beta/internal"] → ./src/beta/internal/secret.ts',
   ];
   for (const line of expected) assert.ok(out.includes(`  ${line}\n`), `reports: ${line}\n--- got:\n${out}`);
-  assert.match(out, /✘ 10 boundary violations/);
+  assert.match(out, /✘ 11 boundary violations/);
   // Runtime's test code may use an area through its index, here by a self-import the checker resolved.
   assert.doesNotMatch(out, /testdata\/peer\.ts/);
 });
