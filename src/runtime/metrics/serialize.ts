@@ -209,13 +209,70 @@ class ChunkWriter {
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
+/** Series written between two checkpoints (a histogram series counts as 16: it writes ~14 lines). */
 const CHECK_EVERY = 128;
+const HISTOGRAM_CHECK_EVERY = 16;
+
+/** A metric's samples as its own `get()` returned them (metrics without a fast path). */
+type GetValues = NonNullable<Awaited<ReturnType<PromMetricLike['get']>>['values']>;
 
 /**
- * Serialize a registry snapshot as an async iterable of UTF-8 chunks. Each chunk is built as a
- * string and encoded at once: the string's rope nodes die young instead of surviving into the old
- * generation, which kept GC pauses long when a whole 7 MB exposition was held as one rope. Between slices it yields with
- * `setImmediate`, so requests and timers run while a large exposition is written.
+ * The state of one scrape shared by the writing steps: the chunk writer, the format, the cache keys and
+ * the time slice. {@link Scrape.checkpoint} hands out full chunks and yields to the event loop once the
+ * slice is spent.
+ */
+class Scrape {
+  readonly w: ChunkWriter;
+  readonly om: boolean;
+  readonly defaults: Readonly<Record<string, unknown>> | undefined;
+  readonly key: symbol;
+  readonly altKey: symbol;
+  readonly #sliceMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #out: (b: Buffer) => Buffer | string;
+  #sliceStart = performance.now();
+
+  constructor(input: SerializeInput, options: SerializeOptions) {
+    this.w = new ChunkWriter(options.chunkSize ?? 64 * 1024);
+    this.om = options.format === 'openmetrics';
+    this.defaults =
+      input.defaultLabels && Object.keys(input.defaultLabels).length > 0 ? input.defaultLabels : undefined;
+    this.key = input.cacheKey;
+    this.altKey = input.altCacheKey;
+    this.#sliceMs = options.sliceMs ?? 5;
+    this.#signal = options.signal;
+    this.#out = options.encode === false ? (b) => b.toString('utf8') : (b) => b;
+  }
+
+  throwIfAborted(): void {
+    this.#signal?.throwIfAborted();
+  }
+
+  /** Hand out full chunks; when the slice is spent, also the partial one, then yield to the event loop. */
+  async *checkpoint(): AsyncGenerator<Buffer | string> {
+    const w = this.w;
+    if (w.full.length > 0) for (const b of w.full.splice(0)) yield this.#out(b);
+    if (performance.now() - this.#sliceStart >= this.#sliceMs) {
+      for (const b of w.take()) yield this.#out(b);
+      await nextTick();
+      this.throwIfAborted();
+      this.#sliceStart = performance.now();
+    }
+  }
+
+  /** Everything still buffered, at the end of the scrape. */
+  *rest(): Generator<Buffer | string> {
+    for (const b of this.w.take()) yield this.#out(b);
+  }
+}
+
+/**
+ * Serialize a registry snapshot as an async iterable of chunks (UTF-8 Buffers, or strings with
+ * `encode: false`). The steps: run the metrics' user code ({@link prepare}), then write each prom-client
+ * metric ({@link writeMetric}) and each cached family ({@link writeFamily}) into fixed-size chunk buffers,
+ * with a checkpoint after every metric and every {@link CHECK_EVERY} series that yields to the event loop
+ * (`setImmediate`) once a slice of `sliceMs` is spent, so requests and timers run while a large exposition
+ * is written.
  */
 export function serialize(
   input: SerializeInput,
@@ -226,148 +283,180 @@ export async function* serialize(
   input: SerializeInput,
   options: SerializeOptions,
 ): AsyncGenerator<Buffer | string> {
-  const om = options.format === 'openmetrics';
-  const sliceMs = options.sliceMs ?? 5;
-  const chunkSize = options.chunkSize ?? 64 * 1024;
-  const signal = options.signal;
-  const key = input.cacheKey;
-  const defaults =
-    input.defaultLabels && Object.keys(input.defaultLabels).length > 0 ? input.defaultLabels : undefined;
-  const w = new ChunkWriter(chunkSize);
-  let sliceStart = performance.now();
-
-  // Called every CHECK_EVERY series: hands out full chunks, yields when the slice is spent.
-  const out = options.encode === false ? (b: Buffer) => b.toString('utf8') : (b: Buffer) => b;
-  async function* checkpoint(): AsyncGenerator<Buffer | string> {
-    if (w.full.length > 0) for (const b of w.full.splice(0)) yield out(b);
-    if (performance.now() - sliceStart >= sliceMs) {
-      for (const b of w.take()) yield out(b);
-      await nextTick();
-      signal?.throwIfAborted();
-      sliceStart = performance.now();
-    }
+  const scrape = new Scrape(input, options);
+  const prepared = await prepare(input.metrics);
+  for (let i = 0; i < input.metrics.length; i++) {
+    scrape.throwIfAborted();
+    yield* writeMetric(scrape, input.metrics[i]!, prepared[i]);
+    yield* scrape.checkpoint();
   }
+  for (const family of input.families()) {
+    scrape.throwIfAborted();
+    yield* writeFamily(scrape, family);
+    yield* scrape.checkpoint();
+  }
+  if (scrape.om) scrape.w.ascii('# EOF\n');
+  yield* scrape.rest();
+}
 
-  // Run every piece of user code first (collect() hooks, get() of metrics without a fast path), all
-  // at once as prom-client does. Once writing starts nothing can fail but an abort, so a failing hook
-  // becomes an error before the first byte (a 500), never a truncated exposition.
-  const fast = (m: PromMetricLike): boolean =>
+/** Counters, gauges and histograms whose series the serializer reads directly (no exemplars). */
+function hasFastPath(m: PromMetricLike): boolean {
+  return (
     !m.enableExemplars &&
     rawSeries(m) !== undefined &&
-    (m.type === 'counter' || m.type === 'gauge' || (m.type === 'histogram' && m.upperBounds !== undefined));
-  const prepared = await Promise.all(
-    input.metrics.map(async (m) => {
-      if (!fast(m)) return (await m.get()).values ?? [];
+    (m.type === 'counter' || m.type === 'gauge' || (m.type === 'histogram' && m.upperBounds !== undefined))
+  );
+}
+
+/**
+ * Run every piece of user code first (collect() hooks, get() of metrics without a fast path), all at once as
+ * prom-client does. Once writing starts nothing can fail but an abort, so a failing hook becomes an error
+ * before the first byte (a 500), never a truncated exposition. Returns each metric's `get()` values, or
+ * undefined for a metric on the fast path.
+ */
+function prepare(metrics: readonly PromMetricLike[]): Promise<Array<GetValues | undefined>> {
+  return Promise.all(
+    metrics.map(async (m) => {
+      if (!hasFastPath(m)) return (await m.get()).values ?? [];
       if (typeof m.collect === 'function') await m.collect();
       return undefined;
     }),
   );
+}
 
-  for (let mi = 0; mi < input.metrics.length; mi++) {
-    const metric = input.metrics[mi]!;
-    signal?.throwIfAborted();
-    const type = metric.type;
-    const series = rawSeries(metric);
-    const family = om && type === 'counter' ? metric.name.replace(/_total$/, '') : metric.name;
-    w.text(header(family, metric.help, type, metric.unit, om));
-
-    const generic = prepared[mi];
-    if (generic === undefined && (type === 'counter' || type === 'gauge') && series) {
-      const sampleName = om && type === 'counter' ? `${family}_total` : metric.name;
-      const k = sampleName === metric.name ? key : input.altCacheKey;
-      let i = 0;
-      for (const slot of slotsOf(metric, series)) {
-        let prefix = slot[k] as Uint8Array | undefined;
-        const e = slot.entry as SeriesEntry;
-        if (prefix === undefined) {
-          const ls = renderLabelPairs(e.labels, defaults);
-          prefix = utf8.encode(ls ? `${sampleName}{${ls}} ` : `${sampleName} `);
-          slot[k] = prefix;
-        }
-        w.bytes(prefix);
-        w.value(e.value);
-        w.byte(NEWLINE);
-        if (++i % CHECK_EVERY === 0) yield* checkpoint();
-      }
-    } else if (generic === undefined && type === 'histogram' && series && metric.upperBounds) {
-      const bounds = metric.upperBounds;
-      const boundKeys = bounds.map(String);
-      // `le="0.5"} ` per bound, shared by every series of the metric.
-      const leTails = bounds.map((b) => utf8.encode(`le="${formatValue(b)}"} `));
-      const infTail = utf8.encode('le="+Inf"} ');
-      let i = 0;
-      for (const slot of slotsOf(metric, series)) {
-        const e = slot.entry as SeriesEntry;
-        let p = slot[key] as HistogramPrefix | undefined;
-        if (p === undefined) {
-          const ls = renderLabelPairs(e.labels, defaults);
-          const braces = ls ? `{${ls}}` : '';
-          p = {
-            bucket: utf8.encode(`${metric.name}_bucket{${ls ? `${ls},` : ''}`),
-            sum: utf8.encode(`${metric.name}_sum${braces} `),
-            count: utf8.encode(`${metric.name}_count${braces} `),
-          };
-          slot[key] = p;
-        }
-        const bv = e.bucketValues ?? {};
-        let cum = 0;
-        for (let b = 0; b < boundKeys.length; b++) {
-          cum += bv[boundKeys[b]!] ?? 0;
-          w.bytes(p.bucket);
-          w.bytes(leTails[b]!);
-          w.value(cum);
-          w.byte(NEWLINE);
-        }
-        w.bytes(p.bucket);
-        w.bytes(infTail);
-        w.value(e.count ?? 0);
-        w.byte(NEWLINE);
-        w.bytes(p.sum);
-        w.value(e.sum ?? 0);
-        w.byte(NEWLINE);
-        w.bytes(p.count);
-        w.value(e.count ?? 0);
-        w.byte(NEWLINE);
-        if (++i % 16 === 0) yield* checkpoint();
-      }
-    } else {
-      // Summaries, exemplar-enabled metrics and foreign metric objects: their own get() output.
-      const values = generic ?? [];
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i]!;
-        let name = v.metricName ?? metric.name;
-        if (om && type === 'counter' && name === metric.name) name = `${family}_total`;
-        const ls = renderLabelPairs(v.labels, defaults);
-        w.text(ls ? `${name}{${ls}}` : name);
-        w.byte(SPACE);
-        w.value(v.value);
-        w.byte(NEWLINE);
-        if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
-      }
-    }
-    yield* checkpoint();
+/** One prom-client metric: its header, then its series by the fastest path that fits it. */
+async function* writeMetric(
+  scrape: Scrape,
+  metric: PromMetricLike,
+  values: GetValues | undefined,
+): AsyncGenerator<Buffer | string> {
+  const type = metric.type;
+  const family = scrape.om && type === 'counter' ? metric.name.replace(/_total$/, '') : metric.name;
+  scrape.w.text(header(family, metric.help, type, metric.unit, scrape.om));
+  const series = values === undefined ? rawSeries(metric) : undefined;
+  if (series && (type === 'counter' || type === 'gauge')) {
+    yield* writeScalarSeries(scrape, metric, series, family);
+  } else if (series && type === 'histogram' && metric.upperBounds) {
+    yield* writeHistogramSeries(scrape, metric, series, metric.upperBounds);
+  } else {
+    // Summaries, exemplar-enabled metrics and foreign metric objects: their own get() output.
+    yield* writeValues(scrape, metric, values ?? [], family);
   }
+}
 
-  for (const fam of input.families()) {
-    signal?.throwIfAborted();
-    const family = om && fam.type === 'counter' ? fam.name.replace(/_total$/, '') : fam.name;
-    w.text(header(family, fam.help, fam.type, fam.unit, om));
-    const base = om && fam.type === 'counter' ? `${family}_total` : fam.name;
-    const samples = fam.samples;
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i]!;
-      const ls = defaults ? renderLabelPairs(s.raw, defaults) : s.labels;
-      w.text(ls ? `${base}${s.suffix}{${ls}}` : `${base}${s.suffix}`);
-      w.byte(SPACE);
-      w.value(s.value);
+/** Counter and gauge series: the cached `name{labels} ` prefix, then the value. */
+async function* writeScalarSeries(
+  scrape: Scrape,
+  metric: PromMetricLike,
+  series: Record<string, unknown>,
+  family: string,
+): AsyncGenerator<Buffer | string> {
+  const { w, defaults } = scrape;
+  const sampleName = scrape.om && metric.type === 'counter' ? `${family}_total` : metric.name;
+  const k = sampleName === metric.name ? scrape.key : scrape.altKey;
+  let i = 0;
+  for (const slot of slotsOf(metric, series)) {
+    let prefix = slot[k] as Uint8Array | undefined;
+    const e = slot.entry as SeriesEntry;
+    if (prefix === undefined) {
+      const ls = renderLabelPairs(e.labels, defaults);
+      prefix = utf8.encode(ls ? `${sampleName}{${ls}} ` : `${sampleName} `);
+      slot[k] = prefix;
+    }
+    w.bytes(prefix);
+    w.value(e.value);
+    w.byte(NEWLINE);
+    if (++i % CHECK_EVERY === 0) yield* scrape.checkpoint();
+  }
+}
+
+/** Histogram series: cumulative buckets, `+Inf`, sum and count, from cached per-series prefixes. */
+async function* writeHistogramSeries(
+  scrape: Scrape,
+  metric: PromMetricLike,
+  series: Record<string, unknown>,
+  bounds: readonly number[],
+): AsyncGenerator<Buffer | string> {
+  const { w, defaults, key } = scrape;
+  const boundKeys = bounds.map(String);
+  // `le="0.5"} ` per bound, shared by every series of the metric.
+  const leTails = bounds.map((b) => utf8.encode(`le="${formatValue(b)}"} `));
+  const infTail = utf8.encode('le="+Inf"} ');
+  let i = 0;
+  for (const slot of slotsOf(metric, series)) {
+    const e = slot.entry as SeriesEntry;
+    let p = slot[key] as HistogramPrefix | undefined;
+    if (p === undefined) {
+      const ls = renderLabelPairs(e.labels, defaults);
+      const braces = ls ? `{${ls}}` : '';
+      p = {
+        bucket: utf8.encode(`${metric.name}_bucket{${ls ? `${ls},` : ''}`),
+        sum: utf8.encode(`${metric.name}_sum${braces} `),
+        count: utf8.encode(`${metric.name}_count${braces} `),
+      };
+      slot[key] = p;
+    }
+    const bv = e.bucketValues ?? {};
+    let cum = 0;
+    for (let b = 0; b < boundKeys.length; b++) {
+      cum += bv[boundKeys[b]!] ?? 0;
+      w.bytes(p.bucket);
+      w.bytes(leTails[b]!);
+      w.value(cum);
       w.byte(NEWLINE);
-      if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* checkpoint();
     }
-    yield* checkpoint();
+    w.bytes(p.bucket);
+    w.bytes(infTail);
+    w.value(e.count ?? 0);
+    w.byte(NEWLINE);
+    w.bytes(p.sum);
+    w.value(e.sum ?? 0);
+    w.byte(NEWLINE);
+    w.bytes(p.count);
+    w.value(e.count ?? 0);
+    w.byte(NEWLINE);
+    if (++i % HISTOGRAM_CHECK_EVERY === 0) yield* scrape.checkpoint();
   }
+}
 
-  if (om) w.ascii('# EOF\n');
-  for (const b of w.take()) yield out(b);
+/** The samples a metric's own `get()` returned, rendered line by line (no cache). */
+async function* writeValues(
+  scrape: Scrape,
+  metric: PromMetricLike,
+  values: GetValues,
+  family: string,
+): AsyncGenerator<Buffer | string> {
+  const { w, defaults } = scrape;
+  const total = scrape.om && metric.type === 'counter';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    let name = v.metricName ?? metric.name;
+    if (total && name === metric.name) name = `${family}_total`;
+    const ls = renderLabelPairs(v.labels, defaults);
+    w.text(ls ? `${name}{${ls}}` : name);
+    w.byte(SPACE);
+    w.value(v.value);
+    w.byte(NEWLINE);
+    if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* scrape.checkpoint();
+  }
+}
+
+/** A family cached outside prom-client (collector caches and health gauges): pre-rendered samples. */
+async function* writeFamily(scrape: Scrape, fam: CachedFamily): AsyncGenerator<Buffer | string> {
+  const { w, defaults, om } = scrape;
+  const family = om && fam.type === 'counter' ? fam.name.replace(/_total$/, '') : fam.name;
+  w.text(header(family, fam.help, fam.type, fam.unit, om));
+  const base = om && fam.type === 'counter' ? `${family}_total` : fam.name;
+  const samples = fam.samples;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    const ls = defaults ? renderLabelPairs(s.raw, defaults) : s.labels;
+    w.text(ls ? `${base}${s.suffix}{${ls}}` : `${base}${s.suffix}`);
+    w.byte(SPACE);
+    w.value(s.value);
+    w.byte(NEWLINE);
+    if (i % CHECK_EVERY === CHECK_EVERY - 1) yield* scrape.checkpoint();
+  }
 }
 
 function header(family: string, help: string, type: string, unit: string | undefined, om: boolean): string {
