@@ -68,6 +68,31 @@ export {
   type ProbeKind,
 } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
+export { HttpError, HttpErrorCode } from './http/errors.ts';
+export { isConnectionFailure, isTlsVerifyFailure, toHttpError } from './http/failures.ts';
+export {
+  type HttpDispatchOptions,
+  type HttpLogEntry,
+  type HttpLogSink,
+  type HttpRetryOptions,
+  type HttpTimeouts,
+  IDEMPOTENT_METHODS,
+  loggingInterceptor,
+  retryInterceptor,
+  timeoutInterceptor,
+} from './http/interceptors.ts';
+export {
+  createHttpTransport,
+  type HttpJsonOptions,
+  type HttpRequestOptions,
+  type HttpResponse,
+  type HttpResponseBody,
+  type HttpTlsOptions,
+  HttpTransport,
+  type HttpTransportOptions,
+  httpJson,
+  httpRequest,
+} from './http/transport.ts';
 export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
 export {
   type FilesystemCollectorOptions,
