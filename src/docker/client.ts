@@ -1,7 +1,15 @@
 import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
+import {
+  createHttpTransport,
+  HttpError,
+  type HttpLogSink,
+  type HttpResponse,
+  type HttpTransport,
+  isConnectionFailure,
+  isTlsVerifyFailure,
+} from '../runtime/index.ts';
 import { type DockerEndpoint, resolveEndpoint } from './connection.ts';
 import { type DemuxOptions, demux, demuxChunks, type Frame } from './demux.ts';
 import { codeForStatus, DockerError, DockerErrorCode } from './errors.ts';
@@ -30,6 +38,8 @@ export interface DockerClientOptions {
   env?: NodeJS.ProcessEnv;
   /** Pin the API version (else negotiated with `/_ping`). */
   apiVersion?: string;
+  /** Where to log one line per request (method, path without query, status, timings); none by default. */
+  log?: HttpLogSink;
 }
 
 /** A point in time for `since` / `until`: Date, Unix seconds, RFC3339(Nano), or a duration ago (`'10m'`). */
@@ -80,16 +90,6 @@ interface RequestSpec extends CallOptions {
   unversioned?: boolean;
 }
 
-interface RawResponse {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: AsyncIterable<Uint8Array> & {
-    text(): Promise<string>;
-    json(): Promise<unknown>;
-    dump(): Promise<void>;
-  };
-}
-
 function encodeFilters(filters: Filters | undefined): string | undefined {
   if (!filters) return undefined;
   const out: Record<string, string[]> = {};
@@ -106,34 +106,15 @@ function compareVersions(a: string, b: string): number {
   return am - bm || an - bn;
 }
 
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOENT',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTCONN',
-  'EHOSTUNREACH',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
 /** True when `err` means the daemon could not be reached or the connection broke (worth a retry). */
-/** Node's codes for a daemon certificate that does not verify: a setup problem, never worth a retry. */
-function isTlsVerifyError(err: unknown): boolean {
-  const code = (err as { code?: string } | undefined)?.code ?? '';
-  return (
-    /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/.test(
-      code,
-    ) || code === 'HOSTNAME_MISMATCH'
-  );
-}
-
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof DockerError) return err.code === DockerErrorCode.connect;
-  const code = (err as { code?: string } | undefined)?.code;
-  return code !== undefined && CONNECT_CODES.has(code);
+  return isConnectionFailure(err);
+}
+
+/** The Node or undici error under the transport's wrapper: messages and `cause` show what the socket said. */
+function underlying(err: unknown): unknown {
+  return err instanceof HttpError && err.cause !== undefined ? err.cause : err;
 }
 
 /**
@@ -144,7 +125,7 @@ export function isConnectionError(err: unknown): boolean {
 export class DockerClient {
   /** The resolved endpoint. */
   readonly endpoint: DockerEndpoint;
-  readonly #pool: Pool;
+  readonly #http: HttpTransport;
   #version: Promise<string> | undefined;
   #closed = false;
 
@@ -152,12 +133,17 @@ export class DockerClient {
     this.endpoint = resolveEndpoint(options.host, options.env ?? process.env);
     const pinned = options.apiVersion ?? this.endpoint.apiVersion;
     if (pinned) this.#version = Promise.resolve(pinned);
-    this.#pool = new Pool(this.endpoint.origin, {
+    this.#http = createHttpTransport({
+      origin: this.endpoint.origin,
       ...(this.endpoint.socketPath ? { socketPath: this.endpoint.socketPath } : {}),
-      ...(this.endpoint.tls ? { connect: { ...this.endpoint.tls } } : {}),
+      ...(this.endpoint.tls ? { tls: { ...this.endpoint.tls } } : {}),
       // Idle keep-alive sockets die with a daemon restart; keep them short-lived.
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 10_000,
+      keepAliveTimeoutMs: 4_000,
+      keepAliveMaxTimeoutMs: 10_000,
+      // No transparent retries: a failed call must surface, because the followers of logs and events
+      // reconnect themselves and tell a daemon restart from a cut connection by what failed and when.
+      retry: false,
+      ...(options.log ? { log: options.log } : {}),
     });
   }
 
@@ -183,45 +169,35 @@ export class DockerClient {
     return compareVersions(v, CLIENT_API_VERSION) < 0 ? v : CLIENT_API_VERSION;
   }
 
-  async #send(spec: RequestSpec): Promise<RawResponse> {
+  async #send(spec: RequestSpec): Promise<HttpResponse> {
     if (this.#closed) throw new DockerError(DockerErrorCode.connect, 'client is closed');
     const version = spec.unversioned ? '' : `/v${await this.apiVersion({ signal: spec.signal })}`;
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(spec.query ?? {})) {
-      if (v !== undefined) params.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
-    }
-    const qs = params.toString();
-    const headers: Record<string, string> = { ...spec.headers };
-    let body: Buffer | Readable | AsyncIterable<Uint8Array> | undefined = spec.rawBody;
-    if (spec.body !== undefined) {
-      body = Buffer.from(JSON.stringify(spec.body));
-      headers['content-type'] = 'application/json';
-    }
     try {
-      const res = await this.#pool.request({
+      return await this.#http.request({
         method: spec.method ?? 'GET',
-        path: `${version}${spec.path}${qs ? `?${qs}` : ''}`,
-        headers,
-        body: body as Buffer,
-        signal: spec.signal,
-        ...(spec.streaming ? { bodyTimeout: 0, headersTimeout: 0 } : {}),
+        path: `${version}${spec.path}`,
+        ...(spec.query ? { query: spec.query } : {}),
+        ...(spec.headers ? { headers: spec.headers } : {}),
+        ...(spec.body !== undefined ? { json: spec.body } : spec.rawBody ? { body: spec.rawBody } : {}),
+        ...(spec.signal ? { signal: spec.signal } : {}),
+        ...(spec.streaming ? { stream: true } : {}),
       });
-      return res as unknown as RawResponse;
     } catch (err) {
       if (spec.signal?.aborted) throw spec.signal.reason ?? err;
-      if (isTlsVerifyError(err)) {
+      const cause = underlying(err);
+      if (isTlsVerifyFailure(err)) {
         throw new DockerError(
           DockerErrorCode.tls,
           `the Docker daemon at ${this.endpoint.host} presented a certificate that does not verify against ` +
-            `the CA in use (DOCKER_CERT_PATH): ${(err as Error).message}`,
-          { cause: err },
+            `the CA in use (DOCKER_CERT_PATH): ${(cause as Error).message}`,
+          { cause },
         );
       }
-      if (isConnectionError(err)) {
+      if (isConnectionFailure(err)) {
         throw new DockerError(
           DockerErrorCode.connect,
-          `cannot reach the Docker daemon at ${this.endpoint.host}: ${(err as Error).message}`,
-          { cause: err },
+          `cannot reach the Docker daemon at ${this.endpoint.host}: ${(cause as Error).message}`,
+          { cause },
         );
       }
       throw err;
@@ -244,9 +220,9 @@ export class DockerClient {
   }
 
   /** Send a request; a 4xx/5xx answer becomes a {@link DockerError} carrying the daemon's message. */
-  async #request(spec: RequestSpec): Promise<RawResponse> {
+  async #request(spec: RequestSpec): Promise<HttpResponse> {
     const res = await this.#send(spec);
-    if (res.statusCode < 400) return res;
+    if (res.status < 400) return res;
     let message = '';
     try {
       const text = await res.body.text();
@@ -258,15 +234,15 @@ export class DockerClient {
     } catch {}
     message = message.trim();
     throw new DockerError(
-      codeForStatus(res.statusCode),
-      `${spec.method ?? 'GET'} ${spec.path}: ${res.statusCode} ${message || 'error'}`,
-      { status: res.statusCode, daemonMessage: message },
+      codeForStatus(res.status),
+      `${spec.method ?? 'GET'} ${spec.path}: ${res.status} ${message || 'error'}`,
+      { status: res.status, daemonMessage: message },
     );
   }
 
   async #json<T>(spec: RequestSpec): Promise<T> {
     const res = await this.#request(spec);
-    if (res.statusCode === 204 || res.statusCode === 304) {
+    if (res.status === 204 || res.status === 304) {
       await res.body.dump();
       return undefined as T;
     }
@@ -595,7 +571,7 @@ export class DockerClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.destroy();
+    await this.#http.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

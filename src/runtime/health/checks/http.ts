@@ -1,4 +1,5 @@
-import { request } from 'undici';
+import { HttpError } from '../../http/errors.ts';
+import { createHttpTransport, type HttpTransport, httpRequest } from '../../http/transport.ts';
 import { redactUrl } from '../../redact.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
@@ -14,6 +15,10 @@ export interface HttpCheckOptions {
    */
   expectStatus?: readonly [number, number] | ((status: number) => boolean);
 }
+
+// One transport for every HTTP check: connections are pooled per origin, as undici's global dispatcher
+// did. No retries: a probe reports what it saw, and the registry's timeout bounds it.
+let checkTransport: HttpTransport | undefined;
 
 /** A check that passes when an HTTP request to `url` answers with an expected status. */
 export function httpCheck(url: string | URL, options: HttpCheckOptions = {}): CheckFunction {
@@ -44,17 +49,23 @@ export function httpCheck(url: string | URL, options: HttpCheckOptions = {}): Ch
   return async (signal) => {
     let status: number;
     try {
-      const res = await request(target, {
+      checkTransport ??= createHttpTransport({ retry: false });
+      const res = await httpRequest(checkTransport, {
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
         method: options.method ?? 'GET',
         ...(options.headers ? { headers: options.headers } : {}),
         signal,
       });
-      status = res.statusCode;
+      status = res.status;
       // Drain so the connection goes back to the pool instead of lingering half-read.
       await res.body.dump();
     } catch (err) {
       if (signal.aborted) throw err;
-      const e = err as NodeJS.ErrnoException;
+      // The socket's own code (ECONNREFUSED, ...) says more than the transport's wrapper.
+      const e = (
+        err instanceof HttpError && err.cause !== undefined ? err.cause : err
+      ) as NodeJS.ErrnoException;
       throw new HealthError('CAP_ERR_RUNTIME_HEALTH_HTTP', `http ${shown}: ${e.code ?? e.message}`, {
         cause: err,
       });
