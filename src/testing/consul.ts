@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePeers, peerBinary, startPeerProcess } from '../peers/index.ts';
-import { freePort, makeProcessDir } from '../runtime/index.ts';
+import { createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+
+// Like fetch before it: one pooled client for every instance, no transparent retries (the callers poll).
+const http = createHttpTransport({ retry: false });
 
 /** Options of {@link startConsul}. */
 export interface StartConsulOptions {
@@ -84,12 +87,17 @@ export async function startConsul(options: StartConsulOptions = {}): Promise<Con
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
   const ready = async (): Promise<boolean> => {
-    const leader = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(5_000) });
-    if (leader.status !== 200 || !((await leader.json()) as string)) return false;
-    const node = await fetch(`${url}/v1/catalog/node/${encodeURIComponent(nodeName)}`, {
-      signal: AbortSignal.timeout(5_000),
+    const timeouts = { deadlineMs: 5_000 };
+    const leader = await httpRequest(http, { origin: url, path: '/v1/status/leader', timeouts });
+    const leaderBody = await leader.body.text();
+    if (leader.status !== 200 || !(JSON.parse(leaderBody) as string)) return false;
+    const node = await httpRequest(http, {
+      origin: url,
+      path: `/v1/catalog/node/${encodeURIComponent(nodeName)}`,
+      timeouts,
     });
-    return node.status === 200 && (await node.json()) !== null;
+    const nodeBody = await node.body.text();
+    return node.status === 200 && JSON.parse(nodeBody) !== null;
   };
 
   const peer = await startPeerProcess({

@@ -11,13 +11,12 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient } from '../docker/index.ts';
 import { ensurePeers, PeerError, type PeerProcess, peerCacheDir, startPeerProcess } from '../peers/index.ts';
-import { freePort, makeProcessDir } from '../runtime/index.ts';
+import { createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
 import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startDocker}. */
@@ -97,19 +96,19 @@ export function busyboxTarball(): string {
   return tarball;
 }
 
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/_ping', timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
+/** True when the daemon on `socketPath` answers `/_ping` with 200 within 2 s. */
+async function ping(socketPath: string): Promise<boolean> {
+  // A fresh connection per probe: the socket file may not exist yet, or belong to a daemon just restarted.
+  const http = createHttpTransport({ origin: 'http://localhost', socketPath, retry: false });
+  try {
+    const res = await httpRequest(http, { path: '/_ping', timeouts: { deadlineMs: 2_000 } });
+    await res.body.dump();
+    return res.status === 200;
+  } catch {
+    return false;
+  } finally {
+    await http.destroy();
+  }
 }
 
 /** Dirs of daemons not stopped yet: swept synchronously if the test process exits without stopping them. */

@@ -2,7 +2,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePeers, PeerError, type PeerProcess, startPeerProcess } from '../peers/index.ts';
-import { freePort, makeProcessDir } from '../runtime/index.ts';
+import { createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+
+// Like fetch before it: one pooled client for every instance, no transparent retries (the callers poll).
+const http = createHttpTransport({ retry: false });
 
 /** One scrape job of {@link startPrometheus}. */
 export interface ScrapeTarget {
@@ -176,8 +179,12 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
         ],
         readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
         ready: async () => {
-          const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) });
-          await res.body?.cancel();
+          const res = await httpRequest(http, {
+            origin: url,
+            path: '/-/ready',
+            timeouts: { deadlineMs: 2000 },
+          });
+          await res.body.dump();
           return res.status === 200;
         },
       });
@@ -199,13 +206,15 @@ function makePeer(
   intervalMs: number,
 ): PrometheusPeer {
   const query = async (promql: string, opts: { signal?: AbortSignal } = {}): Promise<PromSample[]> => {
-    const res = await fetch(`${url}/api/v1/query`, {
+    const res = await httpRequest(http, {
+      origin: url,
       method: 'POST',
+      path: '/api/v1/query',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ query: promql }),
-      signal: opts.signal ?? null,
+      body: new URLSearchParams({ query: promql }).toString(),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const body = (await res.json()) as ApiResponse;
+    const body = (await res.body.json()) as ApiResponse;
     if (body.status !== 'success' || !body.data) {
       throw new PeerError(
         'CAP_ERR_PEER_PROMETHEUS_QUERY',
@@ -267,8 +276,12 @@ function makePeer(
   };
 
   const targets = async (opts: { signal?: AbortSignal } = {}): Promise<TargetHealth[]> => {
-    const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: opts.signal ?? null });
-    const body = (await res.json()) as {
+    const res = await httpRequest(http, {
+      origin: url,
+      path: '/api/v1/targets?state=active',
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const body = (await res.body.json()) as {
       data?: {
         activeTargets?: Array<{
           labels: Record<string, string>;
@@ -289,8 +302,13 @@ function makePeer(
   const reloadTargets = async (scrapeTargets: ScrapeTarget[], opts: { signal?: AbortSignal } = {}) => {
     checkTargets(scrapeTargets);
     writeFileSync(configPath, renderConfig(scrapeTargets, intervalMs));
-    const res = await fetch(`${url}/-/reload`, { method: 'POST', signal: opts.signal ?? null });
-    const text = await res.text();
+    const res = await httpRequest(http, {
+      origin: url,
+      method: 'POST',
+      path: '/-/reload',
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const text = await res.body.text();
     if (res.status !== 200) {
       throw new PeerError(
         'CAP_ERR_PEER_PROMETHEUS_RELOAD',

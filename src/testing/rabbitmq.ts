@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePeers, PeerError, type PeerProcess, startPeerProcess } from '../peers/index.ts';
-import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
+import { canConnect, createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+
+// Like fetch before it: one pooled client for every instance, no transparent retries (the callers poll).
+const http = createHttpTransport({ retry: false });
 
 /** Options of {@link startRabbitMQ}. */
 export interface StartRabbitMQOptions {
@@ -133,11 +136,13 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
 
   const managementReady = async (): Promise<boolean> => {
     if (!managementUrl) return true;
-    const res = await fetch(`${managementUrl}/api/overview`, {
+    const res = await httpRequest(http, {
+      origin: managementUrl,
+      path: '/api/overview',
       headers: { authorization },
-      signal: AbortSignal.timeout(5_000),
+      timeouts: { deadlineMs: 5_000 },
     });
-    await res.body?.cancel();
+    await res.body.dump();
     return res.status === 200;
   };
 
@@ -187,11 +192,13 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
         );
       }
       const vhost = encodeURIComponent(opts.vhost ?? '/');
-      const res = await fetch(`${managementUrl}/api/queues/${vhost}/${encodeURIComponent(queue)}`, {
+      const res = await httpRequest(http, {
+        origin: managementUrl,
+        path: `/api/queues/${vhost}/${encodeURIComponent(queue)}`,
         headers: { authorization },
-        signal: opts.signal,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      const body = await res.text();
+      const body = await res.body.text();
       if (res.status !== 200) {
         throw new PeerError(
           'CAP_ERR_PEER_REQUEST',

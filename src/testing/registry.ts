@@ -1,7 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePeers, type PeerProcess, peerBinary, startPeerProcess } from '../peers/index.ts';
-import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
+import { canConnect, createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+
+// Like fetch before it: one pooled client for every instance, no transparent retries (the callers poll).
+const http = createHttpTransport({ retry: false });
 
 /** Options of {@link startRegistry}. */
 export interface StartRegistryOptions {
@@ -55,8 +58,8 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   );
   const ready = async (): Promise<boolean> => {
     if (!(await canConnect(port))) return false;
-    const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(5_000) });
-    await res.arrayBuffer();
+    const res = await httpRequest(http, { origin: url, path: '/v2/', timeouts: { deadlineMs: 5_000 } });
+    await res.body.dump();
     return res.status === 200;
   };
   const peer: PeerProcess = await startPeerProcess({

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePeers, PeerError, type PeerProcess, peerBinary, startPeerProcess } from '../peers/index.ts';
-import { canConnect, freePort, makeProcessDir } from '../runtime/index.ts';
+import { canConnect, createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+
+// Like fetch before it: one pooled client for every instance, no transparent retries (the callers poll).
+const http = createHttpTransport({ retry: false });
 
 /** Options of {@link startS3}. */
 export interface StartS3Options {
@@ -64,8 +67,8 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Peer> {
   const ready = async (): Promise<boolean> => {
     if (!(await canConnect(port))) return false;
     // Any S3 answer (an unsigned request gets an XML AccessDenied) proves the API is being served.
-    const res = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(5_000) });
-    const body = await res.text();
+    const res = await httpRequest(http, { origin: endpoint, path: '/', timeouts: { deadlineMs: 5_000 } });
+    const body = await res.body.text();
     return body.includes('<Error>') || body.includes('ListAllMyBucketsResult');
   };
 
