@@ -68,6 +68,17 @@ export {
   type ProbeKind,
 } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
+export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
+export {
+  type FilesystemCollectorOptions,
+  filesystemCollector,
+  type HostMetricsOptions,
+  hostMetricsCollector,
+  parseLoadavg,
+  parseMeminfo,
+  parseNetDev,
+  parseStat,
+} from './host-metrics.ts';
 export { HttpError, HttpErrorCode } from './http/errors.ts';
 export { isConnectionFailure, isTlsVerifyFailure, toHttpError } from './http/failures.ts';
 export {
@@ -93,17 +104,6 @@ export {
   httpJson,
   httpRequest,
 } from './http/transport.ts';
-export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
-export {
-  type FilesystemCollectorOptions,
-  filesystemCollector,
-  type HostMetricsOptions,
-  hostMetricsCollector,
-  parseLoadavg,
-  parseMeminfo,
-  parseNetDev,
-  parseStat,
-} from './host-metrics.ts';
 export type { ServerDrainReport, ServerKind } from './lifecycle/drainer.ts';
 export { LifecycleError, LifecycleErrorCode } from './lifecycle/errors.ts';
 export type { GrpcServerLike } from './lifecycle/grpc-drainer.ts';
