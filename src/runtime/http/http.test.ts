@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestCertificates } from 'capstan/testing';
+import { createCertAuthority } from '../tls/certificate-authority.ts';
 import { HttpError, HttpErrorCode } from './errors.ts';
 import type { HttpLogEntry } from './interceptors.ts';
 import { createHttpTransport, type HttpTransport, httpJson, httpRequest } from './transport.ts';
@@ -252,7 +252,14 @@ describe('HttpTransport endpoints', () => {
   });
 
   test('TLS: verified against the CA; an unknown CA fails with CAP_ERR_RUNTIME_HTTP_TLS and is not retried', async () => {
-    const certs = await createTestCertificates();
+    const ca = await createCertAuthority('capstan http test CA', 1);
+    const serving = await ca.issue({
+      commonName: '127.0.0.1',
+      ipAddresses: ['127.0.0.1'],
+      usage: 'server',
+      days: 1,
+    });
+    const certs = { caPem: ca.certPem, certPem: serving.certPem, keyPem: serving.keyPem };
     let handshakes = 0;
     const server = track(
       createHttpsServer({ cert: certs.certPem, key: certs.keyPem }, (_req, res) => res.end('secure')),
