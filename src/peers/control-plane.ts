@@ -1,6 +1,5 @@
 import { generateKeyPair } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +10,9 @@ import {
   type CertAuthority,
   type CertPair,
   createCertAuthority,
+  createHttpTransport,
   freePort,
+  httpRequest,
   onExitAfterProcesses,
 } from '../runtime/index.ts';
 import { PeerError, type PeerErrorCode } from './errors.ts';
@@ -120,42 +121,47 @@ interface TlsClient {
   rejectUnauthorized?: boolean;
 }
 
-function httpsRequest(
+/** One exchange on a fresh connection (as `agent: false` did): nothing pooled outlives the call. */
+async function httpsRequest(
   url: string,
   tls: TlsClient,
   init: RawRequestInit & { timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const req = request(
-      url,
-      {
-        method: init.method ?? 'GET',
-        ca: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        rejectUnauthorized: tls.rejectUnauthorized ?? true,
-        agent: false,
-        timeout: init.timeoutMs ?? 10_000,
-        headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...init.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`timeout requesting ${url}`)));
-    req.on('error', reject);
-    req.end(payload);
+  const target = new URL(url);
+  const http = createHttpTransport({
+    origin: target.origin,
+    tls: {
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    },
+    retry: false,
   });
+  try {
+    const res = await httpRequest(http, {
+      method: init.method ?? 'GET',
+      path: `${target.pathname}${target.search}`,
+      ...(init.headers ? { headers: init.headers } : {}),
+      ...(init.body !== undefined ? { json: init.body } : {}),
+      timeouts: { deadlineMs: init.timeoutMs ?? 10_000 },
+    });
+    return { status: res.status, body: await res.body.text() };
+  } finally {
+    await http.destroy();
+  }
 }
 
-function httpGetOk(url: string): Promise<boolean> {
-  return fetch(url, { signal: AbortSignal.timeout(5_000) })
-    .then(async (r) => r.ok && (await r.text()).includes('true'))
-    .catch(() => false);
+async function httpGetOk(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const http = createHttpTransport({ origin: target.origin, retry: false });
+  try {
+    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 5_000 } });
+    return res.status >= 200 && res.status < 300 && (await res.body.text()).includes('true');
+  } catch {
+    return false;
+  } finally {
+    await http.destroy();
+  }
 }
 
 /** Parse objects or YAML strings (multi-document) into plain objects, skipping empty documents. */

@@ -68,7 +68,7 @@ export interface HttpRequestOptions {
   headers?: Record<string, string>;
   /** Raw request body. A stream or iterable is sent once: it is never retried. */
   body?: string | Buffer | Uint8Array | Readable | AsyncIterable<Uint8Array>;
-  /** A value sent as JSON (sets `content-type`); wins over `body`. */
+  /** A value sent as JSON (`content-type: application/json` unless `headers` has one); wins over `body`. */
   json?: unknown;
   signal?: AbortSignal;
   /** Mark a POST/PATCH safe to retry, or a GET not to be. Default: by method. */
@@ -195,7 +195,10 @@ export async function httpRequest(
   let body = options.body;
   if (options.json !== undefined) {
     body = JSON.stringify(options.json);
-    headers['content-type'] = 'application/json';
+    // A caller's own type wins (a Kubernetes merge patch is JSON under another name).
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {
+      headers['content-type'] = 'application/json';
+    }
   }
   const timeouts = options.stream ? { headersMs: 0, bodyMs: 0, deadlineMs: 0 } : (options.timeouts ?? {});
   const request: HttpDispatchOptions & Dispatcher.RequestOptions = {
