@@ -61,6 +61,12 @@ test('the catalogue finds every errors.ts under src/', () => {
   }
 });
 
+test(`${BASE_FILE} holds only the base class, CapstanError`, async () => {
+  const mod = (await import(pathToFileURL(join(repoRoot, BASE_FILE)).href)) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(mod), ['CapstanError']);
+  assert.equal(mod['CapstanError'], CapstanError);
+});
+
 test('each errors.ts exports its codes (CAP_ERR_..., one documented line each) and the type of the same name', async () => {
   for (const file of codeFiles) {
     assert.ok(file.objects.length > 0, `${file.path}: exports no *ErrorCode object`);
