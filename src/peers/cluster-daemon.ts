@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeClusterState as writeState } from './cluster.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
+import { PeerError, PeerErrorCode } from './errors.ts';
 
 async function main(argv: string[]): Promise<void> {
   const [stateDir, ...flags] = argv;
@@ -20,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
-    controller.abort(new Error('stopped by signal'));
+    controller.abort(new PeerError(PeerErrorCode.aborted, 'stopped by signal'));
     await cp?.stop();
     process.exit(0);
   };
