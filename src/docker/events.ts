@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, linkedController, OverlapDedupe, resumable, retry } from '../runtime/index.ts';
 import type { DockerClient, TimeSpec } from './client.ts';
-import { Deduper } from './dedupe.ts';
 import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { formatDockerTime, parseTimestampNs, toNs } from './time.ts';
 import type { DockerEvent, Filters } from './types.ts';
@@ -72,19 +71,15 @@ export async function* streamEvents(
   options: StreamEventsOptions = {},
 ): AsyncGenerator<DockerEvent> {
   const { signal } = options;
-  const dedupe = new Deduper(options.overlapMs ?? 1_000);
   const notify = options.onNotice ?? (() => {});
-  const initialDelay = options.retryInitialMs ?? 100;
-  const maxDelay = options.retryMaxMs ?? 2_000;
+  const backoff = new Backoff({
+    initialMs: options.retryInitialMs ?? 100,
+    maxMs: options.retryMaxMs ?? 2_000,
+    jitter: 'equal',
+  });
   // Without an explicit start, "now" is pinned once so a reconnect before the first event still replays.
   const start = toNs(options.since ?? new Date());
   const until = options.until === undefined ? undefined : toNs(options.until);
-  let attempt = 0;
-  let downSince: number | undefined;
-  let connectedOnce = false;
-  let unreachable = false;
-  // The daemon's socket file: a restarted daemon makes a new one, even when it came back before a retry.
-  let socketIdentity = client.daemonSocketIdentity();
   const reconcile = options.reconcile ?? false;
   const known = new Map<string, KnownContainer>();
   const actionsWanted = new Set(options.filters?.event === undefined ? [] : [options.filters.event].flat());
@@ -92,114 +87,151 @@ export async function* streamEvents(
   const apiFilters: Filters | undefined =
     reconcile && options.filters ? { ...options.filters, event: undefined } : options.filters;
   const wanted = (action: string) => actionsWanted.size === 0 || actionsWanted.has(action.split(':')[0]!);
+  /** Events made up by reconciling: not part of the daemon's order, so never deduped nor resumed from. */
+  const reconciledEvents = new WeakSet<DockerEvent>();
+  const dedupe = new OverlapDedupe<DockerEvent>({
+    overlap: BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)),
+    position: (e) => (reconciledEvents.has(e) ? undefined : eventNs(e)),
+    key: eventKey,
+  });
   if (reconcile) {
-    for (;;) {
-      try {
-        for (const [id, k] of await snapshot(client, options.filters, signal)) known.set(id, k);
-        break;
-      } catch (err) {
-        if (signal?.aborted) return;
-        if (!isUnreachable(err) && !(err instanceof DockerError && err.code === DockerErrorCode.connect))
-          throw err;
-        await sleep(Math.min(maxDelay, initialDelay * 2 ** attempt++), undefined, { signal }).catch(() => {});
-      }
+    try {
+      for (const [id, k] of await retry((s) => snapshot(client, options.filters, s), {
+        backoff,
+        // Only a daemon that is not there (yet) is waited for.
+        isPermanent: (err) => !(err instanceof DockerError && err.code === DockerErrorCode.connect),
+        ...(signal ? { signal } : {}),
+      }))
+        known.set(id, k);
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
     }
-    attempt = 0;
+    backoff.reset();
   }
-  for (;;) {
-    if (signal?.aborted) return;
-    const resume = dedupe.resumeFrom();
-    const since = resume !== undefined && resume > start ? resume : start;
-    if (connectedOnce) dedupe.beginReplay();
-    let replayed = 0;
-    let reconciled = 0;
-    let reported = downSince === undefined;
-    /** Something came over this connection: it is up, whatever happens to it next. */
-    let received = false;
-    // Real events already stood in for by a reconciled one: `id|action`, dropped during the replay.
-    const standIns = new Set<string>();
+
+  // The current outage, and the connection that ends it: what its `reconnected` notice reports.
+  let downSince: number | undefined;
+  let unreachable = false;
+  // The daemon's socket file: a restarted daemon makes a new one, even when it came back before a retry.
+  let socketIdentity = client.daemonSocketIdentity();
+  let gap = newGap(true);
+
+  /** Report the reconnect once the replay is over: the first live event, a quiet moment, or the end. */
+  const report = () => {
+    if (gap.reported || downSince === undefined) return;
+    gap.reported = true;
+    notify({
+      type: 'reconnected',
+      downMs: Date.now() - downSince,
+      replayed: gap.replayed,
+      duplicatesDropped: dedupe.dropped,
+      reconciled: gap.reconciled,
+      daemonUnreachable: unreachable,
+    });
+    downSince = undefined;
+    unreachable = false;
+  };
+
+  /** One `/events` connection; after an outage (with `reconcile`) first the state changes it missed. */
+  async function* connect(from: bigint | undefined): AsyncGenerator<DockerEvent[]> {
+    gap = newGap(downSince === undefined);
     if (downSince !== undefined) {
       const identity = client.daemonSocketIdentity();
       if (identity !== undefined && socketIdentity !== undefined && identity !== socketIdentity)
         unreachable = true;
       socketIdentity = identity ?? socketIdentity;
-    }
-    const report = () => {
-      if (reported || downSince === undefined) return;
-      reported = true;
-      notify({
-        type: 'reconnected',
-        downMs: Date.now() - downSince,
-        replayed,
-        duplicatesDropped: dedupe.dropped,
-        reconciled,
-        daemonUnreachable: unreachable,
-      });
-      downSince = undefined;
-      unreachable = false;
-    };
-    try {
-      if (reconcile && downSince !== undefined) {
+      if (reconcile) {
         const now = await snapshot(client, options.filters, signal);
         for (const event of await diffState(client, known, now, signal)) {
-          if (!wanted(event.Action)) {
-            applyEvent(known, event);
-            continue;
-          }
-          standIns.add(`${event.Actor.ID}|${event.Action}`);
-          applyEvent(known, event);
-          reconciled++;
-          yield event;
+          reconciledEvents.add(event);
+          yield [event];
         }
-      }
-      // Events stamped after this moment are live, not the replay of what happened while we were away.
-      const connectNs = BigInt(Date.now()) * 1_000_000n;
-      const events = client.events({
-        since: formatDockerTime(since),
-        ...(until !== undefined ? { until: formatDockerTime(until) } : {}),
-        ...(apiFilters ? { filters: apiFilters } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      connectedOnce = true;
-      // The replay of a reconnect arrives at once; report it when the first live event or a quiet moment comes.
-      const quiet = setTimeout(report, 250);
-      try {
-        for await (const event of events) {
-          attempt = 0;
-          received = true;
-          const ns = BigInt(event.timeNano ?? event.time * 1e9);
-          if (!reported && ns >= connectNs) report();
-          if (!dedupe.admit(ns, 'event', eventKey(event))) continue;
-          if (!reported && standIns.delete(`${event.Actor?.ID}|${event.Action}`)) continue;
-          if (reconcile && event.Type === 'container') applyEvent(known, event);
-          if (reconcile && !wanted(event.Action)) continue;
-          if (!reported) replayed++;
-          yield event;
-        }
-      } finally {
-        clearTimeout(quiet);
-        // Also when the consumer stops early or this connection breaks in turn: it was up.
-        if (received) report();
-      }
-      report();
-      // A clean end is `until` reached, or the daemon closing the stream (shutdown).
-      if (until !== undefined) return;
-      throw new DockerError(DockerErrorCode.connect, 'event stream ended (daemon shutting down?)');
-    } catch (err) {
-      if (signal?.aborted) return;
-      if (isPermanentError(err)) throw err;
-      downSince ??= Date.now();
-      if (isUnreachable(err)) unreachable = true;
-      const delayMs = Math.min(maxDelay, initialDelay * 2 ** attempt);
-      attempt++;
-      notify({ type: 'disconnected', error: (err as Error).message, attempt, delayMs });
-      try {
-        await sleep(delayMs, undefined, { signal });
-      } catch {
-        return;
       }
     }
+    const since = from !== undefined && from > start ? from : start;
+    // Events stamped after this moment are live, not the replay of what happened while we were away.
+    gap.connectNs = BigInt(Date.now()) * 1_000_000n;
+    const events = client.events({
+      since: formatDockerTime(since),
+      ...(until !== undefined ? { until: formatDockerTime(until) } : {}),
+      ...(apiFilters ? { filters: apiFilters } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    // The replay of a reconnect arrives at once; report it when the first live event or a quiet moment comes.
+    const quiet = setTimeout(report, 250);
+    /** Something came over this connection: it is up, whatever happens to it next. */
+    let received = false;
+    try {
+      for await (const event of events) {
+        received = true;
+        yield [event];
+      }
+    } finally {
+      clearTimeout(quiet);
+      // Also when the consumer stops early or this connection breaks in turn: it was up.
+      if (received) report();
+    }
+    report();
+    // A clean end is `until` reached, or the daemon closing the stream (shutdown).
+    if (until === undefined)
+      throw new DockerError(DockerErrorCode.connect, 'event stream ended (daemon shutting down?)');
   }
+
+  const batches = resumable<DockerEvent, bigint>({
+    connect,
+    tracker: dedupe,
+    backoff,
+    isPermanent: isPermanentError,
+    onNotice: (n) => {
+      if (n.type !== 'retrying') return;
+      downSince ??= Date.now();
+      if (isUnreachable(n.error)) unreachable = true;
+      notify({
+        type: 'disconnected',
+        error: (n.error as Error).message,
+        attempt: n.attempt,
+        delayMs: n.delayMs,
+      });
+    },
+    ...(signal ? { signal } : {}),
+  });
+  for await (const [event] of batches) {
+    if (event === undefined) continue;
+    if (reconciledEvents.has(event)) {
+      applyEvent(known, event);
+      if (!wanted(event.Action)) continue;
+      // The real event may still come in the replay: this one stands in for it.
+      gap.standIns.add(`${event.Actor.ID}|${event.Action}`);
+      gap.reconciled++;
+      yield event;
+      continue;
+    }
+    if (!gap.reported && eventNs(event) >= gap.connectNs) report();
+    if (!gap.reported && gap.standIns.delete(`${event.Actor?.ID}|${event.Action}`)) continue;
+    if (reconcile && event.Type === 'container') applyEvent(known, event);
+    if (reconcile && !wanted(event.Action)) continue;
+    if (!gap.reported) gap.replayed++;
+    yield event;
+  }
+}
+
+/** What one connection after an outage has replayed and reconciled so far. */
+interface Gap {
+  reported: boolean;
+  replayed: number;
+  reconciled: number;
+  /** Real events already stood in for by a reconciled one (`id|action`), dropped during the replay. */
+  standIns: Set<string>;
+  connectNs: bigint;
+}
+
+function newGap(reported: boolean): Gap {
+  return { reported, replayed: 0, reconciled: 0, standIns: new Set(), connectNs: 0n };
+}
+
+function eventNs(e: DockerEvent): bigint {
+  return BigInt(e.timeNano ?? e.time * 1e9);
 }
 
 /** Containers matching the label / container filters of an event watch, by id. */
@@ -324,8 +356,8 @@ export interface EventWatcher {
  * across daemon restarts without repeating or skipping what the daemon can replay (see {@link streamEvents}).
  */
 export function watchEvents(client: DockerClient, options: WatchEventsOptions): EventWatcher {
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  const controller = linkedController(options.signal);
+  const signal = controller.signal;
   const type = options.type ?? 'container';
   const filters: Filters = { type: [type], ...options.filters };
   const actions = options.on?.filter((a) => a !== '');

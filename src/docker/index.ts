@@ -1,4 +1,6 @@
 // capstan/docker: Docker Engine client, events, and log tailing that never loses a line.
+
+export { mergeAsync } from '../runtime/index.ts';
 export {
   CLIENT_API_VERSION,
   DockerClient,
@@ -42,7 +44,6 @@ export {
   tailLogBatches,
   tailLogs,
 } from './logs.ts';
-export { mergeAsync } from './merge.ts';
 export { ndjson, type StreamErrorObject, throwIfStreamError } from './ndjson.ts';
 export { formatDockerTime, formatRfc3339Nano, parseDurationMs, parseTimestampNs, toNs } from './time.ts';
 export type {

@@ -1,26 +1,25 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Backoff,
+  type Connection,
+  type ConnectionEnd,
+  linkedController,
+  MergeSet,
+  mergeAsync,
+  OverlapDedupe,
+  type RetryInfo,
+  resumable,
+  retry,
+  sleep,
+  unbatch,
+} from '../runtime/index.ts';
 import type { DockerClient, TimeSpec } from './client.ts';
-import { Deduper } from './dedupe.ts';
 import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { streamEvents } from './events.ts';
-import { MergeSet, mergeAsync } from './merge.ts';
-import { formatDockerTime, parseTimestampNs } from './time.ts';
+import { LineSplitter, type LogLine, toLine } from './log-lines.ts';
+import { formatDockerTime } from './time.ts';
 import type { CallOptions, ContainerInspect, Filters } from './types.ts';
 
-/** One log line of one container. */
-export interface LogLine {
-  /** Full container id. */
-  containerId: string;
-  /** Container name without the leading slash. */
-  container: string;
-  stream: 'stdout' | 'stderr';
-  /** The daemon's RFC3339Nano timestamp, verbatim. */
-  timestamp: string;
-  /** The same as nanoseconds since the epoch (exact). */
-  timeNs: bigint;
-  /** The line without its trailing newline. */
-  text: string;
-}
+export type { LogLine } from './log-lines.ts';
 
 /** Something the follower did that a caller may want to report (reconnects, restarts, endings). */
 export type LogNotice =
@@ -51,7 +50,10 @@ export interface FollowLogsOptions extends CallOptions {
    * stdout and stderr. Lines already delivered in that window are dropped. Default 1000.
    */
   overlapMs?: number;
-  /** First and largest delay between reconnect attempts (ms). Default 100 and 2000. */
+  /**
+   * First and largest delay between reconnect attempts (ms), doubling in between. Default 100 and 2000. Each
+   * wait is jittered to between half and all of it, so followers cut off together do not retry in lockstep.
+   */
   retryInitialMs?: number;
   retryMaxMs?: number;
   /** Reconnects, restarts and endings, for logs or a status line. */
@@ -61,97 +63,6 @@ export interface FollowLogsOptions extends CallOptions {
    * followed one has ended, as stern does, and end only when `signal` aborts. Default false (end then).
    */
   keepWatching?: boolean;
-}
-
-const NL = 0x0a;
-
-/**
- * Splits demuxed payloads into lines per stream, carrying partial lines over to the next payload.
- *
- * The daemon stores a line longer than 16 KiB as several partial messages and, asked for timestamps, writes
- * each with its own timestamp prefix, one frame per message. With `framed` (multiplexed, one frame = one
- * message) a frame that continues a partial line has its timestamp dropped, so the long line comes out whole
- * with the first piece's timestamp. A TTY stream has no frames; there the pieces are found by their fixed
- * size (see `#decode`).
- */
-class LineSplitter {
-  readonly #partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
-  readonly #framed: boolean;
-
-  constructor(framed: boolean) {
-    this.#framed = framed;
-  }
-
-  push(
-    stream: 'stdout' | 'stderr',
-    data: Buffer,
-    out: Array<[stream: 'stdout' | 'stderr', line: string]>,
-  ): void {
-    let start = 0;
-    if (this.#framed && this.#partial[stream].length > 0) start = timestampPrefixEnd(data);
-    let nl = data.indexOf(NL, start);
-    while (nl !== -1) {
-      const pieces = this.#partial[stream];
-      let line: string;
-      if (pieces.length) {
-        pieces.push(data.subarray(start, nl));
-        line = this.#decode(Buffer.concat(pieces));
-        this.#partial[stream] = [];
-      } else if (!this.#framed && nl - start > PARTIAL_BYTES) {
-        line = this.#decode(data.subarray(start, nl));
-      } else {
-        line = data.toString('utf8', start, nl);
-      }
-      out.push([stream, line]);
-      start = nl + 1;
-      nl = data.indexOf(NL, start);
-    }
-    if (start < data.length) this.#partial[stream].push(Buffer.from(data.subarray(start)));
-  }
-
-  /** Lines left without a final newline when the stream ended. */
-  flush(out: Array<[stream: 'stdout' | 'stderr', line: string]>): void {
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const pieces = this.#partial[stream];
-      if (pieces.length) out.push([stream, this.#decode(Buffer.concat(pieces))]);
-      this.#partial[stream] = [];
-    }
-  }
-
-  /**
-   * A whole line as text. Without frames (TTY), a line longer than one partial message still carries the
-   * timestamps of its later pieces: each piece holds exactly {@link PARTIAL_BYTES} bytes after its prefix,
-   * so a timestamp found right there is a piece boundary and is cut out.
-   */
-  #decode(line: Buffer): string {
-    if (this.#framed || line.length <= PARTIAL_BYTES) return line.toString('utf8');
-    let at = timestampPrefixEnd(line);
-    if (at === 0) return line.toString('utf8');
-    const kept: Buffer[] = [];
-    let from = 0;
-    for (;;) {
-      const boundary = at + PARTIAL_BYTES;
-      if (boundary >= line.length) break;
-      const prefix = timestampPrefixEnd(line.subarray(boundary));
-      if (prefix === 0) break;
-      kept.push(line.subarray(from, boundary));
-      from = boundary + prefix;
-      at = from;
-    }
-    if (kept.length === 0) return line.toString('utf8');
-    kept.push(line.subarray(from));
-    return Buffer.concat(kept).toString('utf8');
-  }
-}
-
-/** Payload bytes of one log message: dockerd stores a longer line as several partial messages. */
-const PARTIAL_BYTES = 16 * 1024;
-
-/** Length of a leading `<RFC3339Nano timestamp> ` (0 when the data does not start with one). */
-function timestampPrefixEnd(data: Buffer): number {
-  const space = data.indexOf(0x20);
-  if (space < 20 || space > 40) return 0;
-  return parseTimestampNs(data.toString('latin1', 0, space)) === undefined ? 0 : space + 1;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -169,9 +80,7 @@ export async function* followLogs(
   container: string,
   options: FollowLogsOptions = {},
 ): AsyncGenerator<LogLine> {
-  for await (const batch of followLogBatches(client, container, options)) {
-    for (let i = 0; i < batch.length; i++) yield batch[i]!;
-  }
+  yield* unbatch(followLogBatches(client, container, options));
 }
 
 /**
@@ -183,213 +92,227 @@ export async function* followLogBatches(
   container: string,
   options: FollowLogsOptions = {},
 ): AsyncGenerator<LogLine[]> {
-  const follow = options.follow ?? true;
-  const signal = options.signal;
-  const graceMs = options.graceMs ?? 5_000;
-  const initialDelay = options.retryInitialMs ?? 100;
-  const maxDelay = options.retryMaxMs ?? 2_000;
-  const dedupe = new Deduper(options.overlapMs ?? 1_000);
+  const { signal } = options;
+  const backoff = new Backoff({
+    initialMs: options.retryInitialMs ?? 100,
+    maxMs: options.retryMaxMs ?? 2_000,
+    jitter: 'equal',
+  });
   const notify = options.onNotice ?? (() => {});
-  let attempt = 0;
-  let downSince: number | undefined;
-  let first = true;
-  let name = container;
-
-  /** Wait before a retry; returns false when aborted. */
-  const backoff = async (err: unknown): Promise<boolean> => {
-    if (signal?.aborted) return false;
-    downSince ??= Date.now();
-    const delayMs = Math.min(maxDelay, initialDelay * 2 ** attempt);
-    attempt++;
-    notify({
-      type: 'reconnecting',
-      container: name,
-      attempt,
-      delayMs,
-      error: (err as Error)?.message ?? String(err),
+  let info: ContainerInspect | undefined;
+  try {
+    info = await retry((s) => inspectIfPresent(client, container, s), {
+      backoff,
+      isPermanent: isPermanentError,
+      onRetry: (r) => notify(reconnectingNotice(container, r)),
+      ...(signal ? { signal } : {}),
     });
-    try {
-      await sleep(delayMs, undefined, { signal });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
-  const reportReconnect = () => {
-    if (downSince === undefined) return;
-    notify({
-      type: 'reconnected',
-      container: name,
-      downMs: Date.now() - downSince,
-      duplicatesDropped: dedupe.dropped,
-    });
-    downSince = undefined;
-  };
-
-  /** Inspect, retrying while the daemon is unreachable. undefined = removed; null = aborted. */
-  const inspect = async (): Promise<ContainerInspect | undefined | null> => {
-    for (;;) {
-      try {
-        return await client.inspectContainer(container, { signal });
-      } catch (err) {
-        if (signal?.aborted) return null;
-        if (isNotFound(err)) return undefined;
-        if (isPermanentError(err)) throw err;
-        if (!(await backoff(err))) return null;
-      }
-    }
-  };
-
-  let info = await inspect();
-  if (info === null) return;
+  } catch (err) {
+    if (signal?.aborted) return;
+    throw err;
+  }
   if (info === undefined) {
     throw new DockerError(DockerErrorCode.notFound, `no such container: ${container}`, {
       status: 404,
       daemonMessage: `No such container: ${container}`,
     });
   }
-  name = info.Name.replace(/^\//, '');
-  const id = info.Id;
-  let startedAt = info.State.StartedAt;
-  /** The run (StartedAt) whose output was read once more after it stopped. */
-  let drainedRun: string | undefined;
-  // A tail skips the output that was there at the first connection. Later connections must not bring it
-  // back: neither a reconnect before the first line (no timestamp to resume from yet) nor the overlap window
-  // of a resume reaching back past this moment. Every line older than it was either in the tail (delivered)
-  // or left out by it.
-  const tailFromNs =
-    options.tail !== undefined && options.tail !== 'all' ? BigInt(Date.now()) * 1_000_000n : undefined;
+  const follow = new ContainerFollow(client, container, info, options);
+  const dedupe = new OverlapDedupe<LogLine>({
+    overlap: BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)),
+    position: (line) => line.timeNs,
+    key: (line) => `${line.stream}|${line.text}`,
+  });
+  yield* resumable<LogLine, bigint>({
+    connect: (from, connection) => follow.connect(from, connection),
+    tracker: dedupe,
+    afterEnd: (end) => follow.afterEnd(end),
+    backoff,
+    isPermanent: isPermanentError,
+    // A container removed mid-stream: find out at once rather than wait.
+    skipBackoff: isNotFound,
+    onNotice: (n) =>
+      notify(
+        n.type === 'retrying'
+          ? reconnectingNotice(follow.name, n)
+          : {
+              type: 'reconnected',
+              container: follow.name,
+              downMs: n.downMs,
+              duplicatesDropped: n.duplicatesDropped,
+            },
+      ),
+    ...(signal ? { signal } : {}),
+  });
+}
 
-  for (;;) {
-    if (signal?.aborted) return;
-    const resume = dedupe.resumeFrom();
-    const floorNs = first ? undefined : tailFromNs;
-    const from =
-      resume !== undefined && floorNs !== undefined && floorNs > resume ? floorNs : (resume ?? floorNs);
-    const since = from !== undefined ? formatDockerTime(from) : options.since;
-    const admit = (line: LogLine | undefined): line is LogLine =>
-      line !== undefined &&
-      (floorNs === undefined || line.timeNs >= floorNs) &&
-      dedupe.admit(line.timeNs, line.stream, line.text);
-    if (!first) dedupe.beginReplay();
-    const lines: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
-    const splitter = new LineSplitter(!info.Config.Tty);
-    let cleanEnd = false;
+function reconnectingNotice(container: string, r: RetryInfo): LogNotice {
+  const error = (r.error as Error)?.message ?? String(r.error);
+  return { type: 'reconnecting', container, attempt: r.attempt, delayMs: r.delayMs, error };
+}
+
+/** The container as the daemon sees it, or undefined once it is removed. */
+async function inspectIfPresent(
+  client: DockerClient,
+  container: string,
+  signal: AbortSignal | undefined,
+): Promise<ContainerInspect | undefined> {
+  try {
+    return await client.inspectContainer(container, signal ? { signal } : {});
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * One container's follow across connections: what each connection asks for (`connect`) and, when one ends,
+ * whether the container's output goes on (`afterEnd`): a restart continues it, a removal or a stop without a
+ * restart within the grace period ends it.
+ */
+class ContainerFollow {
+  readonly #client: DockerClient;
+  /** The name or id the caller gave (inspected again by it). */
+  readonly #target: string;
+  readonly #options: FollowLogsOptions;
+  readonly #follow: boolean;
+  readonly #notify: (notice: LogNotice) => void;
+  readonly id: string;
+  /** Container name without the leading slash, for lines and notices. */
+  readonly name: string;
+  #info: ContainerInspect;
+  /** The current run's StartedAt: a new value is a restart. */
+  #startedAt: string;
+  /** The run whose output was read once more after it stopped. */
+  #drainedRun: string | undefined;
+  /**
+   * A tail skips the output that was there at the first connection. Later connections must not bring it
+   * back: neither a reconnect before the first line (no timestamp to resume from yet) nor the overlap window
+   * of a resume reaching back past this moment. Every line older than it was in the tail or left out by it.
+   */
+  readonly #tailFromNs: bigint | undefined;
+
+  constructor(client: DockerClient, target: string, info: ContainerInspect, options: FollowLogsOptions) {
+    this.#client = client;
+    this.#target = target;
+    this.#options = options;
+    this.#follow = options.follow ?? true;
+    this.#notify = options.onNotice ?? (() => {});
+    this.#info = info;
+    this.id = info.Id;
+    this.name = info.Name.replace(/^\//, '');
+    this.#startedAt = info.State.StartedAt;
+    this.#tailFromNs =
+      options.tail !== undefined && options.tail !== 'all' ? BigInt(Date.now()) * 1_000_000n : undefined;
+  }
+
+  /** One `/logs` connection from `from` (the last delivered timestamp minus the overlap), as line batches. */
+  async *connect(from: bigint | undefined, { index, signal }: Connection): AsyncGenerator<LogLine[]> {
+    const first = index === 0;
+    const floorNs = first ? undefined : this.#tailFromNs;
+    const start = from !== undefined && floorNs !== undefined && floorNs > from ? floorNs : (from ?? floorNs);
+    const since = start !== undefined ? formatDockerTime(start) : this.#options.since;
+    const tty = this.#info.Config.Tty;
+    const splitter = new LineSplitter(!tty);
+    const raw: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
+    const take = (): LogLine[] => {
+      const out: LogLine[] = [];
+      for (const [stream, text] of raw) {
+        const line = toLine(this.id, this.name, stream, text, tty);
+        if (line !== undefined && (floorNs === undefined || line.timeNs >= floorNs)) out.push(line);
+      }
+      raw.length = 0;
+      return out;
+    };
+    let failure: { error: unknown } | undefined;
     try {
-      const batches = client.logChunks(id, {
-        follow,
+      const chunks = this.#client.logChunks(this.id, {
+        follow: this.#follow,
         timestamps: true,
-        stdout: options.stdout ?? true,
-        stderr: options.stderr ?? true,
+        stdout: this.#options.stdout ?? true,
+        stderr: this.#options.stderr ?? true,
         ...(since !== undefined ? { since } : {}),
-        ...(first && options.tail !== undefined ? { tail: options.tail } : {}),
-        tty: info.Config.Tty,
+        ...(first && this.#options.tail !== undefined ? { tail: this.#options.tail } : {}),
+        tty,
         signal,
       });
-      for await (const frames of batches) {
-        attempt = 0;
+      for await (const frames of chunks) {
         for (const frame of frames) {
-          if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, lines);
+          if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, raw);
         }
-        const out: LogLine[] = [];
-        for (const [stream, raw] of lines) {
-          const line = toLine(id, name, stream, raw, info.Config.Tty);
-          if (admit(line)) out.push(line);
-        }
-        lines.length = 0;
-        if (out.length > 0) {
-          // Reported at the first new line, once the replayed overlap has been dropped.
-          if (downSince !== undefined) reportReconnect();
-          yield out;
-        }
+        // Also when empty: the connection is alive (the stream resets its backoff).
+        yield take();
       }
-      cleanEnd = true;
-    } catch (err) {
+    } catch (error) {
       if (signal?.aborted) return;
-      if (isPermanentError(err)) throw err;
-      if (!isNotFound(err) && !(await backoff(err))) return;
-    } finally {
-      // What arrived before the end or break still counts; a partial last line is kept.
-      splitter.flush(lines);
+      failure = { error };
     }
-    const rest: LogLine[] = [];
-    for (const [stream, raw] of lines) {
-      const line = toLine(id, name, stream, raw, info.Config.Tty);
-      if (admit(line)) rest.push(line);
-    }
+    // What arrived before the end or the failure still counts; a partial last line is kept.
+    splitter.flush(raw);
+    const rest = take();
     if (rest.length > 0) yield rest;
-    first = false;
-    if (cleanEnd) reportReconnect();
-    if (!follow) {
-      notify({ type: 'ended', container: name, reason: 'not-following' });
-      return;
+    if (failure) throw failure.error;
+  }
+
+  /** After a connection ended: true to connect again (same run, or the next one), false when the output ended. */
+  async afterEnd(end: ConnectionEnd): Promise<boolean> {
+    if (!this.#follow) {
+      this.#notify({ type: 'ended', container: this.name, reason: 'not-following' });
+      return false;
     }
-    info = await inspect();
-    if (info === null) return;
-    if (info === undefined) {
-      notify({ type: 'ended', container: name, reason: 'removed' });
-      return;
-    }
+    const info = await this.#inspect(end);
+    if (info === undefined) return false;
     if (info.State.Running || info.State.Restarting) {
-      if (info.State.StartedAt !== startedAt) {
-        startedAt = info.State.StartedAt;
-        notify({ type: 'restarted', container: name, startedAt });
-      }
-      continue;
+      if (info.State.StartedAt !== this.#startedAt) this.#restarted(info.State.StartedAt);
+      return true;
     }
     // Stopped. One more pass (it ends at once on a stopped container) reads what is left before the grace
     // period starts: after a broken connection, and also after a clean end, because dockerd's follow can end
     // at the container's exit before it has sent the last lines (seen with 20.10: a burst just before exit
     // was cut short). What the first pass delivered is dropped as the replay's duplicates.
-    if (!cleanEnd || drainedRun !== startedAt) {
-      drainedRun = startedAt;
-      continue;
+    if (end.failed || this.#drainedRun !== this.#startedAt) {
+      this.#drainedRun = this.#startedAt;
+      return true;
     }
-    const deadline = Date.now() + graceMs;
-    let restarted = false;
-    while (Date.now() < deadline) {
-      try {
-        await sleep(Math.min(200, Math.max(0, deadline - Date.now())), undefined, { signal });
-      } catch {
-        return;
-      }
-      const now = await inspect();
-      if (now === null) return;
-      if (now === undefined) {
-        notify({ type: 'ended', container: name, reason: 'removed' });
-        return;
-      }
-      info = now;
-      if (now.State.Running || now.State.Restarting || now.State.StartedAt !== startedAt) {
-        restarted = true;
-        startedAt = now.State.StartedAt;
-        notify({ type: 'restarted', container: name, startedAt });
-        break;
-      }
-    }
-    if (!restarted) {
-      notify({ type: 'ended', container: name, reason: 'exited', exitCode: info.State.ExitCode });
-      return;
-    }
+    return this.#awaitRestart(end);
   }
-}
 
-function toLine(
-  containerId: string,
-  container: string,
-  stream: 'stdout' | 'stderr',
-  raw: string,
-  tty: boolean,
-): LogLine | undefined {
-  const space = raw.indexOf(' ');
-  const timestamp = space === -1 ? raw : raw.slice(0, space);
-  const timeNs = parseTimestampNs(timestamp);
-  // Every line asked with timestamps=1 starts with one; anything else is not a log line.
-  if (timeNs === undefined) return undefined;
-  let text = space === -1 ? '' : raw.slice(space + 1);
-  if (tty && text.endsWith('\r')) text = text.slice(0, -1);
-  return { containerId, container, stream, timestamp, timeNs, text };
+  /** The container stopped: wait up to `graceMs` for it to run again (true) or end the follow (false). */
+  async #awaitRestart(end: ConnectionEnd): Promise<boolean> {
+    const deadline = Date.now() + (this.#options.graceMs ?? 5_000);
+    while (Date.now() < deadline) {
+      if (!(await sleep(Math.min(200, Math.max(0, deadline - Date.now())), end.signal))) return false;
+      const info = await this.#inspect(end);
+      if (info === undefined) return false;
+      if (info.State.Running || info.State.Restarting || info.State.StartedAt !== this.#startedAt) {
+        this.#restarted(info.State.StartedAt);
+        return true;
+      }
+    }
+    this.#notify({
+      type: 'ended',
+      container: this.name,
+      reason: 'exited',
+      exitCode: this.#info.State.ExitCode,
+    });
+    return false;
+  }
+
+  /** Inspect (retrying while the daemon is unreachable) and remember; undefined (reported) once removed. */
+  async #inspect(end: ConnectionEnd): Promise<ContainerInspect | undefined> {
+    const info = await end.retry((signal) => inspectIfPresent(this.#client, this.#target, signal));
+    if (info === undefined) {
+      this.#notify({ type: 'ended', container: this.name, reason: 'removed' });
+      return undefined;
+    }
+    this.#info = info;
+    return info;
+  }
+
+  #restarted(startedAt: string): void {
+    this.#startedAt = startedAt;
+    this.#notify({ type: 'restarted', container: this.name, startedAt });
+  }
 }
 
 /**
@@ -443,7 +366,8 @@ async function* tailMerged<T>(
   }
   const merge = new MergeSet<T>();
   const followed = new Set(ids);
-  const stopDiscovery = new AbortController();
+  // Discovery stops with the caller's signal, or once every follower has ended (unless keepWatching).
+  const stopDiscovery = linkedController(options.signal);
   let active = 0;
   const track = (id: string, opts: FollowLogsOptions) => {
     active++;
@@ -461,9 +385,7 @@ async function* tailMerged<T>(
   if (discover) {
     const notify = options.onNotice ?? (() => {});
     const { tail: _firstConnectionOnly, ...joinOptions } = options;
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, stopDiscovery.signal])
-      : stopDiscovery.signal;
+    const signal = stopDiscovery.signal;
     merge.add(
       (async function* (): AsyncGenerator<never> {
         if (signal.aborted) return;

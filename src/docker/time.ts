@@ -1,3 +1,4 @@
+import { parseDuration } from '../runtime/index.ts';
 import { DockerError, DockerErrorCode } from './errors.ts';
 
 const NS_PER_S = 1_000_000_000n;
@@ -59,24 +60,20 @@ export function formatRfc3339Nano(ns: bigint): string {
   return `${iso}.${(ns % NS_PER_S).toString().padStart(9, '0')}Z`;
 }
 
-const UNITS: Record<string, number> = { ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Parse a Go-style duration (`10m`, `1h30m`, `500ms`, `5s`) into milliseconds. */
+/**
+ * Parse a Go-style duration (`10m`, `1h30m`, `500ms`, `5s`) into milliseconds: the runtime's
+ * `parseDuration`, raising `CAP_ERR_DOCKER_BAD_REQUEST` instead of returning undefined (a bad `since` or
+ * `--grace` is the caller's request that is wrong).
+ */
 export function parseDurationMs(text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * UNITS[m[2]!]! * 1000;
-    matched = re.lastIndex;
-  }
-  if (text === '' || matched !== text.length) {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
     throw new DockerError(
       DockerErrorCode.badRequest,
       `bad duration ${JSON.stringify(text)} (use 500ms, 10s, 5m, 2h)`,
     );
   }
-  return total;
+  return ms;
 }
 
 /**

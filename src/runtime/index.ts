@@ -1,6 +1,16 @@
 // capstan/runtime: the service runtime every Capstan server shares.
 
 export {
+  abortReason,
+  type Deadline,
+  deadline,
+  linkedController,
+  raceAbort,
+  sleep,
+  within,
+} from './abort.ts';
+
+export {
   type ConfigDefinition,
   type ConfigDocFormat,
   type ConfigEntry,
@@ -194,6 +204,31 @@ export {
   type ServiceHandler,
   type ServiceOptions,
 } from './service/service.ts';
+export {
+  Backoff,
+  type BackoffOptions,
+  backoffDelay,
+  type Connection,
+  type ConnectionEnd,
+  type Jitter,
+  MergeSet,
+  mergeAsync,
+  type NdjsonOptions,
+  ndjson,
+  OverlapDedupe,
+  type OverlapDedupeOptions,
+  type ResumableOptions,
+  type ResumeTracker,
+  type RetryInfo,
+  type RetryOptions,
+  resumable,
+  resumeFromLast,
+  retry,
+  StreamError,
+  StreamErrorCode,
+  type StreamNotice,
+  unbatch,
+} from './stream/index.ts';
 export {
   type CertAuthority,
   type CertPair,

@@ -1,4 +1,5 @@
-import { abortReason, raceAbort } from './abort.ts';
+import { abortReason, raceAbort } from '../abort.ts';
+import { healthAbortError } from './aborted.ts';
 import { HealthError } from './errors.ts';
 import { EventLoopMonitor } from './event-loop.ts';
 import { type HealthRequest, type HealthResponse, handleHealthRequest } from './http.ts';
@@ -286,7 +287,7 @@ export class Health {
       own = Promise.reject(err);
     }
     try {
-      const result = await raceAbort(own, signal);
+      const result = await raceAbort(own, signal, healthAbortError);
       this.#record(entry, {
         ok: true,
         latencyMs: performance.now() - started,
@@ -306,7 +307,7 @@ export class Health {
       this.#record(entry, {
         ok: false,
         latencyMs: performance.now() - started,
-        error: signal.aborted ? abortReason(signal) : err,
+        error: signal.aborted ? abortReason(signal, healthAbortError) : err,
       });
     } finally {
       clearTimeout(timer);

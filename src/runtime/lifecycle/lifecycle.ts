@@ -2,6 +2,7 @@ import { Server as HttpServer } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { Server as HttpsServer } from 'node:https';
 import { Server as NetServer } from 'node:net';
+import { deadline, within } from '../abort.ts';
 import type { Drainer, ServerDrainReport, ServerKind } from './drainer.ts';
 import { LifecycleError } from './errors.ts';
 import { GrpcDrainer, type GrpcServerLike, isGrpcServer } from './grpc-drainer.ts';
@@ -134,49 +135,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** node:http2 does not export its server classes; only they have `updateSettings`. */
 function isHttp2Server(server: unknown): server is Http2Server | Http2SecureServer {
   return server instanceof NetServer && typeof (server as Http2Server).updateSettings === 'function';
-}
-
-/**
- * A deadline as a signal plus a promise. Unlike `AbortSignal.timeout` its timer is ref'd: a job that
- * hangs on nothing must not let the process exit early and skip the hooks.
- */
-function deadline(
-  ms: number,
-  hurry: AbortSignal,
-): { signal: AbortSignal; reached: Promise<void>; clear: () => void } {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let onHurry: (() => void) | undefined;
-  const reached = new Promise<void>((resolve) => {
-    const fire = () => {
-      clearTimeout(timer);
-      controller.abort(new Error(`deadline of ${ms} ms reached`));
-      resolve();
-    };
-    // `hurry` (the shutdown caller's signal) turns every remaining wait into its deadline.
-    if (hurry.aborted) return fire();
-    timer = setTimeout(fire, ms);
-    onHurry = fire;
-    hurry.addEventListener('abort', onHurry, { once: true });
-  });
-  return {
-    signal: controller.signal,
-    reached,
-    clear: () => {
-      clearTimeout(timer);
-      if (onHurry) hurry.removeEventListener('abort', onHurry);
-    },
-  };
-}
-
-/** Wait for `work`, or until `ms` pass (or `hurry` aborts); true when the work finished first. */
-async function within(ms: number, work: Promise<unknown>, hurry: AbortSignal): Promise<boolean> {
-  const d = deadline(ms, hurry);
-  try {
-    return await Promise.race([work.then(() => true), d.reached.then(() => false)]);
-  } finally {
-    d.clear();
-  }
 }
 
 /**
@@ -436,7 +394,8 @@ export class Lifecycle {
   }
 
   async #runHook(name: string, fn: (signal: AbortSignal) => unknown): Promise<TaskReport> {
-    const limit = deadline(this.#hookTimeoutMs, this.#hurry.signal);
+    // `hurry` (the shutdown caller's signal) turns the hook's remaining time into its deadline.
+    const limit = deadline(this.#hookTimeoutMs, { hurry: this.#hurry.signal });
     try {
       // Called synchronously: a sync hook (a log flush) always completes, even when hurried.
       const result = fn(limit.signal);

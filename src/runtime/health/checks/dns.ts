@@ -1,6 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { raceAbort } from '../abort.ts';
+import { raceAbort } from '../../abort.ts';
+import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
 
@@ -25,6 +26,7 @@ export function dnsCheck(hostname: string, options: DnsCheckOptions = {}): Check
       addresses = await raceAbort(
         lookup(hostname, { all: true, ...(options.family ? { family: options.family } : {}) }),
         signal,
+        healthAbortError,
       );
     } catch (err) {
       if (signal.aborted) throw err;

@@ -1,5 +1,6 @@
 import { scrub, urlSecrets } from '../../redact.ts';
-import { raceAbort } from '../abort.ts';
+import { raceAbort } from '../../abort.ts';
+import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
 
@@ -55,7 +56,7 @@ export function postgresCheck(
     }
     return async (signal) => {
       try {
-        await raceAbort(Promise.resolve(target.query(sql)), signal);
+        await raceAbort(Promise.resolve(target.query(sql)), signal, healthAbortError);
       } catch (err) {
         if (signal.aborted) throw err;
         throw new HealthError('CAP_ERR_RUNTIME_HEALTH_POSTGRES', `postgres: ${(err as Error).message}`, {
@@ -81,8 +82,8 @@ export function postgresCheck(
     const onAbort = () => void client.end().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await raceAbort(client.connect(), signal);
-      await raceAbort(client.query(sql), signal);
+      await raceAbort(client.connect(), signal, healthAbortError);
+      await raceAbort(client.query(sql), signal, healthAbortError);
     } catch (err) {
       if (signal.aborted) throw err;
       throw new HealthError(

@@ -1,7 +1,8 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { scrub } from '../../redact.ts';
-import { abortReason } from '../abort.ts';
+import { abortReason } from '../../abort.ts';
+import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
 
@@ -95,7 +96,7 @@ export function redisCheck(target: string | RedisTarget, options: RedisCheckOpti
 
   return (signal) =>
     new Promise<{ detail: string }>((resolve, reject) => {
-      if (signal.aborted) return reject(abortReason(signal));
+      if (signal.aborted) return reject(abortReason(signal, healthAbortError));
       const socket: Socket = t.tls
         ? tlsConnect({
             host: t.host,
@@ -123,7 +124,7 @@ export function redisCheck(target: string | RedisTarget, options: RedisCheckOpti
             cause,
           }),
         );
-      const onAbort = () => finish(abortReason(signal));
+      const onAbort = () => finish(abortReason(signal, healthAbortError));
       signal.addEventListener('abort', onAbort, { once: true });
 
       let buffer = '';

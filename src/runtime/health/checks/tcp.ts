@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { abortReason } from '../abort.ts';
+import { abortReason } from '../../abort.ts';
+import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
 
@@ -13,11 +14,11 @@ export function tcpCheck(host: string, port: number): CheckFunction {
   }
   return (signal) =>
     new Promise<{ detail: string }>((resolve, reject) => {
-      if (signal.aborted) return reject(abortReason(signal));
+      if (signal.aborted) return reject(abortReason(signal, healthAbortError));
       const socket = connect({ host, port });
       const onAbort = () => {
         socket.destroy();
-        reject(abortReason(signal));
+        reject(abortReason(signal, healthAbortError));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       socket.once('connect', () => {

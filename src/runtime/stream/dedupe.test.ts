@@ -1,8 +1,31 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Deduper } from './dedupe.ts';
+import { OverlapDedupe } from './resume.ts';
 
 const MS = 1_000_000n;
+
+type Line = readonly [ns: bigint, stream: string, text: string];
+
+/** The Docker log lines' dedupe: position = timestamp (ns), key = stream and text. */
+class Deduper {
+  readonly #d: OverlapDedupe<Line>;
+  constructor(overlapMs: number) {
+    this.#d = new OverlapDedupe<Line>({
+      overlap: BigInt(overlapMs) * MS,
+      position: ([ns]) => ns,
+      key: ([, stream, text]) => `${stream}|${text}`,
+    });
+  }
+  resumeFrom = () => this.#d.resumePoint();
+  beginReplay = () => this.#d.beginReplay();
+  admit = (ns: bigint, stream: string, text: string) => this.#d.admit([ns, stream, text]);
+  get dropped() {
+    return this.#d.dropped;
+  }
+  get maxNs() {
+    return this.#d.latest;
+  }
+}
 
 test('Deduper drops exactly the replayed lines, keeps genuine repeats and out-of-order newcomers', () => {
   const d = new Deduper(1000);
