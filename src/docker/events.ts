@@ -1,4 +1,11 @@
-import { Backoff, linkedController, OverlapDedupe, resumable, retry } from '../runtime/index.ts';
+import {
+  Backoff,
+  linkedController,
+  OverlapDedupe,
+  type RetryInfo,
+  resumable,
+  retry,
+} from '../runtime/index.ts';
 import type { DockerClient, TimeSpec } from './client.ts';
 import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { formatDockerTime, parseTimestampNs, toNs } from './time.ts';
@@ -71,95 +78,118 @@ export async function* streamEvents(
   options: StreamEventsOptions = {},
 ): AsyncGenerator<DockerEvent> {
   const { signal } = options;
-  const notify = options.onNotice ?? (() => {});
   const backoff = new Backoff({
     initialMs: options.retryInitialMs ?? 100,
     maxMs: options.retryMaxMs ?? 2_000,
     jitter: 'equal',
   });
-  // Without an explicit start, "now" is pinned once so a reconnect before the first event still replays.
-  const start = toNs(options.since ?? new Date());
-  const until = options.until === undefined ? undefined : toNs(options.until);
-  const reconcile = options.reconcile ?? false;
-  const known = new Map<string, KnownContainer>();
-  const actionsWanted = new Set(options.filters?.event === undefined ? [] : [options.filters.event].flat());
-  // Reconciling needs every start/die/destroy to keep state, so the action filter is applied here instead.
-  const apiFilters: Filters | undefined =
-    reconcile && options.filters ? { ...options.filters, event: undefined } : options.filters;
-  const wanted = (action: string) => actionsWanted.size === 0 || actionsWanted.has(action.split(':')[0]!);
-  /** Events made up by reconciling: not part of the daemon's order, so never deduped nor resumed from. */
-  const reconciledEvents = new WeakSet<DockerEvent>();
-  const dedupe = new OverlapDedupe<DockerEvent>({
-    overlap: BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)),
-    position: (e) => (reconciledEvents.has(e) ? undefined : eventNs(e)),
-    key: eventKey,
-  });
-  if (reconcile) {
+  const stream = new EventStream(client, options);
+  if (options.reconcile) {
     try {
-      for (const [id, k] of await retry((s) => snapshot(client, options.filters, s), {
-        backoff,
-        // Only a daemon that is not there (yet) is waited for.
-        isPermanent: (err) => !(err instanceof DockerError && err.code === DockerErrorCode.connect),
-        ...(signal ? { signal } : {}),
-      }))
-        known.set(id, k);
+      await stream.learnState(backoff);
     } catch (err) {
       if (signal?.aborted) return;
       throw err;
     }
     backoff.reset();
   }
+  const batches = resumable<DockerEvent, bigint>({
+    connect: (from) => stream.connect(from),
+    tracker: stream.dedupe,
+    backoff,
+    isPermanent: isPermanentError,
+    onNotice: (n) => {
+      if (n.type === 'retrying') stream.failed(n);
+    },
+    ...(signal ? { signal } : {}),
+  });
+  for await (const [event] of batches) {
+    if (event !== undefined && stream.deliver(event)) yield event;
+  }
+}
 
-  // The current outage, and the connection that ends it: what its `reconnected` notice reports.
-  let downSince: number | undefined;
-  let unreachable = false;
+/**
+ * The state of one {@link streamEvents} across connections: what it knows of containers (to reconcile), the
+ * current outage and what the connection that ends it replayed, for the `reconnected` notice.
+ */
+class EventStream {
+  readonly #client: DockerClient;
+  readonly #options: StreamEventsOptions;
+  readonly #notify: (notice: EventNotice) => void;
+  readonly #reconcile: boolean;
+  // Without an explicit start, "now" is pinned once so a reconnect before the first event still replays.
+  readonly #start: bigint;
+  readonly #until: bigint | undefined;
+  readonly #apiFilters: Filters | undefined;
+  readonly #actionsWanted: Set<string>;
+  readonly #known = new Map<string, KnownContainer>();
+  /** Events made up by reconciling: not part of the daemon's order, so never deduped nor resumed from. */
+  readonly #reconciled = new WeakSet<DockerEvent>();
+  readonly dedupe: OverlapDedupe<DockerEvent>;
+  #downSince: number | undefined;
+  #unreachable = false;
   // The daemon's socket file: a restarted daemon makes a new one, even when it came back before a retry.
-  let socketIdentity = client.daemonSocketIdentity();
-  let gap = newGap(true);
+  #socketIdentity: string | undefined;
+  #gap = newGap(true);
 
-  /** Report the reconnect once the replay is over: the first live event, a quiet moment, or the end. */
-  const report = () => {
-    if (gap.reported || downSince === undefined) return;
-    gap.reported = true;
-    notify({
-      type: 'reconnected',
-      downMs: Date.now() - downSince,
-      replayed: gap.replayed,
-      duplicatesDropped: dedupe.dropped,
-      reconciled: gap.reconciled,
-      daemonUnreachable: unreachable,
+  constructor(client: DockerClient, options: StreamEventsOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#notify = options.onNotice ?? (() => {});
+    this.#reconcile = options.reconcile ?? false;
+    this.#start = toNs(options.since ?? new Date());
+    this.#until = options.until === undefined ? undefined : toNs(options.until);
+    this.#actionsWanted = new Set(options.filters?.event === undefined ? [] : [options.filters.event].flat());
+    // Reconciling needs every start/die/destroy to keep state, so the action filter is applied here instead.
+    this.#apiFilters =
+      this.#reconcile && options.filters ? { ...options.filters, event: undefined } : options.filters;
+    this.#socketIdentity = client.daemonSocketIdentity();
+    this.dedupe = new OverlapDedupe<DockerEvent>({
+      overlap: BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)),
+      position: (e) => (this.#reconciled.has(e) ? undefined : eventNs(e)),
+      key: eventKey,
     });
-    downSince = undefined;
-    unreachable = false;
-  };
+  }
+
+  /** The containers' state before the first connection, waiting while the daemon is not there (yet). */
+  async learnState(backoff: Backoff): Promise<void> {
+    const { signal } = this.#options;
+    const state = await retry((s) => snapshot(this.#client, this.#options.filters, s), {
+      backoff,
+      isPermanent: (err) => !(err instanceof DockerError && err.code === DockerErrorCode.connect),
+      ...(signal ? { signal } : {}),
+    });
+    for (const [id, k] of state) this.#known.set(id, k);
+  }
 
   /** One `/events` connection; after an outage (with `reconcile`) first the state changes it missed. */
-  async function* connect(from: bigint | undefined): AsyncGenerator<DockerEvent[]> {
-    gap = newGap(downSince === undefined);
-    if (downSince !== undefined) {
-      const identity = client.daemonSocketIdentity();
-      if (identity !== undefined && socketIdentity !== undefined && identity !== socketIdentity)
-        unreachable = true;
-      socketIdentity = identity ?? socketIdentity;
-      if (reconcile) {
-        const now = await snapshot(client, options.filters, signal);
-        for (const event of await diffState(client, known, now, signal)) {
-          reconciledEvents.add(event);
+  async *connect(from: bigint | undefined): AsyncGenerator<DockerEvent[]> {
+    const { signal, filters } = this.#options;
+    this.#gap = newGap(this.#downSince === undefined);
+    if (this.#downSince !== undefined) {
+      const identity = this.#client.daemonSocketIdentity();
+      if (identity !== undefined && this.#socketIdentity !== undefined && identity !== this.#socketIdentity)
+        this.#unreachable = true;
+      this.#socketIdentity = identity ?? this.#socketIdentity;
+      if (this.#reconcile) {
+        const now = await snapshot(this.#client, filters, signal);
+        for (const event of await diffState(this.#client, this.#known, now, signal)) {
+          this.#reconciled.add(event);
           yield [event];
         }
       }
     }
-    const since = from !== undefined && from > start ? from : start;
+    const since = from !== undefined && from > this.#start ? from : this.#start;
     // Events stamped after this moment are live, not the replay of what happened while we were away.
-    gap.connectNs = BigInt(Date.now()) * 1_000_000n;
-    const events = client.events({
+    this.#gap.connectNs = BigInt(Date.now()) * 1_000_000n;
+    const events = this.#client.events({
       since: formatDockerTime(since),
-      ...(until !== undefined ? { until: formatDockerTime(until) } : {}),
-      ...(apiFilters ? { filters: apiFilters } : {}),
+      ...(this.#until !== undefined ? { until: formatDockerTime(this.#until) } : {}),
+      ...(this.#apiFilters ? { filters: this.#apiFilters } : {}),
       ...(signal ? { signal } : {}),
     });
     // The replay of a reconnect arrives at once; report it when the first live event or a quiet moment comes.
-    const quiet = setTimeout(report, 250);
+    const quiet = setTimeout(() => this.#report(), 250);
     /** Something came over this connection: it is up, whatever happens to it next. */
     let received = false;
     try {
@@ -170,49 +200,60 @@ export async function* streamEvents(
     } finally {
       clearTimeout(quiet);
       // Also when the consumer stops early or this connection breaks in turn: it was up.
-      if (received) report();
+      if (received) this.#report();
     }
-    report();
+    this.#report();
     // A clean end is `until` reached, or the daemon closing the stream (shutdown).
-    if (until === undefined)
+    if (this.#until === undefined)
       throw new DockerError(DockerErrorCode.connect, 'event stream ended (daemon shutting down?)');
   }
 
-  const batches = resumable<DockerEvent, bigint>({
-    connect,
-    tracker: dedupe,
-    backoff,
-    isPermanent: isPermanentError,
-    onNotice: (n) => {
-      if (n.type !== 'retrying') return;
-      downSince ??= Date.now();
-      if (isUnreachable(n.error)) unreachable = true;
-      notify({
-        type: 'disconnected',
-        error: (n.error as Error).message,
-        attempt: n.attempt,
-        delayMs: n.delayMs,
-      });
-    },
-    ...(signal ? { signal } : {}),
-  });
-  for await (const [event] of batches) {
-    if (event === undefined) continue;
-    if (reconciledEvents.has(event)) {
-      applyEvent(known, event);
-      if (!wanted(event.Action)) continue;
+  /** A connection failed (the stream waits `delayMs` next): the outage starts, if it had not. */
+  failed(retrying: RetryInfo): void {
+    this.#downSince ??= Date.now();
+    if (isUnreachable(retrying.error)) this.#unreachable = true;
+    const error = (retrying.error as Error).message;
+    this.#notify({ type: 'disconnected', error, attempt: retrying.attempt, delayMs: retrying.delayMs });
+  }
+
+  /** Whether a (deduplicated) event goes to the consumer; keeps the known state and the replay counts. */
+  deliver(event: DockerEvent): boolean {
+    const gap = this.#gap;
+    if (this.#reconciled.has(event)) {
+      applyEvent(this.#known, event);
+      if (!this.#wanted(event.Action)) return false;
       // The real event may still come in the replay: this one stands in for it.
       gap.standIns.add(`${event.Actor.ID}|${event.Action}`);
       gap.reconciled++;
-      yield event;
-      continue;
+      return true;
     }
-    if (!gap.reported && eventNs(event) >= gap.connectNs) report();
-    if (!gap.reported && gap.standIns.delete(`${event.Actor?.ID}|${event.Action}`)) continue;
-    if (reconcile && event.Type === 'container') applyEvent(known, event);
-    if (reconcile && !wanted(event.Action)) continue;
+    if (!gap.reported && eventNs(event) >= gap.connectNs) this.#report();
+    if (!gap.reported && gap.standIns.delete(`${event.Actor?.ID}|${event.Action}`)) return false;
+    if (this.#reconcile && event.Type === 'container') applyEvent(this.#known, event);
+    if (this.#reconcile && !this.#wanted(event.Action)) return false;
     if (!gap.reported) gap.replayed++;
-    yield event;
+    return true;
+  }
+
+  #wanted(action: string): boolean {
+    return this.#actionsWanted.size === 0 || this.#actionsWanted.has(action.split(':')[0]!);
+  }
+
+  /** Report the reconnect once the replay is over: the first live event, a quiet moment, or the end. */
+  #report(): void {
+    const gap = this.#gap;
+    if (gap.reported || this.#downSince === undefined) return;
+    gap.reported = true;
+    this.#notify({
+      type: 'reconnected',
+      downMs: Date.now() - this.#downSince,
+      replayed: gap.replayed,
+      duplicatesDropped: this.dedupe.dropped,
+      reconciled: gap.reconciled,
+      daemonUnreachable: this.#unreachable,
+    });
+    this.#downSince = undefined;
+    this.#unreachable = false;
   }
 }
 
