@@ -1,5 +1,6 @@
 import { type Dispatcher, interceptors } from 'undici';
-import { type BackoffOptions, backoffDelay } from './backoff.ts';
+import { sleep } from '../abort.ts';
+import { type BackoffOptions, backoffDelay } from '../stream/backoff.ts';
 import { HttpError, HttpErrorCode } from './errors.ts';
 import { CONNECTION_ERROR_CODES } from './failures.ts';
 
@@ -170,7 +171,7 @@ export interface HttpRetryOptions extends Partial<BackoffOptions> {
 }
 
 /** Default backoff of the retry interceptor: 100 ms doubling to at most 2 s. */
-const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000, factor: 2, jitter: 0.5 };
+const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 2_000, factor: 2, jitter: 0.5 } satisfies BackoffOptions;
 
 /**
  * Retries of idempotent requests on connection errors and 502/503/504, with backoff, jitter and a cap.
@@ -188,14 +189,16 @@ export function retryInterceptor(options: HttpRetryOptions = {}): Interceptor {
   if (!Number.isInteger(retries) || retries < 0) {
     throw new HttpError(HttpErrorCode.invalid, `retries must be a whole number >= 0, got ${retries}`);
   }
-  const backoff: BackoffOptions = {
+  const backoff = {
     initialMs: options.initialMs ?? DEFAULT_BACKOFF.initialMs,
     maxMs: options.maxMs ?? DEFAULT_BACKOFF.maxMs,
     factor: options.factor ?? DEFAULT_BACKOFF.factor,
     jitter: options.jitter ?? DEFAULT_BACKOFF.jitter,
-  };
+  } satisfies BackoffOptions;
   checkMs('initialMs', backoff.initialMs);
   checkMs('maxMs', backoff.maxMs);
+  // Any other bad setting (a factor below 1) fails here, not at the first retry.
+  backoffDelay(0, backoff);
   const statusCodes = [...(options.statusCodes ?? [502, 503, 504])];
   const methods = new Set(options.methods ?? IDEMPOTENT_METHODS);
   const random = options.random ?? Math.random;
@@ -223,18 +226,10 @@ export function retryInterceptor(options: HttpRetryOptions = {}): Interceptor {
       callback(signal.reason ?? err);
       return;
     }
-    let delay = backoffDelay(context.state.counter - 1, backoff, random);
+    let delay = backoffDelay(context.state.counter - 1, { ...backoff, random });
     const after = retryAfterMs(err.headers?.['retry-after']);
     if (after !== undefined) delay = Math.min(Math.max(after, delay), backoff.maxMs);
-    const onAbort = () => {
-      clearTimeout(timer);
-      callback(signal?.reason ?? err);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      callback(null);
-    }, delay);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    void sleep(delay, signal).then((waited) => callback(waited ? null : (signal?.reason ?? err)));
   };
 
   const undiciRetry = interceptors.retry({

@@ -1,10 +1,11 @@
 import { StreamError, StreamErrorCode } from './errors.ts';
 
 /**
- * How a delay is randomised so that many clients cut off at once do not reconnect in lockstep. `full`: anywhere
- * in [0, d]; `equal`: in [d/2, d] (never much shorter than planned); `none`: exactly d.
+ * How a delay is randomised so that many clients cut off at once (a restarted server) do not come back in
+ * lockstep. `full`: anywhere in [0, d]; `equal`: in [d/2, d] (never much shorter than planned, so it still
+ * grows); `none`: exactly d; a number j in 0..1: the random share, in [d(1−j), d] (`full` = 1, `equal` = 0.5).
  */
-export type Jitter = 'full' | 'equal' | 'none';
+export type Jitter = 'full' | 'equal' | 'none' | number;
 
 /** Options of {@link Backoff} and {@link backoffDelay}. */
 export interface BackoffOptions {
@@ -14,7 +15,7 @@ export interface BackoffOptions {
   maxMs?: number;
   /** Growth per attempt. Default 2. */
   factor?: number;
-  /** Default `full`. */
+  /** Default `equal`. */
   jitter?: Jitter;
   /** A number in [0, 1): inject it to make delays predictable in tests. Default `Math.random`. */
   random?: () => number;
@@ -55,12 +56,13 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}): num
   return delayOf(attempt, checked(options));
 }
 
+const JITTER_SHARE: Record<string, number> = { full: 1, equal: 0.5, none: 0 };
+
 function delayOf(attempt: number, o: Required<BackoffOptions>): number {
   // 0 * Infinity (a long outage overflowing the power) would be NaN.
-  const planned = o.initialMs === 0 ? 0 : Math.min(o.maxMs, o.initialMs * o.factor ** attempt);
-  if (o.jitter === 'none') return planned;
-  if (o.jitter === 'equal') return Math.round(planned / 2 + o.random() * (planned / 2));
-  return Math.round(o.random() * planned);
+  const planned = o.initialMs === 0 ? 0 : Math.min(o.maxMs, o.initialMs * o.factor ** Math.max(0, attempt));
+  const share = typeof o.jitter === 'number' ? Math.min(1, Math.max(0, o.jitter)) : JITTER_SHARE[o.jitter]!;
+  return share === 0 ? planned : planned * (1 - share) + planned * share * o.random();
 }
 
 /**

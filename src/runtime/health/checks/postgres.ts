@@ -1,5 +1,5 @@
-import { scrub, urlSecrets } from '../../redact.ts';
 import { raceAbort } from '../../abort.ts';
+import { scrub, urlSecrets } from '../../redact.ts';
 import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
 import type { CheckFunction } from '../health.ts';
