@@ -1,5 +1,5 @@
 import { type Dispatcher, interceptors } from 'undici';
-import { sleep } from '../abort.ts';
+import { linkedController, sleep } from '../abort.ts';
 import { type BackoffOptions, backoffDelay } from '../stream/backoff.ts';
 import { HttpError, HttpErrorCode } from './errors.ts';
 import { CONNECTION_ERROR_CODES } from './failures.ts';
@@ -146,8 +146,8 @@ export function timeoutInterceptor(defaults: HttpTimeouts = {}): Interceptor {
     const deadline = o.deadlineMs ?? defaults.deadlineMs ?? 0;
     checkMs('deadlineMs', deadline);
     if (deadline === 0) return dispatch(next, handler);
-    const stopRetries = new AbortController();
-    next.signal = o.signal ? AbortSignal.any([o.signal, stopRetries.signal]) : stopRetries.signal;
+    const stopRetries = linkedController(o.signal ?? undefined);
+    next.signal = stopRetries.signal;
     const what = `${o.method} ${describeTarget(o.origin ?? undefined, o.path)}`;
     return dispatch(next, new DeadlineHandler(handler, deadline, stopRetries, what));
   };
