@@ -2,7 +2,7 @@ import { CapstanError } from '../errors.ts';
 
 /** Codes of runtime/stream; one line of meaning each (docs/errors.md is generated from these comments). */
 export const StreamErrorCode = {
-  /** Options that cannot work (a negative delay, a cap below the first delay, a bad overlap...). */
+  /** Options that cannot work (a negative delay, a cap of 2^31 ms or more, a factor below 1, a negative overlap). */
   invalid: 'CAP_ERR_RUNTIME_STREAM_INVALID',
   /** A value in an NDJSON stream could not be parsed (also a truncated last object). */
   json: 'CAP_ERR_RUNTIME_STREAM_JSON',
