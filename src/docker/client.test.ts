@@ -79,6 +79,29 @@ describe('DockerClient against a real dockerd', () => {
     }
   });
 
+  test('log: one entry per request, without the query string or the registry credentials', async () => {
+    const entries: Array<{ method: string; url: string; status: number }> = [];
+    const logged = new DockerClient({ host: docker.dockerHost, log: (e) => entries.push(e) });
+    try {
+      await logged.listContainers({ all: true, filters: { label: ['capstan.secret=q-s3cret'] } });
+      // A pull of an image no registry has: the credentials ride in X-Registry-Auth.
+      await logged
+        .pullImage('127.0.0.1:1/nothing:here', { auth: { username: 'u', password: 'reg-s3cret' } })
+        .catch(() => {});
+    } finally {
+      await logged.close();
+    }
+    assert.deepEqual(entries[0], {
+      ...entries[0],
+      method: 'GET',
+      url: 'http://localhost/_ping',
+      status: 200,
+    });
+    assert.ok(entries.some((e) => /^http:\/\/localhost\/v1\.\d+\/containers\/json\?…$/.test(e.url)));
+    assert.ok(entries.some((e) => e.method === 'POST' && e.url.includes('/images/create')));
+    assert.doesNotMatch(JSON.stringify(entries), /s3cret|reg-s3cret/);
+  });
+
   test('an absent daemon is CAP_ERR_DOCKER_CONNECT', async () => {
     const nobody = new DockerClient({ host: `unix://${join(docker.dir, 'nobody.sock')}` });
     try {
