@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path/posix';
 import { fileURLToPath } from 'node:url';
-import { cruise, type ICruiseResult, type IViolation } from 'dependency-cruiser';
+import { cruise, getAvailableTranspilers, type ICruiseResult, type IViolation } from 'dependency-cruiser';
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
 
 /** Folders cruised, when present: the areas, and the examples users copy. */
@@ -181,6 +181,10 @@ function pathsIntoOtherAreas(result: ICruiseResult): IViolation[] {
 
 async function main(): Promise<number> {
   const config = fileURLToPath(new URL('../.dependency-cruiser.mjs', import.meta.url));
+  // Without a TypeScript parser dependency-cruiser skips .ts files and would report a clean, empty graph.
+  if (!getAvailableTranspilers().some((t) => t.name === 'typescript' && t.available)) {
+    throw new TypeError('dependency-cruiser finds no usable typescript package to read .ts files with');
+  }
   const options = await extractDepcruiseOptions(config);
   const cruised = await cruise(
     roots.filter((root) => existsSync(root)),
