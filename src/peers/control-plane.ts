@@ -248,38 +248,13 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     log,
     ...(options.assetsDir !== undefined ? { assetsDir: options.assetsDir } : {}),
   });
-  const root = options.dir ?? mkdtempSync(join(tmpdir(), 'capstan-kube-'));
-  mkdirSync(root, { recursive: true });
-  // On exit without stop(): startProcess kills etcd and the apiserver, then the shared root goes.
-  const forgetRoot = onExitAfterProcesses(() => rmSync(root, { recursive: true, force: true }));
-  const processes: PeerProcess[] = [];
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    // Reverse order: the apiserver must not outlive etcd's shutdown and spam reconnects.
-    for (const p of [...processes].reverse()) await p.stop();
-    rmSync(root, { recursive: true, force: true });
-    forgetRoot();
-  };
+  const run = openRun(options.dir);
+  const { root, processes, stop } = run;
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
     const pki = await createPki(root, options.webhooks);
-
-    checkAborted(signal);
-    log(`starting etcd (${assets.source}: ${assets.dir})`);
-    processes.push(await startEtcd(assets, root, pki, readyTimeoutMs));
-
-    checkAborted(signal);
-    log('starting kube-apiserver');
-    processes.push(await startApiServer(assets, root, pki, options.apiServerFlags ?? [], readyTimeoutMs));
-
-    if (options.controllerManager) {
-      checkAborted(signal);
-      log('starting kube-controller-manager');
-      processes.push(await startControllerManager(assets, root, pki, readyTimeoutMs));
-    }
+    await startPrograms(run, assets, pki, { ...options, readyTimeoutMs, log });
 
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kubeConfig = new KubeConfig();
@@ -318,6 +293,56 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** The root folder and the programs started in it, which stop together. */
+interface ControlPlaneRun {
+  root: string;
+  processes: PeerProcess[];
+  /** Stop every program (last started first) and remove the root. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function openRun(dir: string | undefined): ControlPlaneRun {
+  const root = dir ?? mkdtempSync(join(tmpdir(), 'capstan-kube-'));
+  mkdirSync(root, { recursive: true });
+  // On exit without stop(): startProcess kills etcd and the apiserver, then the shared root goes.
+  const forgetRoot = onExitAfterProcesses(() => rmSync(root, { recursive: true, force: true }));
+  const processes: PeerProcess[] = [];
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    // Reverse order: the apiserver must not outlive etcd's shutdown and spam reconnects.
+    for (const p of [...processes].reverse()) await p.stop();
+    rmSync(root, { recursive: true, force: true });
+    forgetRoot();
+  };
+  return { root, processes, stop };
+}
+
+/** etcd, then kube-apiserver, then (when asked) kube-controller-manager, each once the previous is ready. */
+async function startPrograms(
+  run: ControlPlaneRun,
+  assets: KubeAssets,
+  pki: ControlPlanePki,
+  options: ControlPlaneOptions & { readyTimeoutMs: number; log: (line: string) => void },
+): Promise<void> {
+  const { root, processes } = run;
+  const { readyTimeoutMs, log, signal } = options;
+  checkAborted(signal);
+  log(`starting etcd (${assets.source}: ${assets.dir})`);
+  processes.push(await startEtcd(assets, root, pki, readyTimeoutMs));
+
+  checkAborted(signal);
+  log('starting kube-apiserver');
+  processes.push(await startApiServer(assets, root, pki, options.apiServerFlags ?? [], readyTimeoutMs));
+
+  if (options.controllerManager) {
+    checkAborted(signal);
+    log('starting kube-controller-manager');
+    processes.push(await startControllerManager(assets, root, pki, readyTimeoutMs));
   }
 }
 
