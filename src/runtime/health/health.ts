@@ -1,4 +1,4 @@
-import { abortReason, raceAbort } from '../abort.ts';
+import { abortReason, deadline, raceAbort } from '../abort.ts';
 import { healthAbortError } from './aborted.ts';
 import { HealthError } from './errors.ts';
 import { EventLoopMonitor } from './event-loop.ts';
@@ -272,12 +272,10 @@ export class Health {
       });
       return { ...entry.state };
     }
-    const timeout = new AbortController();
-    const timer = setTimeout(() => {
-      timeout.abort(
+    const timeout = deadline(entry.timeoutMs, {
+      reason: () =>
         new HealthError('CAP_ERR_RUNTIME_HEALTH_TIMEOUT', `check timed out after ${entry.timeoutMs} ms`),
-      );
-    }, entry.timeoutMs);
+    });
     const signal = AbortSignal.any([timeout.signal, this.#closed.signal]);
     const started = performance.now();
     let own: Promise<CheckResult>;
@@ -310,7 +308,7 @@ export class Health {
         error: signal.aborted ? abortReason(signal, healthAbortError) : err,
       });
     } finally {
-      clearTimeout(timer);
+      timeout.clear();
     }
     return { ...entry.state };
   }

@@ -72,6 +72,33 @@ describe('resumable', () => {
     assert.equal(tracker.dropped, 3);
   });
 
+  test('items without a position pass the dedupe and do not move the resume point', async () => {
+    const froms: Array<bigint | undefined> = [];
+    const made = item(9_999, 'made up locally');
+    const tracker = new OverlapDedupe<Item>({
+      overlap: 0n,
+      position: (i) => (i === made ? undefined : i.at),
+      key: (i) => i.text,
+    });
+    const got = await collect(
+      resumable<Item, bigint>({
+        async *connect(from, { index }) {
+          froms.push(from);
+          if (index === 0) {
+            yield [item(10)];
+            throw new Transient('cut');
+          }
+          yield [made, item(10), item(11)];
+        },
+        tracker,
+        backoff: { initialMs: 0 },
+      }),
+    );
+    assert.deepEqual(froms, [undefined, 10n]);
+    assert.deepEqual(texts(got), ['t10', 'made up locally', 't11']);
+    assert.equal(tracker.latest, 11n);
+  });
+
   test('resumeFromLast hands the last position to the next connection, dropping nothing', async () => {
     const froms: Array<string | undefined> = [];
     const got = await collect(
