@@ -62,23 +62,23 @@ export {
 export { tcpCheck } from './health/checks/tcp.ts';
 export { HealthError, HealthErrorCode } from './health/errors.ts';
 export type { EventLoopOptions } from './health/event-loop.ts';
-export {
-  type CheckFunction,
-  type CheckKind,
-  type CheckOptions,
-  type CheckResult,
-  type CheckState,
-  type CheckStatus,
-  Health,
-  type HealthChange,
-  type HealthOptions,
-  type HealthPhase,
-  type HealthReport,
-  type HealthVerdict,
-  type ProbeKind,
-} from './health/health.ts';
+export { Health } from './health/health.ts';
 export type { HealthRequest, HealthResponse } from './health/http.ts';
 export { type HealthCollectorOptions, healthCollector } from './health/metrics.ts';
+export type {
+  CheckFunction,
+  CheckKind,
+  CheckOptions,
+  CheckResult,
+  CheckState,
+  CheckStatus,
+  HealthChange,
+  HealthOptions,
+  HealthPhase,
+  HealthReport,
+  HealthVerdict,
+  ProbeKind,
+} from './health/types.ts';
 export {
   type FilesystemCollectorOptions,
   filesystemCollector,

@@ -4,7 +4,8 @@ import { createServer as createHttp2Server, connect as http2Connect } from 'node
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { HealthError } from './errors.ts';
-import { type CheckState, Health, type HealthOptions, type HealthReport } from './health.ts';
+import { Health } from './health.ts';
+import type { CheckState, HealthOptions, HealthReport } from './types.ts';
 
 /** A promise whose settlement the test controls. */
 function deferred<T = void>() {

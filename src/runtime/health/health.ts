@@ -16,22 +16,6 @@ import type {
   ProbeKind,
 } from './types.ts';
 
-// The types live in a leaf module (types.ts) shared with http.ts; re-exported so `./health.ts` stays their home.
-export type {
-  CheckFunction,
-  CheckKind,
-  CheckOptions,
-  CheckResult,
-  CheckState,
-  CheckStatus,
-  HealthChange,
-  HealthOptions,
-  HealthPhase,
-  HealthReport,
-  HealthVerdict,
-  ProbeKind,
-} from './types.ts';
-
 interface Entry {
   readonly name: string;
   readonly check: CheckFunction;

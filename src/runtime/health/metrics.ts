@@ -1,5 +1,6 @@
 import type { Collector, MetricDesc, Sample } from '../metrics/collector.ts';
-import type { Health, HealthPhase } from './health.ts';
+import type { Health } from './health.ts';
+import type { HealthPhase } from './types.ts';
 
 /** Options of {@link healthCollector}. */
 export interface HealthCollectorOptions {

@@ -2,9 +2,13 @@
 export type ServerKind = 'http' | 'https' | 'http2' | 'grpc';
 
 /** What one server did during shutdown, as reported by {@link Drainer.report}. */
-export interface ServerDrainReport {
+export interface ServerDrainReport extends DrainCounts {
   name: string;
   kind: ServerKind;
+}
+
+/** The counts a drainer keeps while draining; {@link drainCounts} starts them at zero. */
+export interface DrainCounts {
   /** Requests (HTTP/1 requests, HTTP/2 streams, gRPC calls) running when the listener closed; `null` when unknown. */
   inFlightAtClose: number | null;
   /** Requests accepted after the listener closed, on connections opened before (served with `Connection: close`). */
@@ -15,6 +19,11 @@ export interface ServerDrainReport {
   cut: number | null;
   /** True when the deadline passed and remaining connections were destroyed. */
   forced: boolean;
+}
+
+/** Fresh counts for a drainer that can always count: nothing in flight, accepted, closed or cut yet. */
+export function drainCounts(): DrainCounts & { inFlightAtClose: number; cut: number } {
+  return { inFlightAtClose: 0, acceptedWhileDraining: 0, idleClosed: 0, cut: 0, forced: false };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Drainer, ServerDrainReport } from './drainer.ts';
+import { type DrainCounts, type Drainer, drainCounts, type ServerDrainReport } from './drainer.ts';
 
 /**
  * The part of `@grpc/grpc-js`'s `Server` the lifecycle uses. Typed structurally so the runtime does not
@@ -61,9 +61,8 @@ export class GrpcDrainer implements Drainer {
   readonly #server: GrpcServerLike;
   #resolveDrained!: () => void;
   #draining = false;
-  #forced = false;
-  #inFlightAtClose: number | null = null;
-  #cut: number | null = 0;
+  /** With channelz off the in-flight count is unknown until a count succeeds. */
+  readonly #counts: DrainCounts = { ...drainCounts(), inFlightAtClose: null };
 
   constructor(server: GrpcServerLike, name: string) {
     this.#server = server;
@@ -76,28 +75,20 @@ export class GrpcDrainer implements Drainer {
   async beginDrain(_idleGraceMs: number): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    this.#inFlightAtClose = await runningCalls(this.#server);
+    this.#counts.inFlightAtClose = await runningCalls(this.#server);
     // An error here means "already shut down": nothing is left to drain either way.
     this.#server.tryShutdown(() => this.#resolveDrained());
   }
 
   async forceClose(): Promise<void> {
-    this.#forced = true;
-    this.#cut = await runningCalls(this.#server);
+    this.#counts.forced = true;
+    this.#counts.cut = await runningCalls(this.#server);
     this.#server.forceShutdown();
     this.#resolveDrained();
   }
 
   report(): ServerDrainReport {
-    return {
-      name: this.name,
-      kind: this.kind,
-      inFlightAtClose: this.#inFlightAtClose,
-      acceptedWhileDraining: 0,
-      idleClosed: 0,
-      cut: this.#cut,
-      forced: this.#forced,
-    };
+    return { name: this.name, kind: this.kind, ...this.#counts };
   }
 
   detach(): void {}

@@ -2,7 +2,7 @@ import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node
 import type { Server as HttpsServer } from 'node:https';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Drainer, ServerDrainReport } from './drainer.ts';
+import { type Drainer, drainCounts, type ServerDrainReport } from './drainer.ts';
 
 interface SocketState {
   /** Requests in progress on this socket (more than one only with pipelining). */
@@ -30,12 +30,8 @@ export class HttpDrainer implements Drainer {
   #draining = false;
   #listenerClosed = false;
   #resolveDrained!: () => void;
+  readonly #counts = drainCounts();
   #idleGraceMs = 0;
-  #inFlightAtClose = 0;
-  #acceptedWhileDraining = 0;
-  #idleClosed = 0;
-  #cut = 0;
-  #forced = false;
   readonly #onConnection: (socket: Socket) => void;
   readonly #onRawConnection: (socket: Socket) => void;
   readonly #onRequest: (req: IncomingMessage, res: ServerResponse) => void;
@@ -84,7 +80,7 @@ export class HttpDrainer implements Drainer {
     state.idleTimer = undefined;
     this.#responses.add(res);
     if (this.#draining) {
-      this.#acceptedWhileDraining++;
+      this.#counts.acceptedWhileDraining++;
       // Node then writes `Connection: close` and ends the socket after this response.
       res.shouldKeepAlive = false;
     }
@@ -109,7 +105,7 @@ export class HttpDrainer implements Drainer {
         this.#scheduleIdleClose(socket, state);
         return;
       }
-      this.#idleClosed++;
+      this.#counts.idleClosed++;
       socket.destroy();
     }, this.#idleGraceMs);
   }
@@ -119,7 +115,7 @@ export class HttpDrainer implements Drainer {
     this.#draining = true;
     this.#idleGraceMs = idleGraceMs;
     for (const res of this.#responses) {
-      this.#inFlightAtClose++;
+      this.#counts.inFlightAtClose++;
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
     const markClosed = () => {
@@ -151,24 +147,16 @@ export class HttpDrainer implements Drainer {
   }
 
   forceClose(): void {
-    this.#forced = true;
+    this.#counts.forced = true;
     for (const [socket, state] of this.#sockets) {
-      this.#cut += state.busy;
+      this.#counts.cut += state.busy;
       socket.destroy();
     }
     for (const raw of this.#raw) raw.destroy();
   }
 
   report(): ServerDrainReport {
-    return {
-      name: this.name,
-      kind: this.kind,
-      inFlightAtClose: this.#inFlightAtClose,
-      acceptedWhileDraining: this.#acceptedWhileDraining,
-      idleClosed: this.#idleClosed,
-      cut: this.#cut,
-      forced: this.#forced,
-    };
+    return { name: this.name, kind: this.kind, ...this.#counts };
   }
 
   detach(): void {

@@ -1,7 +1,7 @@
 import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Stream } from 'node:http2';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Drainer, ServerDrainReport } from './drainer.ts';
+import { type Drainer, drainCounts, type ServerDrainReport } from './drainer.ts';
 
 /**
  * Drains an HTTP/2 server (`http2.createServer` / `createSecureServer`): the listener closes, then each
@@ -21,11 +21,7 @@ export class Http2Drainer implements Drainer {
   #draining = false;
   #listenerClosed = false;
   #resolveDrained!: () => void;
-  #inFlightAtClose = 0;
-  #acceptedWhileDraining = 0;
-  #cut = 0;
-  #forced = false;
-  #idleClosed = 0;
+  readonly #counts = drainCounts();
   readonly #onSession: (session: Http2Session) => void;
   readonly #onStream: (stream: ServerHttp2Stream) => void;
   readonly #onConnection: (socket: Socket) => void;
@@ -50,7 +46,7 @@ export class Http2Drainer implements Drainer {
     };
     this.#onStream = (stream) => {
       this.#streams++;
-      if (this.#draining) this.#acceptedWhileDraining++;
+      if (this.#draining) this.#counts.acceptedWhileDraining++;
       stream.once('close', () => {
         this.#streams--;
       });
@@ -75,7 +71,7 @@ export class Http2Drainer implements Drainer {
   beginDrain(idleGraceMs: number): void {
     if (this.#draining) return;
     this.#draining = true;
-    this.#inFlightAtClose = this.#streams;
+    this.#counts.inFlightAtClose = this.#streams;
     // net.Server's close only stops accepting; the sessions are closed here, one GOAWAY each.
     if (this.#server.listening) NetServer.prototype.close.call(this.#server);
     this.#listenerClosed = true;
@@ -93,7 +89,7 @@ export class Http2Drainer implements Drainer {
         if (sessionSockets.has(raw)) continue;
         const tls = this.#tlsOf.get(raw) as (TLSSocket & { _httpMessage?: unknown }) | undefined;
         if (tls?._httpMessage) continue; // an HTTP/1.1 response is in progress
-        this.#idleClosed++;
+        this.#counts.idleClosed++;
         raw.destroy();
       }
       if (this.#raw.size > 0) this.#sweep = setTimeout(sweep, idleGraceMs);
@@ -110,22 +106,14 @@ export class Http2Drainer implements Drainer {
 
   forceClose(): void {
     clearTimeout(this.#sweep);
-    this.#forced = true;
-    this.#cut += this.#streams;
+    this.#counts.forced = true;
+    this.#counts.cut += this.#streams;
     for (const session of this.#sessions) session.destroy();
     for (const raw of this.#raw) raw.destroy();
   }
 
   report(): ServerDrainReport {
-    return {
-      name: this.name,
-      kind: this.kind,
-      inFlightAtClose: this.#inFlightAtClose,
-      acceptedWhileDraining: this.#acceptedWhileDraining,
-      idleClosed: this.#idleClosed,
-      cut: this.#cut,
-      forced: this.#forced,
-    };
+    return { name: this.name, kind: this.kind, ...this.#counts };
   }
 
   detach(): void {

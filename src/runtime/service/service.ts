@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Health, type HealthOptions } from '../health/health.ts';
+import { Health } from '../health/health.ts';
+import type { HealthOptions } from '../health/types.ts';
 import { Lifecycle, type LifecycleOptions, type ShutdownReport } from '../lifecycle/lifecycle.ts';
 import { createLogger, flushLogs, type Logger } from '../log/logger.ts';
 import {

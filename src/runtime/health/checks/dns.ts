@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { raceAbort } from '../../abort.ts';
 import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
-import type { CheckFunction } from '../health.ts';
+import type { CheckFunction } from '../types.ts';
 
 /** Options of {@link dnsCheck}. */
 export interface DnsCheckOptions {

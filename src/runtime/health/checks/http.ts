@@ -2,7 +2,7 @@ import { HttpError } from '../../http/errors.ts';
 import { createHttpTransport, type HttpTransport, httpRequest } from '../../http/transport.ts';
 import { redactUrl } from '../../redact.ts';
 import { HealthError } from '../errors.ts';
-import type { CheckFunction } from '../health.ts';
+import type { CheckFunction } from '../types.ts';
 
 /** Options of {@link httpCheck}. */
 export interface HttpCheckOptions {

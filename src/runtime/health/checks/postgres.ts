@@ -2,7 +2,7 @@ import { raceAbort } from '../../abort.ts';
 import { scrub, urlSecrets } from '../../redact.ts';
 import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
-import type { CheckFunction } from '../health.ts';
+import type { CheckFunction } from '../types.ts';
 
 /** Anything with a `query(sql)` method: a `pg` Pool or Client, or a wrapper of your own. */
 export interface PostgresQueryable {

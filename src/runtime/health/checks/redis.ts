@@ -4,7 +4,7 @@ import { abortReason } from '../../abort.ts';
 import { scrub } from '../../redact.ts';
 import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
-import type { CheckFunction } from '../health.ts';
+import type { CheckFunction } from '../types.ts';
 
 /** Where a Redis server is, when not given as a URL. */
 export interface RedisTarget {

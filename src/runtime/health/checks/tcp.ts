@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { abortReason } from '../../abort.ts';
 import { healthAbortError } from '../aborted.ts';
 import { HealthError } from '../errors.ts';
-import type { CheckFunction } from '../health.ts';
+import type { CheckFunction } from '../types.ts';
 
 /** A check that passes when a TCP connection to host:port opens (it is closed at once). */
 export function tcpCheck(host: string, port: number): CheckFunction {
