@@ -106,7 +106,7 @@ describe('Health registry and probes', () => {
   });
 
   test('critical failure is 503; non-critical failure is 200 degraded and names the check', async () => {
-    const { health, json, get } = await serve({ phase: 'serving' });
+    const { health, json, get } = await serve({ phase: 'serving', exposeCheckErrors: true });
     health.register({ name: 'db', check: ok });
     health.register({ name: 'cache', check: fail('cache unreachable'), critical: false });
     await health.runNow();
@@ -338,7 +338,7 @@ describe('Health registry and probes', () => {
   });
 
   test('per-check endpoints, kinds, unknown names, methods and HEAD', async () => {
-    const { health, json, get } = await serve({ phase: 'serving' });
+    const { health, json, get } = await serve({ phase: 'serving', exposeCheckErrors: true });
     health.register({ name: 'db', check: fail('refused') });
     health.register({ name: 'disk', check: ok, kind: 'both' });
     health.register({ name: 'deadlock', check: ok, kind: 'liveness' });
@@ -377,21 +377,48 @@ describe('Health registry and probes', () => {
     assert.equal((await get('/readyz/db/extra')).text, 'app');
   });
 
-  test('basePath and withheld reasons', async () => {
+  test('basePath; reasons withheld by default on every endpoint, shown only when the service opts in', async () => {
     assert.equal(new Health({ eventLoop: false, basePath: 'ops/' }).basePath, '/ops');
-    const { health, get, json } = await serve({ phase: 'serving', basePath: '/-/', withholdReasons: true });
-    health.register({ name: 'db', check: fail('password=hunter2 leaked by a driver') });
+    const { health, get, json } = await serve({ phase: 'serving', basePath: '/-/' });
+    health.register({ name: 'db', check: fail('connect postgres://app:hunter2@db/app: password=hunter2') });
+    health.register({ name: 'cache', check: fail('token tok-hunter2 refused'), critical: false });
+    health.register({ name: 'disk', check: ok });
     await health.runNow();
     assert.equal((await get('/readyz')).text, 'app');
     const r = await json('/-/readyz');
     assert.equal(r.status, 503);
-    assert.equal(r.body.checks[0]?.lastError, 'reason withheld');
+    assert.deepEqual(
+      r.body.checks.map((c) => [c.name, c.status, c.lastError]),
+      [
+        ['db', 'failing', 'reason withheld'],
+        ['cache', 'failing', 'reason withheld'],
+        ['disk', 'ok', null],
+      ],
+    );
     const text = await get('/-/readyz?verbose');
-    assert.match(text.text, /^\[-\]db failed: reason withheld$/m);
-    assert.doesNotMatch(text.text, /hunter2/);
-    assert.equal((await json('/-/readyz/db')).body.lastError, 'reason withheld');
-    // Programmatic status keeps the real reason for logs.
+    assert.equal(
+      text.text,
+      '[+]phase ok\n[-]db failed: reason withheld\n[-]cache failed (non-critical): reason withheld\n[+]disk ok\nreadyz check failed\n',
+    );
+    // Every body a client can ask for, raw bytes: the secret is nowhere.
+    for (const path of [
+      '/-/readyz',
+      '/-/readyz?verbose',
+      '/-/healthz?verbose',
+      '/-/readyz/db',
+      '/-/readyz/db?verbose',
+      '/-/readyz/cache',
+    ]) {
+      assert.doesNotMatch((await get(path)).text, /hunter2/, path);
+    }
+    // Programmatic status keeps the real reason, for logs.
     assert.match(health.status().checks[0]?.lastError ?? '', /hunter2/);
+
+    const exposed = await serve({ phase: 'serving', exposeCheckErrors: true });
+    exposed.health.register({ name: 'db', check: fail('refused by db') });
+    await exposed.health.runNow();
+    assert.match((await exposed.get('/readyz?verbose')).text, /^\[-\]db failed: refused by db$/m);
+    assert.equal((await exposed.json('/readyz/db')).body.lastError, 'refused by db');
   });
 
   test('a non-Error rejection and a synchronous throw are both reported', async () => {
@@ -516,9 +543,10 @@ describe('Health registry and probes', () => {
     assert.equal(r.status, 503);
     const loop = r.body.checks.find((c) => c.name === 'eventloop');
     assert.equal(loop?.status, 'failing');
-    assert.match(loop?.lastError ?? '', /event loop delay [\d.]+ ms exceeds 1000 ms/);
+    assert.equal(loop?.lastError, 'reason withheld');
+    assert.match(health.check('eventloop')?.lastError ?? '', /event loop delay [\d.]+ ms exceeds 1000 ms/);
     assert.equal((await get('/livez?exclude=eventloop')).status, 200);
-    assert.match((await get('/livez?verbose')).text, /^\[-\]eventloop failed: event loop delay/m);
+    assert.match((await get('/livez?verbose')).text, /^\[-\]eventloop failed: reason withheld/m);
     assert.equal((await get('/readyz/eventloop')).status, 404);
     // Readiness does not include the watchdog: a slow loop means restart, not "stop sending traffic".
     assert.equal((await get('/readyz')).status, 200);

@@ -74,7 +74,7 @@ function describe(err: unknown): { message: string; code: string | null } {
  */
 export class Health {
   readonly basePath: string;
-  readonly withholdReasons: boolean;
+  readonly exposeCheckErrors: boolean;
   #phase: HealthPhase;
   #entries = new Map<string, Entry>();
   #loop: EventLoopMonitor | undefined;
@@ -84,7 +84,7 @@ export class Health {
   constructor(options: HealthOptions = {}) {
     const base = (options.basePath ?? '').replace(/\/+$/, '');
     this.basePath = base === '' || base.startsWith('/') ? base : `/${base}`;
-    this.withholdReasons = options.withholdReasons ?? false;
+    this.exposeCheckErrors = options.exposeCheckErrors ?? false;
     this.#phase = options.phase ?? 'starting';
     if (options.eventLoop !== false) this.#loop = new EventLoopMonitor(options.eventLoop ?? {});
   }

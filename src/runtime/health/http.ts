@@ -88,7 +88,8 @@ export function handleHealthRequest(health: HealthSource, req: HealthRequest, re
   }
   const params = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
   const verbose = params.has('verbose');
-  const withhold = health.withholdReasons;
+  // Reasons are withheld unless the service opted in: a check's error may quote a secret.
+  const withhold = !health.exposeCheckErrors;
 
   if (match[2] !== undefined) {
     let name: string;

@@ -97,8 +97,14 @@ export interface HealthOptions {
   eventLoop?: EventLoopOptions | false;
   /** Prefix the endpoints live under, e.g. `/-` for `/-/readyz`. Default none. */
   basePath?: string;
-  /** Replace failure reasons by `reason withheld` in HTTP bodies (kube-apiserver's default). */
-  withholdReasons?: boolean;
+  /**
+   * Show checks' raw failure messages in HTTP bodies (`/readyz?verbose`, `/readyz/<name>`, the JSON
+   * `lastError`). Default false: a failing check reads `reason withheld`, as on kube-apiserver, because a
+   * user-written check's error may quote a connection string or a token and a probe endpoint is readable by
+   * anyone who can reach the pod. The reasons stay in {@link Health.status} and in change events (which
+   * `createService` logs, redacted).
+   */
+  exposeCheckErrors?: boolean;
   /** Starting phase. Default `starting`: call {@link Health.markReady} once the service can serve. */
   phase?: HealthPhase;
 }
@@ -107,8 +113,8 @@ export interface HealthOptions {
 export interface HealthSource {
   /** Prefix the endpoints live under (`''` for none). */
   readonly basePath: string;
-  /** Replace failure reasons by `reason withheld` in HTTP bodies. */
-  readonly withholdReasons: boolean;
+  /** Show raw failure messages in HTTP bodies; when false they read `reason withheld`. */
+  readonly exposeCheckErrors: boolean;
   /** The answer of one probe. */
   status(probe: ProbeKind, options: { exclude?: readonly string[] }): HealthReport;
   /** Cached state of one check, or undefined when unknown. */

@@ -153,3 +153,51 @@ test('createService reads no environment: a bad PORT, HOST or LOG_LEVEL there br
     }
   }
 });
+
+test('a failing check: /readyz?verbose withholds the reason, the log carries it once per change, redacted', async () => {
+  const { logger, lines } = memoryLogger();
+  let failing = true;
+  await using service = createService({
+    name: 'svc',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 0 },
+  });
+  service.health.register({
+    name: 'db',
+    check: async () => {
+      if (failing) throw new Error('cannot reach postgres://app:hunter2@db:5432/app');
+    },
+  });
+  const url = await service.start();
+  await service.health.runNow('db');
+  await service.health.runNow('db');
+  const verbose = await (await fetch(`${url}/readyz?verbose`)).text();
+  assert.match(verbose, /^\[-\]db failed: reason withheld$/m);
+  for (const path of ['/readyz', '/readyz?verbose', '/readyz/db', '/healthz?verbose']) {
+    assert.doesNotMatch(await (await fetch(`${url}${path}`)).text(), /hunter2|postgres:/, path);
+  }
+  const failures = lines.filter((l) => l['msg'] === 'health check failing');
+  assert.equal(failures.length, 1, 'logged once per change of state, not per run');
+  assert.equal(failures[0]!['check'], 'db');
+  assert.equal(failures[0]!['level'], 'warn');
+  assert.match(String(failures[0]!['reason']), /cannot reach postgres:\/\/app:\[REDACTED\]@db/);
+  assert.doesNotMatch(JSON.stringify(lines), /hunter2/);
+  failing = false;
+  await service.health.runNow('db');
+  assert.equal(lines.filter((l) => l['msg'] === 'health check recovered').length, 1);
+
+  await using exposed = createService({
+    name: 'svc2',
+    port: 0,
+    host: '127.0.0.1',
+    logger,
+    lifecycle: { drainDelayMs: 0 },
+    exposeCheckErrors: true,
+  });
+  exposed.health.register({ name: 'db', check: async () => Promise.reject(new Error('refused')) });
+  const url2 = await exposed.start();
+  await exposed.health.runNow('db');
+  assert.match(await (await fetch(`${url2}/readyz?verbose`)).text(), /^\[-\]db failed: refused$/m);
+});

@@ -45,8 +45,16 @@ export interface ServiceOptions {
   metrics?: MetricsRegistry;
   /** Collect Node's default process/runtime metrics into the registry. Default true. */
   defaultMetrics?: boolean;
+  /** A health registry of your own; default a new {@link Health} from `healthOptions` and `exposeCheckErrors`. */
   health?: Health;
+  /** Options of the service's own {@link Health} (ignored with `health`). */
   healthOptions?: HealthOptions;
+  /**
+   * Show checks' raw failure messages on `/readyz?verbose` and the other health endpoints. Default false:
+   * `reason withheld`, since a check's error may quote a connection string or a token. Either way the service
+   * logs each check's change of state with its reason (redacted). Ignored with `health`.
+   */
+  exposeCheckErrors?: boolean;
   /**
    * A shared {@link Lifecycle} (several services in one process stop together), or options for a
    * service-owned one.
@@ -116,7 +124,26 @@ export function createService(options: ServiceOptions): Service {
   const logger = options.logger ?? createLogger({ name: options.name });
   const metrics = options.metrics ?? new MetricsRegistry();
   if (!options.metrics && options.defaultMetrics !== false) collectDefaultMetrics({ register: metrics });
-  const health = options.health ?? new Health(options.healthOptions);
+  const health =
+    options.health ??
+    new Health({
+      ...options.healthOptions,
+      ...(options.exposeCheckErrors !== undefined && { exposeCheckErrors: options.exposeCheckErrors }),
+    });
+  // The raw reason a probe endpoint withholds goes to the logs, once per change of state, not once per run.
+  const healthLog = logger.child({ component: 'health' });
+  health.onChange((change) => {
+    if (change.type !== 'check') return;
+    const { name, from, to, state } = change;
+    if (to === 'failing') {
+      healthLog[state.critical ? 'warn' : 'info'](
+        { check: name, critical: state.critical, code: state.lastErrorCode, reason: state.lastError },
+        'health check failing',
+      );
+    } else if (to === 'ok' && from === 'failing') {
+      healthLog.info({ check: name }, 'health check recovered');
+    }
+  });
   const ownsLifecycle = !(options.lifecycle instanceof Lifecycle);
   const lifecycle =
     options.lifecycle instanceof Lifecycle
