@@ -10,7 +10,12 @@ import {
   isConnectionFailure,
   isTlsVerifyFailure,
 } from '../runtime/index.ts';
-import { type DockerEndpoint, resolveEndpoint } from './connection.ts';
+import {
+  DOCKER_SKIP_VERIFY_ENV,
+  type DockerEndpoint,
+  type DockerTlsOptions,
+  resolveEndpoint,
+} from './connection.ts';
 import { type DemuxOptions, demux, demuxChunks, type Frame } from './demux.ts';
 import { codeForStatus, DockerError, DockerErrorCode } from './errors.ts';
 import { ndjson, throwIfStreamError } from './ndjson.ts';
@@ -40,6 +45,16 @@ export interface DockerClientOptions {
   apiVersion?: string;
   /** Where to log one line per request (method, path without query, status, timings); none by default. */
   log?: HttpLogSink;
+  /**
+   * TLS settings over the environment's. Giving `tls` turns TLS on for a `tcp://` host (as `DOCKER_TLS`
+   * does). The daemon's certificate is always verified unless `insecureSkipVerify` says otherwise.
+   */
+  tls?: DockerTlsOptions;
+  /**
+   * Where the client's warnings go (today one: TLS verification is off), once per client. Default
+   * `process.emitWarning` (printed on stderr).
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** A point in time for `since` / `until`: Date, Unix seconds, RFC3339(Nano), or a duration ago (`'10m'`). */
@@ -130,7 +145,18 @@ export class DockerClient {
   #closed = false;
 
   constructor(options: DockerClientOptions = {}) {
-    this.endpoint = resolveEndpoint(options.host, options.env ?? process.env);
+    this.endpoint = resolveEndpoint(options.host, options.env ?? process.env, {
+      ...(options.tls ? { tls: options.tls } : {}),
+    });
+    if (this.endpoint.tls && !this.endpoint.tls.rejectUnauthorized) {
+      const how = options.tls?.insecureSkipVerify ? 'tls.insecureSkipVerify' : `${DOCKER_SKIP_VERIFY_ENV}=1`;
+      const message =
+        `TLS verification of the Docker daemon at ${this.endpoint.host} is off (${how}): anyone on the ` +
+        'network path can read and change this traffic';
+      // Said once, here, not per request or reconnect: a warning repeated per line would drown the logs.
+      if (options.onWarning) options.onWarning(message);
+      else process.emitWarning(message, { code: 'CAP_DOCKER_TLS_INSECURE' });
+    }
     const pinned = options.apiVersion ?? this.endpoint.apiVersion;
     if (pinned) this.#version = Promise.resolve(pinned);
     this.#http = createHttpTransport({
@@ -188,8 +214,9 @@ export class DockerClient {
       if (isTlsVerifyFailure(err)) {
         throw new DockerError(
           DockerErrorCode.tls,
-          `the Docker daemon at ${this.endpoint.host} presented a certificate that does not verify against ` +
-            `the CA in use (DOCKER_CERT_PATH): ${(cause as Error).message}`,
+          `the Docker daemon at ${this.endpoint.host} presented a certificate that does not verify (the CA ` +
+            `in use is ca.pem in DOCKER_CERT_PATH, else the system's; the name must be the host's): ` +
+            (cause as Error).message,
           { cause },
         );
       }

@@ -14,7 +14,13 @@ export {
   type RegistryAuth,
   type TimeSpec,
 } from './client.ts';
-export { DEFAULT_DOCKER_HOST, type DockerEndpoint, resolveEndpoint } from './connection.ts';
+export {
+  DEFAULT_DOCKER_HOST,
+  DOCKER_SKIP_VERIFY_ENV,
+  type DockerEndpoint,
+  type DockerTlsOptions,
+  resolveEndpoint,
+} from './connection.ts';
 export {
   Demuxer,
   type DemuxOptions,

@@ -136,6 +136,53 @@ describe('resolveEndpoint (the Docker CLI rules)', () => {
     }
   });
 
+  test('TLS verifies unless explicitly told not to: https://, DOCKER_TLS, ca.pem optional, system CAs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-certs-'));
+    const empty = mkdtempSync(join(tmpdir(), 'capstan-nocerts-'));
+    try {
+      for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), `${f} contents`);
+      // https:// alone: TLS on, verified, files from the cert path when there.
+      const https = resolveEndpoint('https://docker.example', { DOCKER_CERT_PATH: dir });
+      assert.equal(https.origin, 'https://docker.example:2376');
+      assert.equal(https.tls?.rejectUnauthorized, true);
+      assert.equal(https.tls?.cert?.toString(), 'cert.pem contents');
+      // DOCKER_TLS (the CLI's --tls, unverified there) verifies; no ca.pem: the system CAs (no `ca`).
+      const tlsOnly = resolveEndpoint('tcp://docker.example', { DOCKER_TLS: '1', DOCKER_CERT_PATH: empty });
+      assert.deepEqual(tlsOnly.tls, { rejectUnauthorized: true });
+      // A `tls` option turns TLS on for tcp://.
+      assert.equal(resolveEndpoint('tcp://h', {}, { tls: {} }).origin, 'https://h:2376');
+      // The opt-out, by option or environment; the option wins; a typo or a contradiction is refused.
+      const skip = { DOCKER_CERT_PATH: empty };
+      assert.equal(
+        resolveEndpoint('https://h', skip, { tls: { insecureSkipVerify: true } }).tls?.rejectUnauthorized,
+        false,
+      );
+      const env = { ...skip, CAPSTAN_DOCKER_TLS_SKIP_VERIFY: 'true' };
+      assert.equal(resolveEndpoint('https://h', env).tls?.rejectUnauthorized, false);
+      assert.equal(
+        resolveEndpoint('https://h', env, { tls: { insecureSkipVerify: false } }).tls?.rejectUnauthorized,
+        true,
+      );
+      assert.throws(
+        () => resolveEndpoint('https://h', { ...skip, CAPSTAN_DOCKER_TLS_SKIP_VERIFY: 'yes please' }),
+        isCode('CAP_ERR_DOCKER_CONFIG'),
+      );
+      assert.throws(
+        () => resolveEndpoint('https://h', { ...env, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir }),
+        isCode('CAP_ERR_DOCKER_CONFIG'),
+      );
+      // Half a client certificate is a mistake, not an anonymous connection.
+      rmSync(join(dir, 'key.pem'));
+      assert.throws(
+        () => resolveEndpoint('https://h', { DOCKER_CERT_PATH: dir }),
+        isCode('CAP_ERR_DOCKER_CONFIG'),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   test('bad hosts are config errors', () => {
     assert.throws(() => resolveEndpoint('ssh://user@host', {}), isCode('CAP_ERR_DOCKER_CONFIG'));
     assert.throws(() => resolveEndpoint('unix://', {}), isCode('CAP_ERR_DOCKER_CONFIG'));

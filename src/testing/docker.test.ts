@@ -103,9 +103,10 @@ test('startDocker without live restore: a daemon restart stops running container
     } finally {
       await plain.close();
     }
-    // TLS without a client certificate (an empty cert path, server not verified): the daemon refuses it
+    // TLS without a client certificate (only the CA in the cert path): the daemon refuses it
     // (TLS 1.3: the refusal comes after the client's side of the handshake, as a closed connection).
     const noCerts = mkdtempSync(join(tmpdir(), 'capstan-nocerts-'));
+    copyFileSync(join(docker.certPath, 'ca.pem'), join(noCerts, 'ca.pem'));
     const anonymous = new DockerClient({
       env: { DOCKER_HOST: docker.tcpHost, DOCKER_TLS: '1', DOCKER_CERT_PATH: noCerts },
     });
@@ -118,15 +119,15 @@ test('startDocker without live restore: a daemon restart stops running container
     } finally {
       await anonymous.close();
     }
-    // DOCKER_TLS with the client certificate but no verification of the daemon: accepted (the CLI's --tls).
-    const unverified = new DockerClient({
+    // DOCKER_TLS (the CLI's --tls, which does not verify the daemon there) verifies here too, and works.
+    const tlsOnly = new DockerClient({
       env: { DOCKER_HOST: docker.tcpHost, DOCKER_TLS: '1', DOCKER_CERT_PATH: docker.certPath },
     });
     try {
-      assert.equal(unverified.endpoint.tls?.rejectUnauthorized, false);
-      await unverified.ping();
+      assert.equal(tlsOnly.endpoint.tls?.rejectUnauthorized, true);
+      await tlsOnly.ping();
     } finally {
-      await unverified.close();
+      await tlsOnly.close();
     }
     // Verification against another CA: the daemon's certificate is refused before anything is sent.
     const otherCa = mkdtempSync(join(tmpdir(), 'capstan-otherca-'));
