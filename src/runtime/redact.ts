@@ -54,9 +54,40 @@ export interface RedactorOptions {
 /** A function returning a redacted copy of a value (or the same value when nothing needed redaction). */
 export type Redactor = (value: unknown) => unknown;
 
+/** Nesting deeper than this is replaced by {@link TRUNCATED}: it bounds the walk's stack and time. */
+export const MAX_REDACT_DEPTH = 32;
+/** What replaces a value nested deeper than {@link MAX_REDACT_DEPTH}. */
+export const TRUNCATED = '[Truncated]';
+/** What replaces a reference back to an object being walked (a cycle). */
+export const CIRCULAR = '[Circular]';
+
+// Collections whose JSON is `{}` although they hold entries (WHATWG Headers, URLSearchParams, FormData, from
+// Node or from an undici copy): recognised by tag, not class, since several copies of undici may be loaded.
+const ENTRY_TAGS = new Set(['Headers', 'URLSearchParams', 'FormData']);
+
+interface EntryCollection {
+  entries(): Iterable<[unknown, unknown]>;
+}
+
+function isEntryCollection(value: object): value is EntryCollection {
+  const tag = (value as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  return (
+    typeof tag === 'string' && ENTRY_TAGS.has(tag) && typeof (value as EntryCollection).entries === 'function'
+  );
+}
+
 /**
- * Build a redactor. It copies only what it changes, so objects without secrets are returned as-is
- * (no allocation on the common path), and it tolerates cycles.
+ * Build a redactor. It copies only what it changes, so plain objects without secrets are returned as-is
+ * (no allocation on the common path). Beyond plain objects and arrays it serialises, so that the JSON log
+ * shows the entries (`JSON.stringify` would give `{}`, or a class's own fields unredacted):
+ * - an `Error`: pino's shape (`type`, `message` and `stack` with the causes'), its own fields, `cause` (an
+ *   error or any value) and `aggregateErrors` (`AggregateError.errors`), all redacted, recursively;
+ * - a `Map`: an object of its entries (keys through `String`), a `Set`: an array;
+ * - a `Headers`, `URLSearchParams` or `FormData`: an object of its entries (repeated names joined by `, `);
+ * - a `URL`: its `href` with the password masked; a `Date`, a `Buffer` or typed array: as-is;
+ * - another class instance: the result of its `toJSON()` if it has one, else its own enumerable fields, redacted
+ *   (a plain object when anything changed, the instance itself otherwise: the same JSON).
+ * A cycle becomes {@link CIRCULAR}; nesting deeper than {@link MAX_REDACT_DEPTH}, {@link TRUNCATED}.
  */
 export function createRedactor(options: RedactorOptions = {}): Redactor {
   const fragments = [...DEFAULT_SECRET_KEY_FRAGMENTS, ...(options.extraKeys ?? [])].map(normalizeKey);
@@ -72,57 +103,99 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     }
     return v;
   };
+  const field = (key: string, value: unknown, seen: Set<object>, depth: number): unknown =>
+    isSecretKey(key) && value !== undefined && value !== null ? REDACTED : walk(value, seen, depth);
 
-  const walk = (value: unknown, seen: Set<object>): unknown => {
-    if (typeof value === 'string') return maskUrlCredentials(value);
-    if (value === null || typeof value !== 'object') return value;
-    if (seen.has(value)) return value;
-    if (value instanceof Error) {
-      // Nested errors would serialise as `{}`; give them pino's shape, then redact that.
-      seen.add(value);
-      const out = walk({ ...stdSerializers.err(value) }, seen);
-      seen.delete(value);
-      return out;
+  /** Fields of a record, redacted; the record itself when nothing changed. */
+  const walkRecord = (record: Record<string, unknown>, seen: Set<object>, depth: number) => {
+    let copy: Record<string, unknown> | undefined;
+    for (const key of Object.keys(record)) {
+      const before = record[key];
+      const after = field(key, before, seen, depth);
+      if (after !== before) {
+        copy ??= { ...record };
+        copy[key] = after;
+      }
     }
-    seen.add(value);
-    try {
-      if (Array.isArray(value)) {
-        let copy: unknown[] | undefined;
-        for (let i = 0; i < value.length; i++) {
-          const before = value[i];
-          const after = walk(before, seen);
-          if (after !== before) {
-            copy ??= value.slice();
-            copy[i] = after;
-          }
-        }
-        return copy ?? value;
-      }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        // Class instances (Date, URL, Buffer, Map...) serialise through their own toJSON; only URL
-        // can carry credentials.
-        if (value instanceof URL) return maskUrlCredentials(value.href);
-        return value;
-      }
-      let copy: Record<string, unknown> | undefined;
-      const record = value as Record<string, unknown>;
-      for (const key of Object.keys(record)) {
-        const before = record[key];
-        const after =
-          isSecretKey(key) && before !== undefined && before !== null ? REDACTED : walk(before, seen);
+    return copy ?? record;
+  };
+
+  /** Entries as a fresh plain object, redacted (a Map, a Headers...). */
+  const fromEntries = (entries: Iterable<[unknown, unknown]>, seen: Set<object>, depth: number) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of entries) {
+      const key = String(k);
+      const value = field(key, v, seen, depth);
+      // Headers already joins repeated names; FormData and URLSearchParams repeat them.
+      out[key] =
+        key in out && typeof out[key] === 'string' && typeof value === 'string'
+          ? `${out[key]}, ${value}`
+          : value;
+    }
+    return out;
+  };
+
+  const walkError = (err: Error, seen: Set<object>, depth: number): Record<string, unknown> => {
+    // pino's shape for type, message and stack (causes' messages and stacks appended), then what pino skips
+    // or keeps raw: own fields (whatever their type), the cause (a non-error one is dropped by pino) and an
+    // AggregateError's errors, each redacted here.
+    const { type, message, stack } = stdSerializers.err(err);
+    const out: Record<string, unknown> = { type, message, stack };
+    for (const key in err) {
+      if (key in out) continue;
+      out[key] = (err as unknown as Record<string, unknown>)[key];
+    }
+    if (err.cause !== undefined) out['cause'] = err.cause;
+    const errors = (err as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      delete out['errors'];
+      out['aggregateErrors'] = errors;
+    }
+    return walkRecord(out, seen, depth);
+  };
+
+  const walkObject = (value: object, seen: Set<object>, depth: number): unknown => {
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const before = value[i];
+        const after = walk(before, seen, depth);
         if (after !== before) {
-          copy ??= { ...record };
-          copy[key] = after;
+          copy ??= value.slice();
+          copy[i] = after;
         }
       }
       return copy ?? value;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null)
+      return walkRecord(value as Record<string, unknown>, seen, depth);
+    if (value instanceof Error) return walkError(value, seen, depth);
+    if (value instanceof URL) return maskUrlCredentials(value.href);
+    if (value instanceof Date || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+    if (value instanceof Map) return fromEntries(value.entries(), seen, depth);
+    if (value instanceof Set) return walkObject([...value], seen, depth);
+    if (isEntryCollection(value)) return fromEntries(value.entries(), seen, depth);
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return walk(toJSON.call(value), seen, depth);
+    return walkRecord(value as Record<string, unknown>, seen, depth);
+  };
+
+  const walk = (value: unknown, seen: Set<object>, depth: number): unknown => {
+    if (typeof value === 'string') return maskUrlCredentials(value);
+    if (value === null || typeof value !== 'object') return value;
+    // The original object must never reach the output: pino would print it in full.
+    if (seen.has(value)) return CIRCULAR;
+    if (depth >= MAX_REDACT_DEPTH) return TRUNCATED;
+    seen.add(value);
+    try {
+      return walkObject(value, seen, depth + 1);
     } finally {
       seen.delete(value);
     }
   };
 
-  return (value) => walk(value, new Set());
+  return (value) => walk(value, new Set(), 0);
 }
 
 function normalizeKey(key: string): string {

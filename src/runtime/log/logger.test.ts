@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Headers as UndiciHeaders } from 'undici';
 import { loadConfig } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { createRedactor, maskUrlCredentials } from '../redact.ts';
@@ -284,13 +285,16 @@ describe('redaction', () => {
   });
 
   test('extra keys, cycles, and values without secrets pass unchanged', () => {
-    const { log, parsed } = capture({ redactKeys: ['ssn'] });
+    const { log, lines, parsed } = capture({ redactKeys: ['ssn'] });
     const cyclic: Record<string, unknown> = { name: 'loop', ssn: '123' };
     cyclic['self'] = cyclic;
     log.info({ cyclic }, 'c');
     const o = parsed()[0]!['cyclic'] as Record<string, unknown>;
     assert.equal(o['ssn'], '[REDACTED]');
     assert.equal(o['name'], 'loop');
+    // The back-reference must not hand pino the original object (it would print `ssn` in full).
+    assert.equal(o['self'], '[Circular]');
+    assert.ok(!lines.join('').includes('123'), lines.join(''));
     const redact = createRedactor();
     const clean = { a: 1, b: ['x', { c: 'http://host/no-creds' }] };
     assert.equal(redact(clean), clean);
@@ -301,6 +305,192 @@ describe('redaction', () => {
 });
 
 describe('pretty', () => {
+  test('non-plain values: class instances, Map, Set, Headers (Node and undici), URLSearchParams, null-prototype', () => {
+    const { log, lines, parsed } = capture();
+    class DbClient {
+      host = 'db';
+      password = 'SEC-instance';
+      options = { sslKey: 'k', privateKey: 'SEC-instance-nested' };
+    }
+    class WithToJson {
+      toJSON() {
+        return { user: 'ann', token: 'SEC-tojson' };
+      }
+    }
+    const headers = new Headers({ authorization: 'Bearer SEC-headers', accept: 'text/plain' });
+    const undiciHeaders = new UndiciHeaders({ Authorization: 'Bearer SEC-undici', 'x-trace': 't1' });
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, {
+      authorization: 'Bearer SEC-nullproto',
+      host: 'h',
+    });
+    const map = new Map<unknown, unknown>([
+      ['apiToken', 'SEC-map'],
+      ['user', 'ann'],
+      ['nested', new Map([['password', 'SEC-map-nested']])],
+    ]);
+    log.info(
+      {
+        client: new DbClient(),
+        json: new WithToJson(),
+        map,
+        set: new Set(['postgres://app:SEC-set@db/x', { secret: 'SEC-set-obj' }]),
+        headers,
+        undiciHeaders,
+        nullProto,
+        query: new URLSearchParams('access_token=SEC-query&page=2'),
+        when: new Date(0),
+      },
+      'non-plain',
+    );
+    // As the merging object itself, too.
+    log.info(new DbClient(), 'instance');
+    log.info(map, 'map');
+    log.info(headers, 'headers');
+    const out = lines.join('');
+    for (const secret of [
+      'SEC-instance',
+      'SEC-tojson',
+      'SEC-map',
+      'SEC-set',
+      'SEC-headers',
+      'SEC-undici',
+      'SEC-nullproto',
+      'SEC-query',
+    ]) {
+      assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
+    }
+    const [a, b, c, d] = parsed();
+    assert.deepEqual(a!['client'], {
+      host: 'db',
+      password: '[REDACTED]',
+      options: { sslKey: 'k', privateKey: '[REDACTED]' },
+    });
+    assert.deepEqual(a!['json'], { user: 'ann', token: '[REDACTED]' });
+    // A Map is logged as an object of its entries, a Set as an array, a Headers as an object.
+    assert.deepEqual(a!['map'], { apiToken: '[REDACTED]', user: 'ann', nested: { password: '[REDACTED]' } });
+    assert.deepEqual(a!['set'], ['postgres://app:[REDACTED]@db/x', { secret: '[REDACTED]' }]);
+    assert.deepEqual(a!['headers'], { authorization: '[REDACTED]', accept: 'text/plain' });
+    assert.deepEqual(a!['undiciHeaders'], { authorization: '[REDACTED]', 'x-trace': 't1' });
+    assert.deepEqual(a!['nullProto'], { authorization: '[REDACTED]', host: 'h' });
+    assert.deepEqual(a!['query'], { access_token: '[REDACTED]', page: '2' });
+    assert.equal(a!['when'], '1970-01-01T00:00:00.000Z');
+    assert.deepEqual([b!['host'], b!['password']], ['db', '[REDACTED]']);
+    assert.deepEqual([c!['apiToken'], c!['user']], ['[REDACTED]', 'ann']);
+    assert.deepEqual([d!['authorization'], d!['accept']], ['[REDACTED]', 'text/plain']);
+  });
+
+  test('errors: own fields, the cause chain (errors or not) and AggregateError.errors', () => {
+    const { log, lines, parsed } = capture();
+    const inner = Object.assign(new Error('inner'), {
+      config: { headers: new Headers({ authorization: 'Bearer SEC-cause-headers' }) },
+    });
+    const middle = new Error('middle', { cause: inner });
+    const outer = Object.assign(new Error('outer', { cause: middle }), { apiKey: 'SEC-own' });
+    log.error(outer);
+    log.error({ err: new Error('plain cause', { cause: { token: 'SEC-plain-cause', host: 'h' } }) }, 'x');
+    const aggregate = new AggregateError(
+      [
+        Object.assign(new Error('one'), { password: 'SEC-agg' }),
+        new Error('two', { cause: { secret: 'SEC-agg-cause' } }),
+      ],
+      'all failed',
+    );
+    log.error({ err: aggregate }, 'aggregate');
+    // A cycle of causes ends.
+    const loopA = new Error('a');
+    const loopB = new Error('b', { cause: loopA });
+    (loopA as { cause?: unknown }).cause = loopB;
+    log.error({ err: loopA }, 'loop');
+    const out = lines.join('');
+    for (const secret of ['SEC-cause-headers', 'SEC-own', 'SEC-plain-cause', 'SEC-agg']) {
+      assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
+    }
+    const [a, b, c, d] = parsed();
+    const err = a!['err'] as Record<string, unknown>;
+    assert.equal(err['type'], 'Error');
+    assert.match(String(err['message']), /outer: middle: inner/);
+    assert.equal(err['apiKey'], '[REDACTED]');
+    const cause = err['cause'] as Record<string, unknown>;
+    assert.match(String(cause['message']), /middle/);
+    const innerOut = (cause['cause'] as Record<string, unknown>)['config'] as Record<string, unknown>;
+    assert.deepEqual(innerOut['headers'], { authorization: '[REDACTED]' });
+    assert.deepEqual((b!['err'] as Record<string, unknown>)['cause'], { token: '[REDACTED]', host: 'h' });
+    const agg = (c!['err'] as Record<string, unknown>)['aggregateErrors'] as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      agg.map((e) => [e['message'], e['password']]),
+      [
+        ['one', '[REDACTED]'],
+        ['two', undefined],
+      ],
+    );
+    assert.deepEqual(agg[1]!['cause'], { secret: '[REDACTED]' });
+    assert.match(JSON.stringify(d!['err']), /\[Circular\]/);
+  });
+
+  test('depth is bounded: a deep value is cut, not walked (or printed) without end', () => {
+    const { log, lines, parsed } = capture();
+    let deep: Record<string, unknown> = { password: 'SEC-deep' };
+    for (let i = 0; i < 10_000; i++) deep = { next: deep };
+    log.info({ deep }, 'deep');
+    assert.ok(!lines.join('').includes('SEC-deep'));
+    assert.match(lines[0]!, /"\[Truncated\]"/);
+    assert.equal(parsed()[0]!['msg'], 'deep');
+  });
+
+  test('format arguments (%j, %o, %O, %s) are redacted before they become message text; %d unaffected', () => {
+    const { log, lines, parsed } = capture();
+    const err = Object.assign(new Error('boom at postgres://app:SEC-err-url@db/x'), {
+      token: 'SEC-err-field',
+    });
+    log.info('%j', { apiToken: 'SEC-j' });
+    log.info('%o', { password: 'SEC-o' });
+    log.info('%O', { secret: 'SEC-O' });
+    log.info('%s', new Map([['authorization', 'SEC-s-map']]));
+    log.info(
+      '%j then %o',
+      new Headers({ authorization: 'Bearer SEC-j-headers' }),
+      new Map([['token', 'SEC-o-map']]),
+    );
+    log.info({ requestId: 'r1' }, 'with merging object %j', { cookie: 'SEC-after-object' });
+    log.info(
+      '%j',
+      new (class Conn {
+        url = 'redis://:SEC-conn-url@cache:6379';
+        password = 'SEC-conn';
+      })(),
+    );
+    log.info('failed: %s', err);
+    log.info('failed: %j', err);
+    log.info('%d items in %d ms', 42, 3.5);
+    const out = lines.join('');
+    for (const secret of [
+      'SEC-j',
+      'SEC-o',
+      'SEC-O',
+      'SEC-s-map',
+      'SEC-j-headers',
+      'SEC-o-map',
+      'SEC-after-object',
+      'SEC-conn',
+      'SEC-err-url',
+      'SEC-err-field',
+    ]) {
+      assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
+    }
+    const msgs = parsed().map((l) => l['msg']);
+    assert.equal(msgs[0], '{"apiToken":"[REDACTED]"}');
+    assert.equal(msgs[1], '{"password":"[REDACTED]"}');
+    assert.equal(msgs[2], '{"secret":"[REDACTED]"}');
+    assert.equal(msgs[4], '{"authorization":"[REDACTED]"} then {"token":"[REDACTED]"}');
+    assert.equal(msgs[5], 'with merging object {"cookie":"[REDACTED]"}');
+    assert.equal(parsed()[5]!['requestId'], 'r1');
+    assert.equal(msgs[6], '{"url":"redis://:[REDACTED]@cache:6379","password":"[REDACTED]"}');
+    // %s of an error still reads as the error, minus its secrets.
+    assert.equal(msgs[7], 'failed: Error: boom at postgres://app:[REDACTED]@db/x');
+    assert.match(String(msgs[8]), /"token":"\[REDACTED\]"/);
+    assert.equal(msgs[9], '42 items in 3.5 ms');
+  });
+
   test('LOG_FORMAT=pretty prints human lines through pino-pretty, still redacted', () => {
     const lines: string[] = [];
     const log = createLogger({

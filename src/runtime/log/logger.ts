@@ -171,8 +171,30 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.name !== undefined) first['name'] = options.name;
   if (options.component !== undefined) first['component'] = options.component;
 
+  // Format arguments (`log.info('%j', { apiToken })`, `%o`, `%O`, `%s`) become message text inside pino before
+  // any formatter or serializer sees them, so redact each object argument first. An error keeps a `toString`
+  // so that `%s` still prints `Type: message` rather than `[object Object]`.
+  const redactArg = (arg: object): unknown => {
+    const out = redact(arg);
+    if (arg instanceof Error && out !== null && typeof out === 'object') {
+      const text = maskUrlCredentials(String(arg));
+      Object.defineProperty(out, 'toString', { value: () => text, enumerable: false });
+    }
+    return out;
+  };
   const pinoOptions: PinoOptions = {
     level: options.level ?? 'info',
+    hooks: {
+      logMethod(args, method) {
+        // args[0] is the merging object (redacted by the `log` formatter) or the message.
+        const list = args as unknown[];
+        for (let i = 1; i < list.length; i++) {
+          const arg = list[i];
+          if (arg !== null && typeof arg === 'object') list[i] = redactArg(arg);
+        }
+        return method.apply(this, args);
+      },
+    },
     base: { pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {
