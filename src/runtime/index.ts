@@ -198,6 +198,12 @@ export {
 } from './redact.ts';
 export { ServiceError, ServiceErrorCode } from './service/errors.ts';
 export {
+  defaultServerLimits,
+  limitHttp2Server,
+  resolveServerLimits,
+  type ServerLimits,
+} from './service/limits.ts';
+export {
   createService,
   type RequestContext,
   type Service,

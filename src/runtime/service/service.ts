@@ -14,6 +14,7 @@ import {
   metricsHandler,
 } from '../metrics/index.ts';
 import { ServiceError, ServiceErrorCode } from './errors.ts';
+import { http1ServerOptions, resolveServerLimits, type ServerLimits } from './limits.ts';
 
 /** A request handler for the service's own routes. Throwing (or rejecting) answers 500. */
 export type ServiceHandler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => unknown;
@@ -64,6 +65,11 @@ export interface ServiceOptions {
   routes?: Record<string, ServiceHandler>;
   /** Fallback for paths not in `routes` (default: 404 JSON). */
   handler?: ServiceHandler;
+  /**
+   * Header, request and keep-alive timeouts and the connection cap; each unset one takes its value from
+   * `defaultServerLimits` (headers 10 s, request 60 s, idle 5 s, 10 000 connections).
+   */
+  limits?: Partial<ServerLimits>;
 }
 
 /** A running (or ready to run) service. */
@@ -119,6 +125,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  */
 export function createService(options: ServiceOptions): Service {
   if (!options.name) throw new ServiceError(ServiceErrorCode.invalid, 'createService needs a name');
+  const limits = resolveServerLimits(options.limits);
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host;
   const logger = options.logger ?? createLogger({ name: options.name });
@@ -155,7 +162,8 @@ export function createService(options: ServiceOptions): Service {
   const routes = new Map(Object.entries(options.routes ?? {}));
   const serveMetrics = metricsHandler(metrics);
 
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 });
+  const server = createServer(http1ServerOptions(limits));
+  server.maxConnections = limits.maxConnections;
   instrumentHttpServer(server, metrics);
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -191,7 +199,10 @@ export function createService(options: ServiceOptions): Service {
   });
   // Malformed HTTP never reaches 'request': answer 400 with the parser's reason instead of a reset.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
+    // A response already begun on this socket (a request timeout while its body still arrives) cannot
+    // be followed by a 400/408: cut the connection instead.
+    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || err.code === 'ECONNRESET' || current?.headersSent) {
       socket.destroy();
       return;
     }
