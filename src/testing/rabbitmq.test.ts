@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
@@ -73,6 +74,21 @@ describe('rabbitmq (real Debian rabbitmq-server)', () => {
       await fetch(`${broker.managementUrl}/api/queues`, { headers: { authorization: broker.authorization } })
     ).json()) as Array<{ name: string }>;
     assert.ok(queues.some((q) => q.name === 'capstan.jobs'));
+  });
+
+  test('the password is on no command line (/proc/*/cmdline); its config file is owner-only', () => {
+    const leaks: string[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        if (cmdline.includes(broker.password)) leaks.push(`${entry}: ${cmdline.replaceAll('\0', ' ')}`);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    assert.deepEqual(leaks, []);
+    assert.equal(statSync(join(broker.dir, 'rabbitmq.conf')).mode & 0o777, 0o600);
   });
 
   test('bad credentials and unknown queues are refused', async () => {

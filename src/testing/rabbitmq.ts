@@ -101,7 +101,8 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
     ...(management ? [`management.tcp.port = ${mgmtPort}`, 'management.tcp.ip = 127.0.0.1'] : []),
     '',
   ].join('\n');
-  writeFileSync(join(dir, 'rabbitmq.conf'), conf);
+  // It holds default_pass: owner-only, on top of the private dir.
+  writeFileSync(join(dir, 'rabbitmq.conf'), conf, { mode: 0o600 });
   writeFileSync(join(dir, 'enabled_plugins'), management ? '[rabbitmq_management].\n' : '[].\n');
   writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
   // Erlang refuses a cookie file readable by others.

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { PeerError } from '../peers/index.ts';
@@ -63,6 +65,37 @@ test('startRedis with a password requires AUTH', async () => {
   assert.equal(new URL(server.url).password, 'pw%20with%20space');
   assert.deepEqual(await talk(server.port, ['PING'], 1), ['-NOAUTH Authentication required.']);
   assert.deepEqual(await talk(server.port, ['AUTH "pw with space"', 'PING'], 2), ['+OK', '+PONG']);
+});
+
+/** Pids of every process on the machine whose command line contains `text`. */
+function commandLinesWith(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+test('the password is on no command line, only in a 0600 config file; AUTH still works', async () => {
+  const password = `cmdline-${randomBytes(8).toString('hex')}`;
+  // set-proc-title no: redis would otherwise overwrite its arguments once started, which hides them only
+  // after the fact (and not at all with this setting).
+  await using server = await startRedis({ password, settings: { 'set-proc-title': 'no' } });
+  const own = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8');
+  assert.match(own, /redis-server/);
+  assert.ok(!own.includes(password), own.replaceAll('\0', ' '));
+  assert.deepEqual(commandLinesWith(password), []);
+  assert.equal(statSync(join(server.dir, 'redis.conf')).mode & 0o777, 0o600);
+  assert.deepEqual(await talk(server.port, ['PING'], 1), ['-NOAUTH Authentication required.']);
+  assert.deepEqual(await talk(server.port, [`AUTH ${password}`, 'PING'], 2), ['+OK', '+PONG']);
+  // Quoting survives the config file: quotes, backslashes and spaces.
+  await using odd = await startRedis({ password: 'a "b" \\c d' });
+  assert.deepEqual(await talk(odd.port, ['AUTH "a \\"b\\" \\\\c d"', 'PING'], 2), ['+OK', '+PONG']);
 });
 
 test('a bad setting fails with the server log', async () => {

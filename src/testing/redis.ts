@@ -27,6 +27,8 @@ export interface RedisPeer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** The server's process id. */
+  readonly pid: number;
   readonly password?: string;
   /** With `tls`: the PEM CA certificate clients must trust. */
   readonly ca?: string;
@@ -42,6 +44,18 @@ function redisBinary(): string {
     if (dir && existsSync(join(dir, 'redis-server'))) return join(dir, 'redis-server');
   }
   throw new PeerError('CAP_ERR_PEER_NOT_FOUND', 'redis-server not found');
+}
+
+/** A value as a double-quoted redis.conf argument (the escapes `sdssplitargs` reads), so any text survives. */
+function redisQuote(value: string): string {
+  let out = '"';
+  for (const ch of value) {
+    const code = ch.charCodeAt(0);
+    if (ch === '"' || ch === '\\') out += `\\${ch}`;
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
 }
 
 /** True once the server answers PING (with or without auth: NOAUTH also proves it is serving). */
@@ -111,12 +125,22 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     ...tlsSettings,
     ...options.settings,
   };
-  const args = Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]);
+  // Settings go in a config file, not on the command line: a command line is readable by every local user in
+  // /proc/<pid>/cmdline (redis rewrites its process title once started, but not before, and not with
+  // `set-proc-title no`), and `requirepass` is a secret. The file is 0600 inside the private 0700 dir, which
+  // stop() removes.
+  const configPath = join(dir, 'redis.conf');
+  const config = Object.entries({ dir: '.', ...settings }).map(([k, v]) => `${k} ${redisQuote(v)}\n`);
+  try {
+    writeFileSync(configPath, config.join(''), { mode: 0o600 });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const peer = await startPeerProcess({
     name: 'redis',
     command,
-    // Settings go on the command line, not in a config file: nothing secret is written to disk.
-    args: ['--dir', '.', ...args],
+    args: [configPath],
     dir,
     ready: () => redisAnswers(port, ca),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
@@ -127,6 +151,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     url: `${ca === undefined ? 'redis' : 'rediss'}://${auth}${host}:${port}`,
     host,
     port,
+    pid: peer.pid,
     ...(options.password !== undefined ? { password: options.password } : {}),
     ...(ca !== undefined ? { ca } : {}),
     dir: peer.dir,

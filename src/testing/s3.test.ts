@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -23,6 +23,20 @@ function clientFor(s3: S3Peer, secretAccessKey = s3.secretAccessKey): S3Client {
     // The SDK retries 5xx and throttling; a broken peer should fail the test at once.
     maxAttempts: 1,
   });
+}
+
+/** Pids of every process on the machine whose command line contains `text`. */
+function commandLinesWith(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
 
 describe('s3 (real Versity Gateway built from the Go module proxy)', () => {
@@ -90,6 +104,15 @@ describe('s3 (real Versity Gateway built from the Go module proxy)', () => {
       [3, 3, 1],
     );
     assert.deepEqual(pages.flat(), keys);
+  });
+
+  test('the root secret is on no command line (/proc/*/cmdline), and signing with it works', async () => {
+    const own = readFileSync(`/proc/${s3.pid}/cmdline`, 'utf8');
+    assert.match(own, /versitygw/);
+    assert.ok(!own.includes(s3.secretAccessKey), own.replaceAll('\0', ' '));
+    assert.deepEqual(commandLinesWith(s3.secretAccessKey), []);
+    const buckets = await client.send(new ListBucketsCommand({}));
+    assert.ok(buckets.Buckets?.some((b) => b.Name === 'preset'));
   });
 
   test('errors: missing key, missing bucket, wrong secret, bad bucket name', async () => {

@@ -28,6 +28,8 @@ export interface S3Peer {
   /** `http://127.0.0.1:port`; use path-style addressing (`forcePathStyle: true`). */
   readonly endpoint: string;
   readonly port: number;
+  /** The server's process id. */
+  readonly pid: number;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly region: string;
@@ -75,20 +77,17 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Peer> {
   const peer: PeerProcess = await startPeerProcess({
     name: 's3',
     command: binary,
-    args: [
-      '--port',
-      `127.0.0.1:${port}`,
-      '--access',
-      accessKeyId,
-      '--secret',
-      secretAccessKey,
-      '--region',
-      region,
-      'posix',
-      dataDir,
-    ],
+    args: ['--port', `127.0.0.1:${port}`, '--region', region, 'posix', dataDir],
     dir,
-    env: { PATH: process.env.PATH, HOME: dir },
+    // Root credentials through the environment (versitygw's ROOT_ACCESS_KEY_ID / ROOT_SECRET_ACCESS_KEY), not
+    // flags: a command line is readable by every local user in /proc/<pid>/cmdline, the environment only by
+    // the process's owner.
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      ROOT_ACCESS_KEY_ID: accessKeyId,
+      ROOT_SECRET_ACCESS_KEY: secretAccessKey,
+    },
     ready,
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
   });
@@ -118,6 +117,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Peer> {
   return {
     endpoint,
     port,
+    pid: peer.pid,
     accessKeyId,
     secretAccessKey,
     region,
