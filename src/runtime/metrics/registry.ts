@@ -7,7 +7,13 @@ import { MetricsError } from './errors.ts';
 import { type ExpositionFormat, OPENMETRICS_CONTENT_TYPE } from './format.ts';
 import { type DropInfo, installSeriesGuard, type OnDrop } from './guard.ts';
 import { type MetricsHandlerOptions, serveMetrics } from './http.ts';
-import { type PromMetricLike, type SerializeInput, type SerializeOptions, serialize } from './serialize.ts';
+import {
+  DEFAULT_SLICE_BYTES,
+  type PromMetricLike,
+  type SerializeInput,
+  type SerializeOptions,
+  serialize,
+} from './serialize.ts';
 
 /** Options of a {@link MetricsRegistry}. */
 export interface MetricsRegistryOptions {
@@ -23,6 +29,11 @@ export interface MetricsRegistryOptions {
   onCollectError?: (err: MetricsError, collector: string) => void;
   /** Longest synchronous serialization stretch before yielding to the event loop (ms, default 5). */
   sliceMs?: number;
+  /**
+   * Most bytes serialized in one synchronous stretch before yielding (default 256 KiB); a stretch may
+   * exceed it by one series' lines. Bounds the event-loop block in work, on a fast or a slow machine.
+   */
+  sliceBytes?: number;
 }
 
 /** Options of {@link MetricsRegistry.expose}. */
@@ -42,7 +53,7 @@ interface GuardedMetric extends PromMetricLike {
 
 /**
  * A prom-client compatible registry whose exposition is fast and sliced (it never holds the event
- * loop for more than a few ms), with OpenMetrics negotiation, background collectors and a per-metric
+ * loop for more than a few ms, nor for more than `sliceBytes` of output), with OpenMetrics negotiation, background collectors and a per-metric
  * series limit. Pass it in `registers: [registry]` of any prom-client metric.
  */
 export class MetricsRegistry extends Registry {
@@ -50,6 +61,7 @@ export class MetricsRegistry extends Registry {
   readonly #onDrop: OnDrop | undefined;
   readonly #onCollectError: ((err: MetricsError, collector: string) => void) | undefined;
   readonly #sliceMs: number;
+  readonly #sliceBytes: number;
   readonly #collectors = new Map<string, CollectorRunner>();
   readonly #collectorFamilies = new Map<string, string>();
   readonly #warned = new Set<string>();
@@ -71,6 +83,13 @@ export class MetricsRegistry extends Registry {
     this.#onDrop = options.onDrop;
     this.#onCollectError = options.onCollectError;
     this.#sliceMs = options.sliceMs ?? 5;
+    this.#sliceBytes = options.sliceBytes ?? DEFAULT_SLICE_BYTES;
+    if (!(this.#sliceBytes >= 1)) {
+      throw new MetricsError(
+        'CAP_ERR_RUNTIME_METRICS_INVALID',
+        `sliceBytes must be >= 1, got ${this.#sliceBytes}`,
+      );
+    }
     this.#dropped = new PromCounter({
       name: DROPPED_SERIES_METRIC,
       help: 'Series dropped by the cardinality guard because their metric reached its series limit.',
@@ -164,6 +183,7 @@ export class MetricsRegistry extends Registry {
     return {
       format: options.format ?? 'text',
       sliceMs: this.#sliceMs,
+      sliceBytes: this.#sliceBytes,
       ...(options.signal ? { signal: options.signal } : {}),
     };
   }
