@@ -167,13 +167,13 @@ const bench: Benchmark = {
       label: 'following a live container: capstan / docker logs -f (lines/s)',
       numerator: { subject: 'capstan', metric: 'follow lines/s' },
       denominator: { subject: 'docker-cli', metric: 'follow lines/s' },
-      goal: '>= 1',
+      goal: { op: '>=', value: 1 },
     },
     {
       label: 'capstan / docker logs CLI (lines/s)',
       numerator: { subject: 'capstan', metric: 'lines/s' },
       denominator: { subject: 'docker-cli', metric: 'lines/s' },
-      goal: '>= 1',
+      goal: { op: '>=', value: 1 },
     },
   ],
 };

@@ -15,6 +15,19 @@ export interface BenchResult {
   samples?: number;
   peakRssMb?: number;
   notes?: string;
+  /** What `value` must be, in `unit`; `npm run bench` marks it met or missed (`--check` fails on a miss). */
+  goal?: Goal;
+}
+
+/**
+ * A goal on a figure, as data: met when `value <op> goal.value` (a missing or NaN figure misses it).
+ * `npm run bench` marks every goal in latest.json and latest.md; `npm run bench -- --check` exits 1 on a miss.
+ */
+export interface Goal {
+  op: '>=' | '>' | '<=' | '<';
+  value: number;
+  /** Why this bound, shown beside it. */
+  why?: string;
 }
 
 /** A ratio the report computes: numerator.value / denominator.value. */
@@ -22,7 +35,28 @@ export interface Ratio {
   label: string;
   numerator: { subject: string; metric: string };
   denominator: { subject: string; metric: string };
-  goal?: string;
+  /** A bound on the ratio (a plain number, `×`). */
+  goal?: Goal;
+}
+
+/** Whether `value` meets `goal`; a missing or NaN value never does. */
+export function goalMet(goal: Goal, value: number | undefined): boolean {
+  if (value === undefined || Number.isNaN(value)) return false;
+  switch (goal.op) {
+    case '>=':
+      return value >= goal.value;
+    case '>':
+      return value > goal.value;
+    case '<=':
+      return value <= goal.value;
+    case '<':
+      return value < goal.value;
+  }
+}
+
+/** A goal as people read it: `>= 3`, `<= 20 ms`, with its reason in parentheses. */
+export function formatGoal(goal: Goal, unit?: string): string {
+  return `${goal.op} ${goal.value}${unit ? ` ${unit}` : ''}${goal.why ? ` (${goal.why})` : ''}`;
 }
 
 /** A named benchmark run by `npm run bench [name...]`. */

@@ -146,13 +146,13 @@ const bench: Benchmark = {
       label: 'capstan / terminus readyz p50 latency',
       numerator: { subject: 'capstan', metric: 'readyz latency' },
       denominator: { subject: 'terminus', metric: 'readyz latency' },
-      goal: '< 0.2 (a probe never waits on a dependency)',
+      goal: { op: '<', value: 0.2, why: 'a probe never waits on a dependency' },
     },
     {
       label: 'capstan / bare handler readyz throughput',
       numerator: { subject: 'capstan', metric: 'readyz throughput' },
       denominator: { subject: 'bare-handler', metric: 'readyz throughput' },
-      goal: '> 0.6',
+      goal: { op: '>', value: 0.6 },
     },
   ],
 };

@@ -85,19 +85,19 @@ const bench: Benchmark = {
       label: 'capstan / pino, small objects',
       numerator: { subject: 'capstan', metric: 'lines_per_s_small' },
       denominator: { subject: 'pino', metric: 'lines_per_s_small' },
-      goal: '>= 0.7',
+      goal: { op: '>=', value: 0.7 },
     },
     {
       label: 'capstan / pino, nested objects with secrets',
       numerator: { subject: 'capstan', metric: 'lines_per_s_nested' },
       denominator: { subject: 'pino', metric: 'lines_per_s_nested' },
-      goal: '>= 0.5',
+      goal: { op: '>=', value: 0.5 },
     },
     {
       label: 'capstan / pino redact paths, nested objects with secrets',
       numerator: { subject: 'capstan', metric: 'lines_per_s_nested' },
       denominator: { subject: 'pino-redact-paths', metric: 'lines_per_s_nested' },
-      goal: '>= 0.7',
+      goal: { op: '>=', value: 0.7 },
     },
   ],
 };

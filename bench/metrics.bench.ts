@@ -61,19 +61,19 @@ const metricsBench: Benchmark = {
       label: 'exposition 100k, wall: prom-client / Capstan',
       numerator: { subject: 'prom-client', metric: 'exposition_100k' },
       denominator: { subject: 'capstan', metric: 'exposition_100k' },
-      goal: '>= 3',
+      goal: { op: '>=', value: 3 },
     },
     {
       label: 'exposition 100k, CPU: prom-client / Capstan',
       numerator: { subject: 'prom-client', metric: 'exposition_100k_cpu' },
       denominator: { subject: 'capstan', metric: 'exposition_100k_cpu' },
-      goal: '>= 3',
+      goal: { op: '>=', value: 3 },
     },
     {
       label: 'exposition 100k, CPU: prom-client / Capstan streamed',
       numerator: { subject: 'prom-client', metric: 'exposition_100k_cpu' },
       denominator: { subject: 'capstan', metric: 'exposition_100k_cpu_stream' },
-      goal: '>= 3',
+      goal: { op: '>=', value: 3 },
     },
     {
       label: 'exposition 100k, wall: Capstan / client_golang',
@@ -126,9 +126,13 @@ const metricsBench: Benchmark = {
         }
       }
     }
+    // The 20 ms event-loop goal is the /metrics handler's, which streams: the `_stream` rows. metrics() ends
+    // with one decode of the whole text, and prom-client is the peer compared with.
+    const loopGoal = { op: '<=', value: 20, why: 'what /metrics may hold the event loop' } as const;
     for (const [subject, mode, label] of runs) {
       const w = pooled.get(mode)!;
       const suffix = mode === 'expose-capstan-stream' ? '_stream' : '';
+      const goal = mode === 'expose-capstan-stream' ? { goal: loopGoal } : {};
       results.push(
         {
           subject,
@@ -151,15 +155,16 @@ const metricsBench: Benchmark = {
           unit: 'ms',
           value: w.maxLoopDelayMs,
           p99: w.p99LoopDelayMs,
-          notes: `wall (monitorEventLoopDelay); goal <= 20 ms; includes descheduled time; max GC pause ${w.maxGcPauseMs.toFixed(0)} ms`,
+          notes: `wall (monitorEventLoopDelay); includes descheduled time; max GC pause ${w.maxGcPauseMs.toFixed(0)} ms`,
+          ...goal,
         },
         {
           subject,
           metric: `max_loop_block_cpu${suffix}`,
           unit: 'ms',
           value: w.maxLoopBlockCpuMs,
-          notes:
-            'longest main-thread CPU stretch between two 1 ms timer ticks (serializing + GC); goal <= 20 ms',
+          notes: 'longest main-thread CPU stretch between two 1 ms timer ticks (serializing + GC)',
+          ...goal,
         },
       );
     }
@@ -203,7 +208,8 @@ const metricsBench: Benchmark = {
       ...summarize(cs.ms),
       value: summarize(cs.ms).p99,
       peakRssMb: cs.peakRssMb,
-      notes: 'value = p99; collector reads a 2 s source every 100 ms in the background; goal < 10 ms',
+      notes: 'value = p99; collector reads a 2 s source every 100 ms in the background',
+      goal: { op: '<', value: 10, why: 'a scrape never waits on a source' },
     });
     results.push({
       subject: 'capstan',
