@@ -449,6 +449,47 @@ describe('documentation', () => {
   });
 });
 
+/** Every form a secret could leak in, by name: raw, URL-, form- and URI-encoded, base64, hex, JSON-escaped. */
+function secretForms(secret: string): Map<string, string> {
+  const bytes = Buffer.from(secret, 'utf8');
+  const json = JSON.stringify(secret).slice(1, -1);
+  return new Map([
+    ['raw', secret],
+    ['URL-encoded', encodeURIComponent(secret)],
+    ['URI-encoded', encodeURI(secret)],
+    ['form-encoded', new URLSearchParams({ s: secret }).toString().slice(2)],
+    ['base64', bytes.toString('base64')],
+    ['base64 without padding', bytes.toString('base64').replace(/=+$/, '')],
+    ['base64url', bytes.toString('base64url')],
+    ['hex', bytes.toString('hex')],
+    ['HEX', bytes.toString('hex').toUpperCase()],
+    ['JSON-escaped', json],
+    [
+      'JSON-escaped, ASCII only',
+      json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+    ],
+    ['JSON-escaped, slashes too', json.replaceAll('/', '\\/')],
+  ]);
+}
+
+/**
+ * Fails when any secret shows in `output`: in any form of {@link secretForms}; split across lines or
+ * wrapped (the output without whitespace); or any 5 characters of it in a row (a partial mask).
+ */
+function assertNoSecret(output: string, secrets: readonly string[]): void {
+  const squeezed = output.replace(/\s+/g, '');
+  for (const secret of secrets) {
+    for (const [form, text] of secretForms(secret)) {
+      assert.ok(!output.includes(text), `the ${form} form of a secret is in the output:\n${output}`);
+      assert.ok(!squeezed.includes(text), `the ${form} form of a secret is split across lines:\n${output}`);
+    }
+    for (let i = 0; i + 5 <= secret.length; i++) {
+      const part = secret.slice(i, i + 5);
+      assert.ok(!output.includes(part), `a part of a secret (${JSON.stringify(part)}) is in the output`);
+    }
+  }
+}
+
 describe('loadConfigOrExit', () => {
   const script = fileURLToPath(new URL('./testdata/exit-78.ts', import.meta.url));
   const run = (env: Record<string, string>) =>
@@ -458,12 +499,18 @@ describe('loadConfigOrExit', () => {
       timeout: 60_000,
     });
 
-  test('prints every problem to stderr and exits 78 before starting', () => {
+  // Secrets whose characters change under every encoding a message might apply: @ / : + " and a non-ASCII
+  // letter. Each value is invalid, so the message is about it.
+  const password = 'p@ss/w:rd+x"é';
+  const databaseUrl = `mysql://root:${encodeURIComponent(password)}@db.internal/x`;
+  const token = 't@k/:"é'; // 7 characters: shorter than the 8 the token needs
+
+  test('prints every problem to stderr and exits 78 before starting, and no secret in any form', () => {
     const r = run({
       EXPORTER_SCRAPE_INTERVAL: '30',
-      DATABASE_URL: 'mysql://root:hunter2@db/x',
+      DATABASE_URL: databaseUrl,
       PORT: 'x',
-      EXPORTER_API_TOKEN: 'secret',
+      EXPORTER_API_TOKEN: token,
     });
     assert.equal(r.status, EX_CONFIG, r.stderr);
     assert.equal(r.stdout, '');
@@ -473,8 +520,31 @@ describe('loadConfigOrExit', () => {
       lines.slice(1).map((l) => l.replace(/^ {2}- (\w+):.*$/, '$1')),
       ['PORT', 'DATABASE_URL', 'EXPORTER_SCRAPE_INTERVAL', 'EXPORTER_TARGETS', 'EXPORTER_API_TOKEN'],
     );
-    assert.ok(!r.stderr.includes('hunter2'));
-    assert.ok(!r.stderr.includes('secret"'));
+    assertNoSecret(r.stdout + r.stderr, [databaseUrl, password, token]);
+  });
+
+  test('a secret read from its _FILE appears in no form either', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-exit78-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, token, { mode: 0o600 });
+      const r = run({ DATABASE_URL: databaseUrl, EXPORTER_TARGETS: 'a', EXPORTER_API_TOKEN_FILE: file });
+      assert.equal(r.status, EX_CONFIG, r.stderr);
+      assert.match(r.stderr, /EXPORTER_API_TOKEN \(from EXPORTER_API_TOKEN_FILE\): .*found \[REDACTED\]/);
+      assertNoSecret(r.stdout + r.stderr, [databaseUrl, password, token]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('assertNoSecret catches each form it claims to', () => {
+    // The check itself must be able to fail: each encoded form, and the raw value split over lines.
+    for (const [form, text] of secretForms(password)) {
+      assert.throws(() => assertNoSecret(`found ${text}\n`, [password]), /in the output/, form);
+    }
+    assert.throws(() => assertNoSecret('found p@ss/w:r\n  d+x"é\n', [password]), /split across lines/);
+    assert.throws(() => assertNoSecret('found p@ss/****', [password]), /a part of a secret/);
+    assert.doesNotThrow(() => assertNoSecret('found [REDACTED]\n', [password, token]));
   });
 
   test('starts normally when the environment is valid', () => {
