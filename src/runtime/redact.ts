@@ -83,6 +83,7 @@ function isEntryCollection(value: object): value is EntryCollection {
  * - an `Error`: pino's shape (`type`, `message` and `stack` with the causes'), its own fields, `cause` (an
  *   error or any value) and `aggregateErrors` (`AggregateError.errors`), all redacted, recursively;
  * - a `Map`: an object of its entries (keys through `String`), a `Set`: an array;
+ * - a flat list of names and values (`IncomingMessage.rawHeaders`): the value after a secret name;
  * - a `Headers`, `URLSearchParams` or `FormData`: an object of its entries (repeated names joined by `, `);
  * - a `URL`: its `href` with the password masked; a `Date`, a `Buffer` or typed array: as-is;
  * - another class instance: the result of its `toJSON()` if it has one, else its own enumerable fields, redacted
@@ -156,10 +157,12 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
 
   const walkObject = (value: object, seen: Set<object>, depth: number): unknown => {
     if (Array.isArray(value)) {
+      const pairs = isNameValuePairs(value);
       let copy: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
         const before = value[i];
-        const after = walk(before, seen, depth);
+        const after =
+          pairs && i % 2 === 1 && isSecretKey(value[i - 1] as string) ? REDACTED : walk(before, seen, depth);
         if (after !== before) {
           copy ??= value.slice();
           copy[i] = after;
@@ -196,6 +199,20 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   };
 
   return (value) => walk(value, new Set(), 0);
+}
+
+const HEADER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+// Raw headers are a flat list of names and values (`IncomingMessage.rawHeaders`, undici's array form of
+// `headers`): ['Host', 'h', 'Authorization', 'Bearer x']. A list of strings of even length whose even items
+// look like header names is read that way; a plain word list is over-redacted at worst.
+function isNameValuePairs(list: readonly unknown[]): boolean {
+  if (list.length < 2 || list.length % 2 !== 0) return false;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
+    if (typeof name !== 'string' || !HEADER_NAME.test(name) || typeof list[i + 1] !== 'string') return false;
+  }
+  return true;
 }
 
 function normalizeKey(key: string): string {

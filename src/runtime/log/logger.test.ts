@@ -338,6 +338,7 @@ describe('pretty', () => {
         undiciHeaders,
         nullProto,
         query: new URLSearchParams('access_token=SEC-query&page=2'),
+        rawHeaders: ['Host', 'h', 'Authorization', 'Bearer SEC-raw', 'Cookie', 'sid=SEC-raw-cookie'],
         when: new Date(0),
       },
       'non-plain',
@@ -356,6 +357,7 @@ describe('pretty', () => {
       'SEC-undici',
       'SEC-nullproto',
       'SEC-query',
+      'SEC-raw',
     ]) {
       assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
     }
@@ -374,6 +376,7 @@ describe('pretty', () => {
     assert.deepEqual(a!['nullProto'], { authorization: '[REDACTED]', host: 'h' });
     assert.deepEqual(a!['query'], { access_token: '[REDACTED]', page: '2' });
     assert.equal(a!['when'], '1970-01-01T00:00:00.000Z');
+    assert.deepEqual(a!['rawHeaders'], ['Host', 'h', 'Authorization', '[REDACTED]', 'Cookie', '[REDACTED]']);
     assert.deepEqual([b!['host'], b!['password']], ['db', '[REDACTED]']);
     assert.deepEqual([c!['apiToken'], c!['user']], ['[REDACTED]', 'ann']);
     assert.deepEqual([d!['authorization'], d!['accept']], ['[REDACTED]', 'text/plain']);
