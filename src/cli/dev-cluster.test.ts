@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { createHttpTransport, httpRequest } from '../runtime/index.ts';
 import { isProcessRunning as alive, resolveKubeAssets } from '../testing/index.ts';
 
 const main = new URL('./main.ts', import.meta.url).pathname;
@@ -80,6 +81,29 @@ test('up -> kubeconfig -> client call -> status -> down', async () => {
     { encoding: 'utf8', timeout: 60_000 },
   );
   assert.deepEqual([got.status, got.stdout], [0, '1'], got.stderr);
+
+  // etcd, which holds everything behind RBAC's back, is not open to whoever runs on this machine: its client
+  // URL is https, plain HTTP gets nothing, and TLS without a client certificate from the etcd CA is refused.
+  const { etcdUrl } = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { etcdUrl?: string };
+  assert.match(etcdUrl ?? '', /^https:\/\/127\.0\.0\.1:\d+$/);
+  const etcdCa = readFileSync(join(stateDir, 'run', 'pki', 'etcd', 'ca.crt'), 'utf8');
+  for (const [origin, tls] of [
+    [etcdUrl!.replace('https://', 'http://'), undefined],
+    [etcdUrl!, { ca: etcdCa }],
+  ] as const) {
+    const http = createHttpTransport({ origin, retry: false, ...(tls ? { tls } : {}) });
+    try {
+      const res = await httpRequest(http, { path: '/health', timeouts: { deadlineMs: 10_000 } }).then(
+        async (r) => ({ status: r.status, body: await r.body.text() }),
+        (err: Error) => ({ status: 0, body: String((err as { cause?: unknown }).cause ?? err) }),
+      );
+      // Go's TLS server may answer plain HTTP with a 400; anything else is a closed connection.
+      assert.ok(res.status === 0 || (res.status === 400 && !tls), `${origin}: ${JSON.stringify(res)}`);
+      assert.doesNotMatch(res.body, /"health"|UNABLE_TO_|SELF_SIGNED/);
+    } finally {
+      await http.destroy();
+    }
+  }
 
   const st = capstan('status', '--json');
   assert.equal(st.status, 0, st.stderr);

@@ -32,6 +32,8 @@ async function main(argv: string[]): Promise<void> {
     cp = await startControlPlane({
       dir: join(stateDir, 'run'),
       controllerManager: flags.includes('--controller-manager'),
+      // A cluster that stays up must not leave etcd open to every local user (the tests' fast path does).
+      etcdTls: true,
       signal: controller.signal,
       log: (line) => process.stderr.write(`[cluster] ${line}\n`),
     });
@@ -50,6 +52,7 @@ async function main(argv: string[]): Promise<void> {
     status: 'ready',
     pid: process.pid,
     server: cp.server,
+    etcdUrl: cp.etcd.url,
     kubeconfigPath,
     processes: cp.processes.map((p) => ({ name: p.name, pid: p.pid, logPath: p.logPath })),
     startedAt,

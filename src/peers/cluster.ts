@@ -27,6 +27,11 @@ export interface ClusterState {
   pid: number;
   /** Apiserver URL, once ready. */
   server?: string;
+  /**
+   * etcd's client URL, once ready: https, requiring a client certificate from the etcd CA (under
+   * `<state dir>/run/pki`).
+   */
+  etcdUrl?: string;
   /** The kubeconfig the daemon copied into the state dir, once ready. */
   kubeconfigPath?: string;
   /** The programs the daemon runs, so `down` can end them even when the daemon was killed hard. */

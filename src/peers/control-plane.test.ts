@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { isProcessRunning as alive } from '../runtime/index.ts';
+import { isProcessRunning as alive, createHttpTransport, httpRequest } from '../runtime/index.ts';
 import { peerCatalogue } from './catalogue.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { PeerError } from './errors.ts';
@@ -249,6 +249,83 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
     );
     assert.equal(existsSync(cp.dir), false);
     await cp.stop(); // idempotent
+  });
+});
+
+/** One GET on a fresh connection: the status and body, or the error's code and message. */
+async function probe(
+  url: string,
+  tls?: { ca: string; cert?: string; key?: string },
+): Promise<{ status: number; body: string } | { error: string }> {
+  const target = new URL(url);
+  const http = createHttpTransport({ origin: target.origin, retry: false, ...(tls ? { tls } : {}) });
+  try {
+    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 10_000 } });
+    return { status: res.status, body: await res.body.text() };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { error: `${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}` };
+  } finally {
+    await http.destroy();
+  }
+}
+
+describe('startControlPlane with etcdTls (what `capstan dev cluster` runs)', () => {
+  test('etcd refuses plain HTTP, clients without a certificate and Kubernetes certificates; the apiserver works', async () => {
+    const cp = await startControlPlane({ etcdTls: true });
+    try {
+      assert.match(cp.etcd.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(cp.etcd.caPem);
+      const health = `${cp.etcd.url}/health`;
+      // Plain HTTP to the client URL: no answer from etcd (Go's TLS server says 400, or the connection dies).
+      const plain = await probe(health.replace('https://', 'http://'));
+      assert.ok(
+        !('status' in plain) || (plain.status === 400 && !plain.body.includes('health')),
+        JSON.stringify(plain),
+      );
+      // TLS, etcd verified, but no client certificate: the handshake fails.
+      const anonymous = await probe(health, { ca: cp.etcd.caPem });
+      assert.ok('error' in anonymous, JSON.stringify(anonymous));
+      // (TLS 1.3: etcd's refusal arrives after the client's side of the handshake, as a closed connection.)
+      assert.match(anonymous.error, /certificate|handshake|socket|closed|reset/i);
+      // Not our own check of etcd's certificate failing: that one passed.
+      assert.doesNotMatch(anonymous.error, /UNABLE_TO_|SELF_SIGNED|ERR_TLS_CERT_ALTNAME/);
+      // The admin's client certificate (cluster CA) opens the apiserver, not etcd: etcd has a CA of its own.
+      const user = cp.kubeConfig.getCurrentUser();
+      assert.ok(user?.certData && user.keyData);
+      const b64 = (s: string) => Buffer.from(s, 'base64').toString();
+      const admin = await probe(health, {
+        ca: cp.etcd.caPem,
+        cert: b64(user.certData),
+        key: b64(user.keyData),
+      });
+      assert.ok('error' in admin, JSON.stringify(admin));
+      // The apiserver's etcd client certificate is accepted, and the apiserver reads and writes through it.
+      const pki = join(cp.dir, 'pki');
+      const ok = await probe(health, {
+        ca: cp.etcd.caPem,
+        cert: readFileSync(join(pki, 'apiserver-etcd-client.crt'), 'utf8'),
+        key: readFileSync(join(pki, 'apiserver-etcd-client.key'), 'utf8'),
+      });
+      assert.ok('status' in ok && ok.status === 200 && ok.body.includes('true'), JSON.stringify(ok));
+      const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: 'over-etcd-tls' } } });
+      const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
+      assert.ok(names.includes('default') && names.includes('over-etcd-tls'), String(names));
+      if (cp.assets.kubectl) {
+        const got = spawnSync(
+          cp.assets.kubectl,
+          ['--kubeconfig', cp.kubeconfigPath, 'get', 'ns', 'over-etcd-tls'],
+          {
+            encoding: 'utf8',
+            timeout: 60_000,
+          },
+        );
+        assert.equal(got.status, 0, got.stderr);
+      }
+    } finally {
+      await cp.stop();
+    }
   });
 });
 

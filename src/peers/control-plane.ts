@@ -58,6 +58,14 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** Extra kube-apiserver flags (`--flag=value`), appended last so they override the defaults. */
   apiServerFlags?: string[];
+  /**
+   * Serve etcd over TLS with client-certificate authentication, as kubeadm does: client and peer URLs on
+   * https, certificates from a CA of etcd's own (so no Kubernetes client certificate opens etcd), and the
+   * apiserver presenting `apiserver-etcd-client`. Without it etcd speaks plain HTTP with no authentication on
+   * loopback, where any local user can rewrite the cluster behind RBAC's back: fine for a test's throwaway
+   * cluster, not for one that stays up. `capstan dev cluster` turns it on. Default false.
+   */
+  etcdTls?: boolean;
   /** Progress lines (building assets, starting each program). */
   log?: (line: string) => void;
   /** Aborting stops whatever has started; it takes effect between start-up steps. */
@@ -95,6 +103,8 @@ export interface ControlPlane {
   readonly processes: readonly PeerProcess[];
   /** Where the binaries came from. */
   readonly assets: KubeAssets;
+  /** etcd's client URL (`https://` with `etcdTls`) and, with `etcdTls`, the CA its serving certificate chains to. */
+  readonly etcd: { readonly url: string; readonly caPem: string | undefined };
   /** GET/POST... a raw apiserver path as the admin (for probes and tests). */
   request(path: string, init?: RawRequestInit): Promise<{ status: number; body: string }>;
   /** Install more CRDs (objects or YAML) and wait until they are Established and served. */
@@ -161,6 +171,16 @@ async function httpGetOk(url: string): Promise<boolean> {
     return false;
   } finally {
     await http.destroy();
+  }
+}
+
+/** etcd's `/health` over TLS, presenting `client`: true when it answers 200 with `"health":"true"`. */
+async function httpsHealthOk(url: string, client: TlsClient): Promise<boolean> {
+  try {
+    const res = await httpsRequest(url, client, { timeoutMs: 5_000 });
+    return res.status >= 200 && res.status < 300 && res.body.includes('true');
+  } catch {
+    return false;
   }
 }
 
@@ -253,7 +273,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-    const pki = await createPki(root, options.webhooks);
+    const pki = await createPki(root, options.webhooks, options.etcdTls ?? false);
     await startPrograms(run, assets, pki, { ...options, readyTimeoutMs, log });
 
     const { KubeConfig } = await import('@kubernetes/client-node');
@@ -283,6 +303,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       dir: root,
       processes,
       assets,
+      etcd: { url: pki.etcd.url, caPem: pki.etcd.tls?.caPem },
       request: rawRequest,
       installCrds: (crds, opts) =>
         installCrds(rawRequest, toKubeObjects(crds), opts?.timeoutMs ?? 60_000, log),
@@ -349,8 +370,7 @@ async function startPrograms(
 /** Everything the programs are started with: ports, the CA, certificates and keys on disk, a kubeconfig. */
 interface ControlPlanePki {
   ca: CertAuthority;
-  etcdClientPort: number;
-  etcdPeerPort: number;
+  etcd: EtcdPki;
   apiPort: number;
   /** Apiserver URL. */
   server: string;
@@ -366,19 +386,82 @@ interface ControlPlanePki {
   webhookCert: CertPair | undefined;
 }
 
+/** etcd's URLs and, in TLS mode, its certificates on disk (the kubeadm layout under `<root>/pki`). */
+interface EtcdPki {
+  url: string;
+  peerUrl: string;
+  tls:
+    | {
+        caPem: string;
+        caPath: string;
+        serverCertPath: string;
+        serverKeyPath: string;
+        peerCertPath: string;
+        peerKeyPath: string;
+        /** The apiserver's client certificate for etcd (also what the readiness probe presents). */
+        client: TlsClient;
+        clientCertPath: string;
+        clientKeyPath: string;
+      }
+    | undefined;
+}
+
+/**
+ * etcd's URLs and, with `tls`, a CA of its own and its certificates: serving (client URL), peer (server and
+ * client, for the peer URL) and `apiserver-etcd-client`. A separate CA, as kubeadm's, because etcd trusts every
+ * certificate its CA signed: with the cluster CA, the admin kubeconfig would open etcd too.
+ */
+async function createEtcdPki(pki: string, tls: boolean): Promise<EtcdPki> {
+  const [clientPort, peerPort] = await Promise.all([freePort(), freePort()]);
+  const scheme = tls ? 'https' : 'http';
+  const url = `${scheme}://127.0.0.1:${clientPort}`;
+  const peerUrl = `${scheme}://127.0.0.1:${peerPort}`;
+  if (!tls) return { url, peerUrl, tls: undefined };
+  const ca = await createCertAuthority('capstan-etcd-ca');
+  const names = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+  const [server, peer, client] = await Promise.all([
+    ca.issue({ commonName: 'capstan-etcd', ...names, usage: 'server' }),
+    ca.issue({ commonName: 'capstan-etcd-peer', ...names, usage: 'both' }),
+    ca.issue({ commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
+  ]);
+  const dir = join(pki, 'etcd');
+  mkdirSync(dir, { recursive: true });
+  const file = (name: string, content: string) => {
+    const path = join(name.startsWith('apiserver-') ? pki : dir, name);
+    writeFileSync(path, content, { mode: 0o600 });
+    return path;
+  };
+  // The etcd CA's key is not written: nothing here issues more etcd certificates.
+  return {
+    url,
+    peerUrl,
+    tls: {
+      caPem: ca.certPem,
+      caPath: file('ca.crt', ca.certPem),
+      serverCertPath: file('server.crt', server.certPem),
+      serverKeyPath: file('server.key', server.keyPem),
+      peerCertPath: file('peer.crt', peer.certPem),
+      peerKeyPath: file('peer.key', peer.keyPem),
+      client: { ca: ca.certPem, cert: client.certPem, key: client.keyPem },
+      clientCertPath: file('apiserver-etcd-client.crt', client.certPem),
+      clientKeyPath: file('apiserver-etcd-client.key', client.keyPem),
+    },
+  };
+}
+
 /** Pick the ports, make the CA and every certificate and key, write them under `<root>/pki` and the kubeconfig. */
 async function createPki(
   root: string,
   webhooks: ControlPlaneWebhookOptions | undefined,
+  etcdTls: boolean,
 ): Promise<ControlPlanePki> {
   const pki = join(root, 'pki');
   mkdirSync(pki, { recursive: true });
-  const [ca, saKeys, etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([
+  const [ca, saKeys, etcd, apiPort] = await Promise.all([
     createCertAuthority('capstan-kube-ca'),
     // ES256 service-account tokens: an EC key costs a millisecond, RSA tens to hundreds.
     generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
-    freePort(),
-    freePort(),
+    createEtcdPki(pki, etcdTls),
     freePort(),
   ]);
   const [serving, admin, webhookCert] = await Promise.all([
@@ -401,8 +484,7 @@ async function createPki(
   writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 });
   return {
     ca,
-    etcdClientPort,
-    etcdPeerPort,
+    etcd,
     apiPort,
     server,
     caPath: file('ca.crt', ca.certPem),
@@ -425,8 +507,20 @@ function startEtcd(
 ): Promise<PeerProcess> {
   const etcdDir = join(root, 'etcd');
   mkdirSync(etcdDir);
-  const etcdUrl = `http://127.0.0.1:${pki.etcdClientPort}`;
-  const etcdPeerUrl = `http://127.0.0.1:${pki.etcdPeerPort}`;
+  const { url: etcdUrl, peerUrl: etcdPeerUrl, tls } = pki.etcd;
+  // etcd's own flag names, so the same command line works with a real etcd (KUBEBUILDER_ASSETS).
+  const tlsArgs = tls
+    ? [
+        `--cert-file=${tls.serverCertPath}`,
+        `--key-file=${tls.serverKeyPath}`,
+        `--trusted-ca-file=${tls.caPath}`,
+        '--client-cert-auth',
+        `--peer-cert-file=${tls.peerCertPath}`,
+        `--peer-key-file=${tls.peerKeyPath}`,
+        `--peer-trusted-ca-file=${tls.caPath}`,
+        '--peer-client-cert-auth',
+      ]
+    : [];
   return startPeerProcess({
     name: 'etcd',
     command: assets.etcd,
@@ -437,12 +531,13 @@ function startEtcd(
       `--listen-peer-urls=${etcdPeerUrl}`,
       `--initial-advertise-peer-urls=${etcdPeerUrl}`,
       `--initial-cluster=default=${etcdPeerUrl}`,
+      ...tlsArgs,
       // Test data is disposable: skipping fsync makes every apiserver write several times faster.
       '--unsafe-no-fsync',
     ],
     dir: etcdDir,
     keepDir: true,
-    ready: () => httpGetOk(`${etcdUrl}/health`),
+    ready: () => (tls ? httpsHealthOk(`${etcdUrl}/health`, tls.client) : httpGetOk(`${etcdUrl}/health`)),
     readyTimeoutMs,
   });
 }
@@ -467,7 +562,14 @@ function startApiServer(
       `--tls-cert-file=${pki.servingCertPath}`,
       `--tls-private-key-file=${pki.servingKeyPath}`,
       `--client-ca-file=${pki.caPath}`,
-      `--etcd-servers=http://127.0.0.1:${pki.etcdClientPort}`,
+      `--etcd-servers=${pki.etcd.url}`,
+      ...(pki.etcd.tls
+        ? [
+            `--etcd-cafile=${pki.etcd.tls.caPath}`,
+            `--etcd-certfile=${pki.etcd.tls.clientCertPath}`,
+            `--etcd-keyfile=${pki.etcd.tls.clientKeyPath}`,
+          ]
+        : []),
       '--service-cluster-ip-range=10.0.0.0/24',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPubPath}`,

@@ -40,6 +40,16 @@ func main() {
 	logLevel := flag.String("log-level", "warn", "debug, info, warn, error")
 	noFsync := flag.Bool("unsafe-no-fsync", false, "skip fsync: faster, loses data on a crash (tests only)")
 	quota := flag.Int64("quota-backend-bytes", 0, "backend size quota (0 = etcd default)")
+	// TLS, named as etcd's own flags, so one command line works with this program and with a real etcd
+	// (KUBEBUILDER_ASSETS): https:// URLs need a certificate; *-client-cert-auth requires one from callers.
+	certFile := flag.String("cert-file", "", "client-facing TLS certificate (https client URLs)")
+	keyFile := flag.String("key-file", "", "key of --cert-file")
+	trustedCA := flag.String("trusted-ca-file", "", "CA that client certificates must chain to")
+	clientCertAuth := flag.Bool("client-cert-auth", false, "require a client certificate signed by --trusted-ca-file")
+	peerCertFile := flag.String("peer-cert-file", "", "peer TLS certificate (https peer URLs)")
+	peerKeyFile := flag.String("peer-key-file", "", "key of --peer-cert-file")
+	peerTrustedCA := flag.String("peer-trusted-ca-file", "", "CA that peer certificates must chain to")
+	peerClientCertAuth := flag.Bool("peer-client-cert-auth", false, "require a peer certificate signed by --peer-trusted-ca-file")
 	flag.Parse()
 	if *dataDir == "" {
 		fmt.Fprintln(os.Stderr, "etcd: --data-dir is required")
@@ -65,6 +75,14 @@ func main() {
 	}
 	cfg.LogLevel = *logLevel
 	cfg.UnsafeNoFsync = *noFsync
+	cfg.ClientTLSInfo.CertFile = *certFile
+	cfg.ClientTLSInfo.KeyFile = *keyFile
+	cfg.ClientTLSInfo.TrustedCAFile = *trustedCA
+	cfg.ClientTLSInfo.ClientCertAuth = *clientCertAuth
+	cfg.PeerTLSInfo.CertFile = *peerCertFile
+	cfg.PeerTLSInfo.KeyFile = *peerKeyFile
+	cfg.PeerTLSInfo.TrustedCAFile = *peerTrustedCA
+	cfg.PeerTLSInfo.ClientCertAuth = *peerClientCertAuth
 	if *quota > 0 {
 		cfg.QuotaBackendBytes = *quota
 	}
