@@ -49,6 +49,8 @@ function describeNotice(n: LogNotice): string {
       return `restarted at ${n.startedAt}`;
     case 'joined':
       return 'joined (started matching a label selector)';
+    case 'line-split':
+      return `${n.stream} line longer than ${n.maxLineBytes} bytes, printed in pieces (${n.total} line(s) so far)`;
     case 'ended':
       return `ended (${n.reason}${n.exitCode !== undefined ? `, exit code ${n.exitCode}` : ''})`;
   }
@@ -79,20 +81,35 @@ function lineRenderer(opts: LogsCliOptions, formatRfc3339Nano: (ns: bigint) => s
     }
     return `\x1b[${c}m${name}\x1b[0m `;
   };
-  const text = (line: LogLine, coloured: boolean) =>
-    `${prefix(line.container, coloured)}${opts.timestamps ? `${line.timestamp} ` : ''}${line.text}\n`;
+  // A line longer than the follower's maxLineBytes comes in pieces (`partial` on all but the last): a piece
+  // is printed without its newline and the next one continues it, so the output holds the line's bytes in
+  // order. Per output, the container|stream whose line is open; another line in between ends it first.
+  const open: { out: string | undefined; err: string | undefined } = { out: undefined, err: undefined };
+  const text = (line: LogLine, coloured: boolean, to: 'out' | 'err') => {
+    const key = `${line.containerId}|${line.stream}`;
+    let s = '';
+    if (open[to] === key) {
+      s = line.text;
+    } else {
+      if (open[to] !== undefined) s = '\n';
+      s += `${prefix(line.container, coloured)}${opts.timestamps && line.timestamp ? `${line.timestamp} ` : ''}${line.text}`;
+    }
+    open[to] = line.partial ? key : undefined;
+    return line.partial ? s : `${s}\n`;
+  };
   return (batch: readonly LogLine[]): { out: string; err: string } => {
     let out = '';
     let err = '';
     for (const line of batch) {
       if (opts.output === 'json') {
         const { container, containerId, stream } = line;
-        const timestamp = formatRfc3339Nano(line.timeNs);
-        out += `${JSON.stringify({ container, containerId, stream, timestamp, text: line.text })}\n`;
+        const timestamp = line.timeNs === undefined ? null : formatRfc3339Nano(line.timeNs);
+        const row = { container, containerId, stream, timestamp, text: line.text };
+        out += `${JSON.stringify(line.partial ? { ...row, partial: true } : row)}\n`;
       } else if (line.stream === 'stderr') {
-        err += text(line, colourErr);
+        err += text(line, colourErr, 'err');
       } else {
-        out += text(line, colourOut);
+        out += text(line, colourOut, 'out');
       }
     }
     return { out, err };

@@ -113,6 +113,51 @@ describe('Demuxer', () => {
     assert.equal(d.payloadBytes, 8);
   });
 
+  test('maxFrameBytes: a frame declaring 4 GiB is streamed through in pieces, never held past the cap', () => {
+    const max = 64 * 1024;
+    const d = new Demuxer({ maxFrameBytes: max });
+    const header = Buffer.alloc(8);
+    header[0] = 1;
+    header.writeUInt32BE(0xffff_ffff, 4);
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    let held = 0;
+    let out = 0;
+    const frames: Frame[] = [...d.push(header)];
+    // Ten times the cap, in chunks: without the cap every byte would wait for the 4 GiB frame to end.
+    for (let fed = 0; fed < 10 * max; fed += chunk.length) {
+      frames.push(...d.push(chunk));
+      held = Math.max(held, d.heldBytes);
+    }
+    for (const f of frames) out += f.data.length;
+    assert.ok(held < max, `held ${held} bytes`);
+    assert.equal(out, 10 * max, 'every byte that arrived went out');
+    assert.equal(frames[0]!.continued, undefined);
+    assert.ok(frames.slice(1).every((f) => f.continued === true && f.stream === 'stdout'));
+    // A long frame that ends, then an ordinary one: pieces in order, the next frame whole and not continued.
+    const long = Buffer.alloc(3 * max + 5, 'y');
+    const got = collect(
+      split(Buffer.concat([encodeFrame('stderr', long), encodeFrame('stdout', 'z')]), rng(7), 9000),
+      {
+        maxFrameBytes: max,
+      },
+    );
+    assert.equal(Buffer.concat(got.slice(0, -1).map((f) => f.data)).toString(), long.toString());
+    assert.ok(got.slice(0, -1).every((f) => f.stream === 'stderr' && f.data.length <= max + 9000));
+    assert.deepEqual(
+      got.slice(1, -1).map((f) => f.continued),
+      Array(got.length - 2).fill(true),
+    );
+    assert.deepEqual([got.at(-1)!.data.toString(), got.at(-1)!.continued], ['z', undefined]);
+    // A daemon error frame is small: one declaring more than the cap is refused at its header.
+    const err = Buffer.alloc(8);
+    err[0] = 3;
+    err.writeUInt32BE(max + 1, 4);
+    assert.throws(
+      () => new Demuxer({ maxFrameBytes: max }).push(err),
+      (e: unknown) => e instanceof DockerError && e.code === 'CAP_ERR_DOCKER_DEMUX',
+    );
+  });
+
   test('end of stream inside a header or payload throws CAP_ERR_DOCKER_DEMUX by default', () => {
     const frame = encodeFrame('stdout', 'hello world');
     for (const cut of [1, 7, 8, 12]) {

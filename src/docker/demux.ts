@@ -10,7 +10,15 @@ export interface Frame {
   data: Buffer;
   /** Set on the last frame when the source ended mid-frame and `onTruncated` is `'emit'`. */
   truncated?: true;
+  /**
+   * This payload continues the previous frame of the same stream: a frame longer than `maxFrameBytes` is
+   * delivered in pieces as it arrives rather than assembled (see {@link DemuxOptions.maxFrameBytes}).
+   */
+  continued?: true;
 }
+
+/** Default of {@link DemuxOptions.maxFrameBytes}: 1 MiB (dockerd's log frames hold 16 KiB and a timestamp). */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 /** Options of {@link Demuxer} and {@link demux}. */
 export interface DemuxOptions {
@@ -24,6 +32,13 @@ export interface DemuxOptions {
    * `CAP_ERR_DOCKER_DEMUX`; `'emit'` yields what arrived, marked `truncated`.
    */
   onTruncated?: 'throw' | 'emit';
+  /**
+   * Most payload bytes of one frame held while it arrives across chunks. A frame header may declare up to
+   * 4 GiB: past this much, what arrived is emitted as a frame and the rest follows as frames marked
+   * `continued`, so memory stays bounded whatever a header says. A daemon error frame (type 3) larger than
+   * this raises `CAP_ERR_DOCKER_DEMUX`. Default {@link DEFAULT_MAX_FRAME_BYTES} (1 MiB).
+   */
+  maxFrameBytes?: number;
 }
 
 const STREAMS: readonly StdStream[] = ['stdin', 'stdout', 'stderr'];
@@ -49,15 +64,30 @@ export class Demuxer {
   #bytes = 0;
   /** The frame being assembled is a type-3 (daemon error) frame. */
   #systemErr = false;
+  /** Pieces of the frame being assembled were already emitted (it is longer than `#maxFrame`). */
+  #continued = false;
+  readonly #maxFrame: number;
 
   constructor(options: DemuxOptions = {}) {
     this.#tty = options.tty ?? false;
     this.#onTruncated = options.onTruncated ?? 'throw';
+    this.#maxFrame = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isSafeInteger(this.#maxFrame) || this.#maxFrame < 1) {
+      throw new DockerError(
+        DockerErrorCode.badRequest,
+        `maxFrameBytes must be a positive integer, got ${this.#maxFrame}`,
+      );
+    }
   }
 
   /** Total payload bytes returned so far (excluding headers). */
   get payloadBytes(): number {
     return this.#bytes;
+  }
+
+  /** Payload bytes held for a frame still arriving: never `maxFrameBytes` or more between two `push` calls. */
+  get heldBytes(): number {
+    return this.#assembled;
   }
 
   /** Feed one chunk; returns the frames it completed (possibly none). */
@@ -83,6 +113,7 @@ export class Demuxer {
         this.#remaining -= take;
         off += take;
         if (this.#remaining === 0) this.#finishPieces(out);
+        else if (this.#assembled >= this.#maxFrame && !this.#systemErr) this.#emitPieces(out);
         continue;
       }
       let type: number;
@@ -108,6 +139,12 @@ export class Demuxer {
         // Rare and small: assemble it, then raise it as the daemon's own error.
         this.#stream = 'stderr';
         if (size === 0) throw systemError('');
+        if (size > this.#maxFrame) {
+          throw new DockerError(
+            DockerErrorCode.demux,
+            `daemon error frame of ${size} bytes exceeds maxFrameBytes (${this.#maxFrame})`,
+          );
+        }
         this.#remaining = size;
         this.#pieces = [];
         this.#assembled = 0;
@@ -125,21 +162,41 @@ export class Demuxer {
         this.#remaining = size;
         this.#pieces = [];
         this.#assembled = 0;
+        this.#continued = false;
       }
     }
+    // A long frame's bytes so far go out now rather than wait for the rest (or the next chunk).
+    if (this.#remaining > 0 && this.#assembled >= this.#maxFrame && !this.#systemErr) this.#emitPieces(out);
     return out;
   }
 
-  #finishPieces(out: Frame[]): void {
+  /** The assembled bytes of the frame as one piece (`continued` after the first). */
+  #takePieces(): Frame {
     const data = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#assembled);
     this.#pieces = [];
     this.#assembled = 0;
+    this.#bytes += data.length;
+    const frame: Frame = { stream: this.#stream, data };
+    if (this.#continued) frame.continued = true;
+    return frame;
+  }
+
+  /** Emit what arrived of a frame longer than `maxFrameBytes`; the rest follows marked `continued`. */
+  #emitPieces(out: Frame[]): void {
+    out.push(this.#takePieces());
+    this.#continued = true;
+  }
+
+  #finishPieces(out: Frame[]): void {
     if (this.#systemErr) {
+      const data = Buffer.concat(this.#pieces, this.#assembled);
+      this.#pieces = [];
+      this.#assembled = 0;
       this.#systemErr = false;
       throw systemError(data.toString('utf8'));
     }
-    this.#bytes += data.length;
-    out.push({ stream: this.#stream, data });
+    out.push(this.#takePieces());
+    this.#continued = false;
   }
 
   #checkHeader(type: number, padding: number): void {
@@ -178,11 +235,11 @@ export class Demuxer {
           `stream ended inside a ${this.#stream} frame (${got} of ${got + missing} payload bytes)`,
         );
       }
-      const data = Buffer.concat(this.#pieces, this.#assembled);
-      this.#pieces = [];
-      this.#assembled = 0;
-      this.#bytes += data.length;
-      return data.length > 0 ? [{ stream: this.#stream, data, truncated: true }] : [];
+      if (this.#assembled === 0) return [];
+      const frame = this.#takePieces();
+      this.#continued = false;
+      frame.truncated = true;
+      return [frame];
     }
     return [];
   }

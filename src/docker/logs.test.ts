@@ -398,7 +398,7 @@ describe('followLogs against a real dockerd', () => {
     const o3 = all.find((l) => l.text === 'o3')!;
     assert.deepEqual(
       await texts({ since: o3.timestamp }),
-      ['e2', 'o3'].filter((t) => all.find((l) => l.text === t)!.timeNs >= o3.timeNs),
+      ['e2', 'o3'].filter((t) => all.find((l) => l.text === t)!.timeNs! >= o3.timeNs!),
     );
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   Backoff,
   type Connection,
@@ -6,6 +7,7 @@ import {
   MergeSet,
   mergeAsync,
   OverlapDedupe,
+  type ResumeTracker,
   type RetryInfo,
   resumable,
   retry,
@@ -15,7 +17,7 @@ import {
 import type { DockerClient, TimeSpec } from './client.ts';
 import { DockerError, DockerErrorCode, isPermanentError } from './errors.ts';
 import { streamEvents } from './events.ts';
-import { LineSplitter, type LogLine, toLine } from './log-lines.ts';
+import { DEFAULT_MAX_LINE_BYTES, LineSplitter, type LogLine, type RawLine, toLine } from './log-lines.ts';
 import { formatDockerTime } from './time.ts';
 import type { CallOptions, ContainerInspect, Filters } from './types.ts';
 
@@ -28,6 +30,17 @@ export type LogNotice =
   | { type: 'restarted'; container: string; startedAt: string }
   /** A container that started matching a followed label selector and joined the output. */
   | { type: 'joined'; container: string }
+  /**
+   * A line longer than `maxLineBytes` began: it is delivered in pieces marked `partial`. `total` counts the
+   * lines this follower split so far (the area has no metrics registry; this is its counter).
+   */
+  | {
+      type: 'line-split';
+      container: string;
+      stream: 'stdout' | 'stderr';
+      maxLineBytes: number;
+      total: number;
+    }
   | { type: 'ended'; container: string; reason: 'exited' | 'removed' | 'not-following'; exitCode?: number };
 
 /** Options of {@link followLogs} and {@link tailLogs}. */
@@ -56,6 +69,12 @@ export interface FollowLogsOptions extends CallOptions {
    */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /**
+   * Longest line held whole, in bytes of text (default {@link DEFAULT_MAX_LINE_BYTES}, 1 MiB). A longer line
+   * (a container that never prints a newline) is delivered in pieces of this size, all but the last marked
+   * `partial`, and reported once with a `line-split` notice: memory stays bounded and no byte is lost.
+   */
+  maxLineBytes?: number;
   /** Reconnects, restarts and endings, for logs or a status line. */
   onNotice?: (notice: LogNotice) => void;
   /**
@@ -117,15 +136,17 @@ export async function* followLogBatches(
       daemonMessage: `No such container: ${container}`,
     });
   }
-  const follow = new ContainerFollow(client, container, info, options);
-  const dedupe = new OverlapDedupe<LogLine>({
-    overlap: BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)),
-    position: (line) => line.timeNs,
-    key: (line) => `${line.stream}|${line.text}`,
-  });
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+    throw new DockerError(
+      DockerErrorCode.badRequest,
+      `maxLineBytes must be a positive integer, got ${options.maxLineBytes}`,
+    );
+  }
+  const follow = new ContainerFollow(client, container, info, options, maxLineBytes);
   yield* resumable<LogLine, bigint>({
     connect: (from, connection) => follow.connect(from, connection),
-    tracker: dedupe,
+    tracker: new LineDedupe(BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6))),
     afterEnd: (end) => follow.afterEnd(end),
     backoff,
     isPermanent: isPermanentError,
@@ -144,6 +165,50 @@ export async function* followLogBatches(
       ),
     ...(signal ? { signal } : {}),
   });
+}
+
+/** Lines longer than this are remembered for dedupe by a digest of their text, not the text itself. */
+const DIGEST_ABOVE = 256;
+
+/** What the dedupe window remembers of a delivered line. */
+type Seen = LogLine | { timeNs: bigint | undefined; key: string };
+
+/**
+ * The follower's {@link OverlapDedupe}: it remembers every line of the last `overlap`, and all the pieces of a
+ * split line share one timestamp, so a long line written within a second would be held whole again. Long
+ * texts are remembered by their SHA-256 instead: the window costs a few dozen bytes per line.
+ */
+class LineDedupe implements ResumeTracker<LogLine, bigint> {
+  readonly #inner: OverlapDedupe<Seen>;
+
+  constructor(overlap: bigint) {
+    this.#inner = new OverlapDedupe<Seen>({
+      overlap,
+      position: (seen) => seen.timeNs,
+      key: (seen) => ('key' in seen ? seen.key : `t|${seen.stream}|${seen.text}`),
+    });
+  }
+
+  get dropped(): number {
+    return this.#inner.dropped;
+  }
+
+  resumePoint(): bigint | undefined {
+    return this.#inner.resumePoint();
+  }
+
+  beginReplay(): void {
+    this.#inner.beginReplay();
+  }
+
+  admit(line: LogLine): boolean {
+    if (line.timeNs === undefined || line.text.length <= DIGEST_ABOVE) return this.#inner.admit(line);
+    const digest = createHash('sha256').update(line.text).digest('base64');
+    return this.#inner.admit({
+      timeNs: line.timeNs,
+      key: `d|${line.stream}|${line.partial ?? false}|${digest}`,
+    });
+  }
 }
 
 function reconnectingNotice(container: string, r: RetryInfo): LogNotice {
@@ -191,9 +256,23 @@ class ContainerFollow {
    * of a resume reaching back past this moment. Every line older than it was in the tail or left out by it.
    */
   readonly #tailFromNs: bigint | undefined;
+  readonly #maxLineBytes: number;
+  /** Per stream, the timestamp of the line being split (its pieces share it): one notice per long line. */
+  readonly #splitting: Record<'stdout' | 'stderr', bigint | undefined> = {
+    stdout: undefined,
+    stderr: undefined,
+  };
+  #splits = 0;
 
-  constructor(client: DockerClient, target: string, info: ContainerInspect, options: FollowLogsOptions) {
+  constructor(
+    client: DockerClient,
+    target: string,
+    info: ContainerInspect,
+    options: FollowLogsOptions,
+    maxLineBytes: number,
+  ) {
     this.#client = client;
+    this.#maxLineBytes = maxLineBytes;
     this.#target = target;
     this.#options = options;
     this.#follow = options.follow ?? true;
@@ -213,13 +292,16 @@ class ContainerFollow {
     const start = from !== undefined && floorNs !== undefined && floorNs > from ? floorNs : (from ?? floorNs);
     const since = start !== undefined ? formatDockerTime(start) : this.#options.since;
     const tty = this.#info.Config.Tty;
-    const splitter = new LineSplitter(!tty);
-    const raw: Array<[stream: 'stdout' | 'stderr', line: string]> = [];
+    const splitter = new LineSplitter(!tty, this.#maxLineBytes);
+    const raw: RawLine[] = [];
     const take = (): LogLine[] => {
       const out: LogLine[] = [];
-      for (const [stream, text] of raw) {
-        const line = toLine(this.id, this.name, stream, text, tty);
-        if (line !== undefined && (floorNs === undefined || line.timeNs >= floorNs)) out.push(line);
+      for (const [stream, text, partial] of raw) {
+        const line = toLine(this.id, this.name, stream, text, tty, partial);
+        if (line.partial) this.#split(line);
+        else if (this.#splitting[stream] !== undefined) this.#splitting[stream] = undefined;
+        // A line without a timestamp has no place to compare with the floor: passed through, never dropped.
+        if (floorNs === undefined || line.timeNs === undefined || line.timeNs >= floorNs) out.push(line);
       }
       raw.length = 0;
       return out;
@@ -238,7 +320,7 @@ class ContainerFollow {
       });
       for await (const frames of chunks) {
         for (const frame of frames) {
-          if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, raw);
+          if (frame.stream !== 'stdin') splitter.push(frame.stream, frame.data, raw, frame.continued);
         }
         // Also when empty: the connection is alive (the stream resets its backoff).
         yield take();
@@ -307,6 +389,21 @@ class ContainerFollow {
     }
     this.#info = info;
     return info;
+  }
+
+  /** A piece of a long line: the first piece of a line not seen before is reported and counted. */
+  #split(line: LogLine): void {
+    const at = line.timeNs ?? -1n;
+    if (this.#splitting[line.stream] === at) return;
+    this.#splitting[line.stream] = at;
+    this.#splits++;
+    this.#notify({
+      type: 'line-split',
+      container: this.name,
+      stream: line.stream,
+      maxLineBytes: this.#maxLineBytes,
+      total: this.#splits,
+    });
   }
 
   #restarted(startedAt: string): void {
