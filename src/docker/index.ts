@@ -22,6 +22,7 @@ export {
   resolveEndpoint,
 } from './connection.ts';
 export {
+  DEFAULT_MAX_FRAME_BYTES,
   Demuxer,
   type DemuxOptions,
   demux,
@@ -40,6 +41,7 @@ export {
   type WatchEventsOptions,
   watchEvents,
 } from './events.ts';
+export { DEFAULT_MAX_LINE_BYTES } from './log-lines.ts';
 export {
   type FollowLogsOptions,
   followLogBatches,
@@ -50,7 +52,12 @@ export {
   tailLogBatches,
   tailLogs,
 } from './logs.ts';
-export { ndjson, type StreamErrorObject, throwIfStreamError } from './ndjson.ts';
+export {
+  DEFAULT_MAX_DOCKER_JSON_BYTES,
+  ndjson,
+  type StreamErrorObject,
+  throwIfStreamError,
+} from './ndjson.ts';
 export { formatDockerTime, formatRfc3339Nano, parseDurationMs, parseTimestampNs, toNs } from './time.ts';
 export type {
   CallOptions,

@@ -216,6 +216,7 @@ export {
   backoffDelay,
   type Connection,
   type ConnectionEnd,
+  DEFAULT_MAX_NDJSON_BYTES,
   type Jitter,
   MergeSet,
   mergeAsync,

@@ -6,6 +6,8 @@ export const StreamErrorCode = {
   invalid: 'CAP_ERR_RUNTIME_STREAM_INVALID',
   /** A value in an NDJSON stream could not be parsed (also a truncated last object). */
   json: 'CAP_ERR_RUNTIME_STREAM_JSON',
+  /** A value in an NDJSON stream grew past `maxValueBytes` without ending (bounded memory on a hostile stream). */
+  tooLarge: 'CAP_ERR_RUNTIME_STREAM_TOO_LARGE',
 } as const;
 /** One of {@link StreamErrorCode}'s values. */
 export type StreamErrorCode = (typeof StreamErrorCode)[keyof typeof StreamErrorCode];

@@ -2,7 +2,7 @@
 export { Backoff, type BackoffOptions, backoffDelay, type Jitter } from './backoff.ts';
 export { StreamError, StreamErrorCode } from './errors.ts';
 export { MergeSet, mergeAsync } from './merge.ts';
-export { type NdjsonOptions, ndjson } from './ndjson.ts';
+export { DEFAULT_MAX_NDJSON_BYTES, type NdjsonOptions, ndjson } from './ndjson.ts';
 export {
   type Connection,
   type ConnectionEnd,
