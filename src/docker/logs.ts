@@ -165,6 +165,9 @@ export async function* followLogBatches(
       ),
     ...(signal ? { signal } : {}),
   });
+  // A last line without a newline (the container exited mid-line): now that no connection follows, it is whole.
+  const rest = follow.takeUnterminated();
+  if (rest.length > 0 && !signal?.aborted) yield rest;
 }
 
 /** Lines longer than this are remembered for dedupe by a digest of their text, not the text itself. */
@@ -263,6 +266,8 @@ class ContainerFollow {
     stderr: undefined,
   };
   #splits = 0;
+  /** The last connection's unterminated last lines, held back (see the end of `connect`). */
+  #unterminated: LogLine[] = [];
 
   constructor(
     client: DockerClient,
@@ -287,6 +292,8 @@ class ContainerFollow {
 
   /** One `/logs` connection from `from` (the last delivered timestamp minus the overlap), as line batches. */
   async *connect(from: bigint | undefined, { index, signal }: Connection): AsyncGenerator<LogLine[]> {
+    // This connection replays what the last one held back.
+    this.#unterminated = [];
     const first = index === 0;
     const floorNs = first ? undefined : this.#tailFromNs;
     const start = from !== undefined && floorNs !== undefined && floorNs > from ? floorNs : (from ?? floorNs);
@@ -329,11 +336,30 @@ class ContainerFollow {
       if (signal?.aborted) return;
       failure = { error };
     }
-    // What arrived before the end or the failure still counts; a partial last line is kept.
-    splitter.flush(raw);
+    // What arrived before the end or the failure still counts. The last line of a stream without its newline
+    // is held back: the next connection replays it from its start (it may have gone on meanwhile: dockerd's
+    // follow can end before the last messages), and cut at the same offsets, its pieces dedupe. Delivered
+    // here it would come twice, once cut short. It goes out when the follow ends (`takeUnterminated`).
+    const flushed: RawLine[] = [];
+    splitter.flush(flushed);
+    const held: RawLine[] = [];
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const at = flushed.findLastIndex((r) => r[0] === stream);
+      if (at !== -1) held.push(...flushed.splice(at, 1));
+    }
+    raw.push(...flushed);
     const rest = take();
     if (rest.length > 0) yield rest;
+    raw.push(...held);
+    this.#unterminated = take();
     if (failure) throw failure.error;
+  }
+
+  /** The unterminated last lines of the output, once the follow has ended: no connection will replay them. */
+  takeUnterminated(): LogLine[] {
+    const lines = this.#unterminated;
+    this.#unterminated = [];
+    return lines;
   }
 
   /** After a connection ended: true to connect again (same run, or the next one), false when the output ended. */
