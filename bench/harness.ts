@@ -21,7 +21,8 @@ export interface BenchResult {
 
 /**
  * A goal on a figure, as data: met when `value <op> goal.value` (a missing or NaN figure misses it).
- * `npm run bench` marks every goal in latest.json and latest.md; `npm run bench -- --check` exits 1 on a miss.
+ * `npm run bench` marks every goal in latest.json and latest.md; `npm run bench -- --check` exits 1 on a
+ * miss.
  */
 export interface Goal {
   op: '>=' | '>' | '<=' | '<';

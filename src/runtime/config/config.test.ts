@@ -449,7 +449,7 @@ describe('documentation', () => {
   });
 });
 
-/** Every form a secret could leak in, by name: raw, URL-, form- and URI-encoded, base64, hex, JSON-escaped. */
+/** Every form a secret could leak in, by name: raw, URL-, form-, URI-encoded, base64, hex, JSON-escaped. */
 function secretForms(secret: string): Map<string, string> {
   const bytes = Buffer.from(secret, 'utf8');
   const json = JSON.stringify(secret).slice(1, -1);

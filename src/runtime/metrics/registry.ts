@@ -31,7 +31,8 @@ export interface MetricsRegistryOptions {
   sliceMs?: number;
   /**
    * Most bytes serialized in one synchronous stretch before yielding (default 256 KiB); a stretch may
-   * exceed it by one series' lines. Bounds the event-loop block in work, on a fast or a slow machine.
+   * exceed it by one metric's header and one series' lines. Bounds the event-loop block in work, on a fast
+   * or a slow machine.
    */
   sliceBytes?: number;
 }
@@ -53,8 +54,8 @@ interface GuardedMetric extends PromMetricLike {
 
 /**
  * A prom-client compatible registry whose exposition is fast and sliced (it never holds the event
- * loop for more than a few ms, nor for more than `sliceBytes` of output), with OpenMetrics negotiation, background collectors and a per-metric
- * series limit. Pass it in `registers: [registry]` of any prom-client metric.
+ * loop for more than a few ms, nor for more than `sliceBytes` of output), with OpenMetrics negotiation,
+ * background collectors and a per-metric series limit. Pass it in `registers: [registry]` of any prom-client metric.
  */
 export class MetricsRegistry extends Registry {
   readonly #maxSeries: number;

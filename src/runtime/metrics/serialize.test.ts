@@ -1,5 +1,6 @@
 // The event-loop promise of a large exposition, checked in bytes rather than milliseconds: however large
-// the registry, no synchronous run of the serializer writes more than `sliceBytes` plus one series' lines.
+// the registry, no synchronous run of the serializer writes more than `sliceBytes` plus one metric's
+// header and one series' lines.
 // A run is observed from outside: a setImmediate ticker advances once per event-loop turn, and every
 // chunk is charged to the turn it arrived in.
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ const DEFAULT_SLICE_BYTES = 256 * 1024;
 /** Longest series' lines plus a metric header: a run may end one series past its byte budget. */
 const SERIES_SLACK = 4 * 1024;
 
-/** A registry of `metrics` × 1000 counter and gauge series plus `metrics` × 10 histogram series (14 lines each). */
+/** `metrics` × 1000 counter and gauge series plus `metrics` × 10 histogram series (14 lines each). */
 function bigRegistry(metrics: number, options: ConstructorParameters<typeof MetricsRegistry>[0] = {}) {
   const reg = new MetricsRegistry({ maxSeriesPerMetric: Number.POSITIVE_INFINITY, ...options });
   for (let m = 0; m < metrics; m++) {

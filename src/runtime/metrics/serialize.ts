@@ -66,7 +66,8 @@ export interface SerializeOptions {
   sliceMs?: number;
   /**
    * Most bytes written in one synchronous stretch before yielding (default {@link DEFAULT_SLICE_BYTES}); a
-   * stretch ends at the first series boundary past it, so it may exceed it by one series' lines.
+   * stretch ends at the first series boundary past it, so it may exceed it by one metric's header and one
+   * series' lines.
    */
   sliceBytes?: number;
   /** Target chunk size in characters. */
@@ -223,7 +224,7 @@ class ChunkWriter {
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
-/** Default of {@link SerializeOptions.sliceBytes}: about 1 ms of writing on a 2026 server core. */
+/** Default of {@link SerializeOptions.sliceBytes}: about 1 ms of writing on the benchmarks' 2-core VM. */
 export const DEFAULT_SLICE_BYTES = 256 * 1024;
 
 /** Bytes written between two checkpoints (about 128 counter lines): how often the clock is read. */
