@@ -380,6 +380,53 @@ describe('followLogs against a real dockerd', () => {
     assert.deepEqual(got, ['stdout 40000 x', 'stdout 32769 z', 'stdout 5 short']);
   });
 
+  test('maxLineBytes: a longer line comes in pieces marked partial, TTY or not, each piece once and in order', async () => {
+    for (const tty of [false, true]) {
+      // 100,000 x's (six daemon messages), a short line, then 50,000 y's without a newline.
+      const id = await run(
+        [
+          'sh',
+          '-c',
+          'head -c 100000 /dev/zero | tr "\\0" x; echo; echo short; head -c 50000 /dev/zero | tr "\\0" y',
+        ],
+        { tty },
+      );
+      await client.waitContainer(id);
+      // With follow, the follower reads the stopped container once more: the replayed pieces must dedupe.
+      for (const follow of [false, true]) {
+        const notices: LogNotice[] = [];
+        const got: LogLine[] = [];
+        for await (const l of followLogs(client, id, {
+          follow,
+          graceMs: 200,
+          maxLineBytes: 30_000,
+          onNotice: (n) => notices.push(n),
+        })) {
+          got.push(l);
+        }
+        assert.deepEqual(
+          got.map((l) => `${l.text.length} ${l.partial ?? false} ${l.text.replace(/(.)\1+/g, '$1')}`),
+          [
+            '30000 true x',
+            '30000 true x',
+            '30000 true x',
+            '10000 false x',
+            '5 false short',
+            '30000 true y',
+            '20000 false y',
+          ],
+          `tty ${tty}, follow ${follow}`,
+        );
+        // The pieces of a line carry its first timestamp.
+        assert.equal(new Set(got.slice(0, 4).map((l) => l.timestamp)).size, 1);
+        assert.deepEqual(
+          notices.filter((n) => n.type === 'line-split').map((n) => n.type === 'line-split' && n.total),
+          [1, 2],
+        );
+      }
+    }
+  });
+
   test('options: tail, since, stderr only, no follow; timestamps exact and stdout/stderr kept apart', async () => {
     const id = await run(['sh', '-c', 'echo o1; echo e1 >&2; echo o2; sleep 1; echo o3; echo e2 >&2']);
     await client.waitContainer(id);

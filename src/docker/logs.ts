@@ -146,7 +146,9 @@ export async function* followLogBatches(
   const follow = new ContainerFollow(client, container, info, options, maxLineBytes);
   yield* resumable<LogLine, bigint>({
     connect: (from, connection) => follow.connect(from, connection),
-    tracker: new LineDedupe(BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6))),
+    tracker: new LineDedupe(BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)), (line) =>
+      follow.split(line),
+    ),
     afterEnd: (end) => follow.afterEnd(end),
     backoff,
     isPermanent: isPermanentError,
@@ -183,8 +185,11 @@ type Seen = LogLine | { timeNs: bigint | undefined; key: string };
  */
 class LineDedupe implements ResumeTracker<LogLine, bigint> {
   readonly #inner: OverlapDedupe<Seen>;
+  readonly #onDelivered: (line: LogLine) => void;
 
-  constructor(overlap: bigint) {
+  /** `onDelivered` sees each line that is delivered (not a replayed duplicate). */
+  constructor(overlap: bigint, onDelivered: (line: LogLine) => void) {
+    this.#onDelivered = onDelivered;
     this.#inner = new OverlapDedupe<Seen>({
       overlap,
       position: (seen) => seen.timeNs,
@@ -205,12 +210,15 @@ class LineDedupe implements ResumeTracker<LogLine, bigint> {
   }
 
   admit(line: LogLine): boolean {
-    if (line.timeNs === undefined || line.text.length <= DIGEST_ABOVE) return this.#inner.admit(line);
-    const digest = createHash('sha256').update(line.text).digest('base64');
-    return this.#inner.admit({
-      timeNs: line.timeNs,
-      key: `d|${line.stream}|${line.partial ?? false}|${digest}`,
-    });
+    let admitted: boolean;
+    if (line.timeNs === undefined || line.text.length <= DIGEST_ABOVE) admitted = this.#inner.admit(line);
+    else {
+      const digest = createHash('sha256').update(line.text).digest('base64');
+      const key = `d|${line.stream}|${line.partial ?? false}|${digest}`;
+      admitted = this.#inner.admit({ timeNs: line.timeNs, key });
+    }
+    if (admitted) this.#onDelivered(line);
+    return admitted;
   }
 }
 
@@ -305,8 +313,6 @@ class ContainerFollow {
       const out: LogLine[] = [];
       for (const [stream, text, partial] of raw) {
         const line = toLine(this.id, this.name, stream, text, tty, partial);
-        if (line.partial) this.#split(line);
-        else if (this.#splitting[stream] !== undefined) this.#splitting[stream] = undefined;
         // A line without a timestamp has no place to compare with the floor: passed through, never dropped.
         if (floorNs === undefined || line.timeNs === undefined || line.timeNs >= floorNs) out.push(line);
       }
@@ -417,8 +423,15 @@ class ContainerFollow {
     return info;
   }
 
-  /** A piece of a long line: the first piece of a line not seen before is reported and counted. */
-  #split(line: LogLine): void {
+  /**
+   * A line delivered (replayed duplicates are not): the first piece of a split line is reported and counted.
+   * Pieces of one line share its timestamp and follow each other on their stream.
+   */
+  split(line: LogLine): void {
+    if (!line.partial) {
+      this.#splitting[line.stream] = undefined;
+      return;
+    }
     const at = line.timeNs ?? -1n;
     if (this.#splitting[line.stream] === at) return;
     this.#splitting[line.stream] = at;
