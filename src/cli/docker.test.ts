@@ -167,38 +167,112 @@ describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () 
 
   test('docker watch --on die --exec: the hook runs once per death with the event in its env', async () => {
     const out = join(docker.dir, 'hook.out');
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=capstan-source',
-        main,
-        'docker',
-        'watch',
-        '--on',
-        'die',
-        '--exec',
-        `echo "$CAPSTAN_EVENT_ACTION $CAPSTAN_CONTAINER_NAME $CAPSTAN_EXIT_CODE \${#CAPSTAN_CONTAINER_ID}" >> ${out}`,
-      ],
-      { env: { ...process.env, DOCKER_HOST: docker.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.add(child);
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // One hook at a time, in event order: once the marker's hook has run, the hook of anything the stream
+    // delivered before the marker's death (a duplicate of x or y included) has run too.
+    const watch = startWatch([
+      '--on',
+      'die',
+      '--hook-concurrency',
+      '1',
+      '--exec',
+      `echo "$CAPSTAN_EVENT_ACTION $CAPSTAN_CONTAINER_NAME $CAPSTAN_EXIT_CODE \${#CAPSTAN_CONTAINER_ID}" >> ${out}`,
+    ]);
     try {
-      await waitFor(() => stderr.includes('watching'));
+      await waitFor(() => watch.stderr().includes('watching'));
       const x = await run(['sh', '-c', 'exit 3'], 'hook-x');
       await run(['sh', '-c', 'echo alive'], 'hook-y');
       await client.waitContainer(x);
       await run(['sleep', '60'], 'hook-z');
-      await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').split('\n').length >= 3);
-      const lines = readFileSync(out, 'utf8').trim().split('\n').sort();
-      assert.deepEqual(lines, ['die hook-x 3 64', 'die hook-y 0 64']);
+      const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').sort() : []);
+      await waitFor(() => lines().length >= 2);
+      await client.waitContainer(await run(['sh', '-c', 'exit 7'], 'hook-mark'));
+      await waitFor(() => lines().includes('die hook-mark 7 64'));
+      assert.deepEqual(lines(), ['die hook-mark 7 64', 'die hook-x 3 64', 'die hook-y 0 64']);
     } finally {
-      child.kill('SIGTERM');
+      watch.child.kill('SIGTERM');
     }
-    assert.equal(await exited, 0);
-    children.delete(child);
+    assert.equal(await watch.exited, 0);
+    assert.match(watch.stderr(), /stopped after 3 event\(s\); hooks: 3 ok, 0 failed, 0 timed out, 0 dropped/);
+  });
+
+  test('docker watch --exec: a hung hook does not stall later hooks and is killed at --hook-timeout', async () => {
+    const out = join(docker.dir, 'hook-hung.out');
+    const pidFile = join(docker.dir, 'hook-hung.pid');
+    const watch = startWatch([
+      '--on',
+      'die',
+      '--filter',
+      'label=watch=hung',
+      '--hook-timeout',
+      '10s',
+      '--exec',
+      `if [ "$CAPSTAN_CONTAINER_NAME" = hung-first ]; then echo $$ > ${pidFile}; exec sleep 3600; fi; ` +
+        `echo "$CAPSTAN_CONTAINER_NAME" >> ${out}`,
+    ]);
+    try {
+      await waitFor(() => watch.stderr().includes('watching'));
+      await run(['true'], 'hung-first', { watch: 'hung' });
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'));
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      await run(['true'], 'hung-b', { watch: 'hung' });
+      await run(['sh', '-c', 'exit 1'], 'hung-c', { watch: 'hung' });
+      const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').sort() : []);
+      await waitFor(() => lines().length >= 2);
+      // Later hooks ran while the first still hung (its 10 s are generous next to two short hooks).
+      assert.deepEqual(lines(), ['hung-b', 'hung-c']);
+      assert.ok(existsSync(`/proc/${pid}`), 'the hung hook is still running');
+      assert.doesNotMatch(watch.stderr(), /passed its timeout/);
+      await waitFor(() =>
+        /hook for die hung-first passed its timeout \(10 s\) and was killed/.test(watch.stderr()),
+      );
+      assert.ok(!existsSync(`/proc/${pid}`), 'the hung hook is gone');
+    } finally {
+      watch.child.kill('SIGTERM');
+    }
+    assert.equal(await watch.exited, 0);
+    assert.match(watch.stderr(), /hooks: 2 ok, 0 failed, 1 timed out, 0 dropped/);
+  });
+
+  test('docker watch --exec: past --hook-queue an event is dropped, reported by name and counted', async () => {
+    const out = join(docker.dir, 'hook-queue.out');
+    const started = join(docker.dir, 'hook-queue.started');
+    const watch = startWatch([
+      '--on',
+      'die',
+      '--filter',
+      'label=watch=queue',
+      '--json',
+      '--hook-concurrency',
+      '1',
+      '--hook-queue',
+      '1',
+      '--hook-timeout',
+      '15s',
+      '--exec',
+      `if [ "$CAPSTAN_CONTAINER_NAME" = q-1 ]; then touch ${started}; exec sleep 3600; fi; ` +
+        `echo "$CAPSTAN_CONTAINER_NAME" >> ${out}`,
+    ]);
+    try {
+      await waitFor(() => watch.stderr().includes('watching'));
+      await run(['true'], 'q-1', { watch: 'queue' });
+      await waitFor(() => existsSync(started));
+      // One death at a time, each seen by the watch (--json echoes it) before the next: q-2 waits in the
+      // queue, q-3 and q-4 find it full.
+      for (const name of ['q-2', 'q-3', 'q-4']) {
+        await run(['true'], name, { watch: 'queue' });
+        await waitFor(() => watch.stdout().includes(`"name":"${name}"`));
+      }
+      await waitFor(() => watch.stderr().includes('dropped die q-4'));
+      assert.match(watch.stderr(), /hook queue full \(1 waiting\): dropped die q-3 \([0-9a-f]{64}\)/);
+      assert.match(watch.stderr(), /hook queue full \(1 waiting\): dropped die q-4 \([0-9a-f]{64}\)/);
+      assert.doesNotMatch(watch.stderr(), /dropped die q-2/);
+      // The queued one runs once the hung hook is killed at its timeout.
+      await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === 'q-2\n');
+    } finally {
+      watch.child.kill('SIGTERM');
+    }
+    assert.equal(await watch.exited, 0);
+    assert.match(watch.stderr(), /stopped after 4 event\(s\); hooks: 1 ok, 0 failed, 1 timed out, 2 dropped/);
   });
 
   test('docker watch survives a daemon restart: a death the daemon never reported runs the hook once, as reconciled', async () => {
@@ -248,6 +322,26 @@ describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () 
     assert.match(r.stderr, /reconnected after [\d.]+ s, replayed \d+ missed event\(s\), reconciled 1 change/);
   });
 });
+
+/** `capstan docker watch <args>` in the background; its output so far, and its exit status once it ends. */
+function startWatch(args: string[]) {
+  const child = spawn(process.execPath, ['--conditions=capstan-source', main, 'docker', 'watch', ...args], {
+    env: { ...process.env, DOCKER_HOST: docker.dockerHost },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
 
 async function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { EventNotice } from '../docker/index.ts';
+import type { DockerEvent, EventHookReport, EventNotice } from '../docker/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { ExitCode } from './exit-code.ts';
 import { runAction } from './run-action.ts';
@@ -12,6 +12,9 @@ interface WatchCliOptions {
   since?: string;
   host?: string;
   json?: boolean;
+  hookTimeout: string;
+  hookConcurrency: string;
+  hookQueue: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, ...value.split(',').filter(Boolean)];
@@ -26,6 +29,28 @@ function parseFilters(pairs: readonly string[]): Record<string, string[]> {
     filters[key] = [...(filters[key] ?? []), pair.slice(eq + 1)];
   }
   return filters;
+}
+
+/** A positive (or, with `min` 0, non-negative) integer option. */
+function parseCount(flag: string, text: string, min = 1): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) {
+    throw new CliError(CliErrorCode.usage, `${flag} wants an integer >= ${min}, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
+
+const who = (event: DockerEvent) => `${event.Action} ${event.Actor.Attributes.name ?? event.Actor.ID}`;
+
+/** One warning line per hook worth a person's attention: a failure, a timeout, a dropped event. */
+function describeHookReport(r: EventHookReport): string {
+  if (r.type === 'failed') return `hook exited with ${r.code} for ${who(r.event)}`;
+  if (r.type === 'timeout') {
+    return `hook for ${who(r.event)} passed its timeout (${r.timeoutMs / 1000} s) and was killed (exit ${r.code})`;
+  }
+  return r.reason === 'queue full'
+    ? `hook queue full (${r.queueSize} waiting): dropped ${who(r.event)} (${r.event.Actor.ID}), its hook will not run`
+    : `stopping: dropped ${who(r.event)} (${r.event.Actor.ID}), its hook will not run`;
 }
 
 /** One line on stderr per notice worth a person's attention (the first failed attempt, each recovery). */
@@ -62,6 +87,17 @@ export function command(): Command {
       '--exec <command>',
       'shell command run per event, with CAPSTAN_EVENT_* / CAPSTAN_CONTAINER_* env vars',
     )
+    .option(
+      '--hook-timeout <duration>',
+      'stop a hook running longer than this (SIGTERM to its process group, SIGKILL 5 s later)',
+      '60s',
+    )
+    .option('--hook-concurrency <n>', 'hooks running at once', '4')
+    .option(
+      '--hook-queue <n>',
+      'events waiting for a hook slot; past it an event is dropped and reported',
+      '100',
+    )
     .option('--filter <key=value>', 'API filter, e.g. label=app=web, container=web (repeatable)', collect, [])
     .option('--type <type>', 'object type', 'container')
     .option('--since <time>', 'replay events since a time or duration ago (default: now)')
@@ -70,23 +106,36 @@ export function command(): Command {
     .action((opts: WatchCliOptions) =>
       runAction('capstan docker watch', async ({ signal }) => {
         const filters = parseFilters(opts.filter);
-        const { DockerClient, runEventHook, watchEvents } = await import('../docker/index.ts');
-        const client = new DockerClient(opts.host ? { host: opts.host } : {});
+        const { DEFAULT_HOOK_KILL_GRACE_MS, DockerClient, EventHookQueue, parseDurationMs, watchEvents } =
+          await import('../docker/index.ts');
+        let timeoutMs: number;
+        try {
+          timeoutMs = parseDurationMs(opts.hookTimeout);
+        } catch (err) {
+          throw new CliError(CliErrorCode.usage, `--hook-timeout: ${(err as Error).message}`, { cause: err });
+        }
+        if (timeoutMs < 1) throw new CliError(CliErrorCode.usage, '--hook-timeout must be above 0');
         const log = (text: string) => process.stderr.write(`[capstan docker watch] ${text}\n`);
+        // The watch hands each event over and goes on: hooks run beside the event stream, never in it.
+        const hooks = opts.exec
+          ? new EventHookQueue(opts.exec, {
+              timeoutMs,
+              killGraceMs: DEFAULT_HOOK_KILL_GRACE_MS,
+              concurrency: parseCount('--hook-concurrency', opts.hookConcurrency),
+              queueSize: parseCount('--hook-queue', opts.hookQueue, 0),
+              onReport: (r) => log(describeHookReport(r)),
+            })
+          : undefined;
+        const client = new DockerClient(opts.host ? { host: opts.host } : {});
         const watcher = watchEvents(client, {
           on: opts.on,
           type: opts.type,
           filters,
           signal,
           ...(opts.since ? { since: opts.since } : {}),
-          handler: async (event) => {
-            if (opts.json || !opts.exec) process.stdout.write(`${JSON.stringify(event)}\n`);
-            if (!opts.exec) return;
-            const code = await runEventHook(opts.exec, event);
-            if (code !== 0) {
-              const who = event.Actor.Attributes.name ?? event.Actor.ID;
-              log(`hook exited with ${code} for ${event.Action} ${who}`);
-            }
+          handler: (event) => {
+            if (opts.json || !hooks) process.stdout.write(`${JSON.stringify(event)}\n`);
+            hooks?.submit(event);
           },
           onNotice: (n) => {
             const text = describeNotice(n);
@@ -97,7 +146,15 @@ export function command(): Command {
         try {
           await watcher.done;
         } finally {
+          await hooks?.close();
           await client.close();
+          const s = hooks?.stats;
+          log(
+            `stopped after ${watcher.handled} event(s)` +
+              (s
+                ? `; hooks: ${s.ok} ok, ${s.failed} failed, ${s.timedOut} timed out, ${s.dropped} dropped`
+                : ''),
+          );
         }
         // A sidecar stopped by its supervisor (SIGTERM) or by hand ended as asked.
         return ExitCode.ok;

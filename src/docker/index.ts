@@ -70,4 +70,17 @@ export type {
   ImageSummary,
   ProgressEvent,
 } from './types.ts';
-export { type EventHookOptions, eventHookEnv, runEventHook } from './watch-hooks.ts';
+export {
+  DEFAULT_HOOK_CONCURRENCY,
+  DEFAULT_HOOK_KILL_GRACE_MS,
+  DEFAULT_HOOK_QUEUE_SIZE,
+  DEFAULT_HOOK_TIMEOUT_MS,
+  type EventHookOptions,
+  EventHookQueue,
+  type EventHookQueueOptions,
+  type EventHookReport,
+  type EventHookResult,
+  type EventHookStats,
+  eventHookEnv,
+  runEventHook,
+} from './watch-hooks.ts';
