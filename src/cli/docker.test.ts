@@ -344,9 +344,10 @@ function startWatch(args: string[]) {
 }
 
 async function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: a wall-clock step (VM time sync) must not end the wait early.
+  const deadline = performance.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (performance.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 50));
   }
 }
