@@ -242,9 +242,9 @@ describe('HTTP/2 limits of limitHttp2Server', () => {
   }
 
   async function until(cond: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + DEADLINE_MS;
+    const deadline = performance.now() + DEADLINE_MS;
     while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`${what}: not seen in ${DEADLINE_MS} ms`);
+      if (performance.now() > deadline) throw new Error(`${what}: not seen in ${DEADLINE_MS} ms`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
