@@ -180,6 +180,7 @@ export {
   isProcessRunning,
   makeProcessDir,
   onExitAfterProcesses,
+  processesWithCommandLine,
   type RunningProcess,
   type StartProcessOptions,
   startProcess,

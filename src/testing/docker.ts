@@ -16,7 +16,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerClient } from '../docker/index.ts';
 import { ensurePeers, PeerError, type PeerProcess, peerCacheDir, startPeerProcess } from '../peers/index.ts';
-import { createHttpTransport, freePort, httpRequest, makeProcessDir } from '../runtime/index.ts';
+import {
+  createHttpTransport,
+  freePort,
+  httpRequest,
+  makeProcessDir,
+  processesWithCommandLine,
+} from '../runtime/index.ts';
 import { createTestCertificates } from './tls.ts';
 
 /** Options of {@link startDocker}. */
@@ -122,7 +128,7 @@ function installExitSweep(): void {
   // containers), unmount and remove, all synchronously.
   process.on('exit', () => {
     for (const dir of liveDirs) {
-      const pids = processesUsing(dir);
+      const pids = processesWithCommandLine(dir);
       for (const pid of [...childrenOf(pids), ...pids]) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -148,19 +154,6 @@ async function makeCertificates(dir: string): Promise<void> {
   for (const [name, pem] of Object.entries(files)) {
     writeFileSync(join(dir, name), pem, { mode: name.endsWith('key.pem') ? 0o600 : 0o644 });
   }
-}
-
-/** Processes whose command line mentions `dir` (dockerd, containerd, shims of this daemon). */
-function processesUsing(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(dir)) pids.push(Number(entry));
-    } catch {}
-  }
-  return pids;
 }
 
 function childrenOf(pids: number[]): number[] {
@@ -263,7 +256,7 @@ export async function startDocker(options: StartDockerOptions = {}): Promise<Doc
   };
   const cleanup = async () => {
     liveDirs.delete(dir);
-    const leftovers = processesUsing(dir);
+    const leftovers = processesWithCommandLine(dir);
     if (leftovers.length) {
       for (const pid of [...childrenOf(leftovers), ...leftovers]) {
         try {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { PeerError } from '../peers/index.ts';
-import { canConnect } from '../runtime/index.ts';
+import { canConnect, processesWithCommandLine } from '../runtime/index.ts';
 import { startRedis } from './redis.ts';
 
 /** Send raw RESP inline commands and collect `lines` reply lines. */
@@ -67,20 +67,6 @@ test('startRedis with a password requires AUTH', async () => {
   assert.deepEqual(await talk(server.port, ['AUTH "pw with space"', 'PING'], 2), ['+OK', '+PONG']);
 });
 
-/** Pids of every process on the machine whose command line contains `text`. */
-function commandLinesWith(text: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}
-
 test('the password is on no command line, only in a 0600 config file; AUTH still works', async () => {
   const password = `cmdline-${randomBytes(8).toString('hex')}`;
   // set-proc-title no: redis would otherwise overwrite its arguments once started, which hides them only
@@ -89,7 +75,7 @@ test('the password is on no command line, only in a 0600 config file; AUTH still
   const own = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8');
   assert.match(own, /redis-server/);
   assert.ok(!own.includes(password), own.replaceAll('\0', ' '));
-  assert.deepEqual(commandLinesWith(password), []);
+  assert.deepEqual(processesWithCommandLine(password), []);
   assert.equal(statSync(join(server.dir, 'redis.conf')).mode & 0o777, 0o600);
   assert.deepEqual(await talk(server.port, ['PING'], 1), ['-NOAUTH Authentication required.']);
   assert.deepEqual(await talk(server.port, [`AUTH ${password}`, 'PING'], 2), ['+OK', '+PONG']);

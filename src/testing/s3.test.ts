@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -12,6 +12,7 @@ import {
   paginateListObjectsV2,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { processesWithCommandLine } from '../runtime/index.ts';
 import { type S3Peer, startS3 } from './s3.ts';
 
 function clientFor(s3: S3Peer, secretAccessKey = s3.secretAccessKey): S3Client {
@@ -23,20 +24,6 @@ function clientFor(s3: S3Peer, secretAccessKey = s3.secretAccessKey): S3Client {
     // The SDK retries 5xx and throttling; a broken peer should fail the test at once.
     maxAttempts: 1,
   });
-}
-
-/** Pids of every process on the machine whose command line contains `text`. */
-function commandLinesWith(text: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
 }
 
 describe('s3 (real Versity Gateway built from the Go module proxy)', () => {
@@ -110,7 +97,7 @@ describe('s3 (real Versity Gateway built from the Go module proxy)', () => {
     const own = readFileSync(`/proc/${s3.pid}/cmdline`, 'utf8');
     assert.match(own, /versitygw/);
     assert.ok(!own.includes(s3.secretAccessKey), own.replaceAll('\0', ' '));
-    assert.deepEqual(commandLinesWith(s3.secretAccessKey), []);
+    assert.deepEqual(processesWithCommandLine(s3.secretAccessKey), []);
     const buckets = await client.send(new ListBucketsCommand({}));
     assert.ok(buckets.Buckets?.some((b) => b.Name === 'preset'));
   });

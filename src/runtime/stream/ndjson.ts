@@ -120,32 +120,9 @@ function completeValues(text: string): { values: string[]; rest: string } {
   return { values, rest: text.slice(start) };
 }
 
-/** Split `{...}{...}` at top-level object boundaries, honouring strings and escapes. */
+/** Split `{...}{...}` at top-level value boundaries, honouring strings and escapes; an unended tail is kept. */
 function splitConcatenated(text: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 0x5c) escaped = true;
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) {
-      depth--;
-      if (depth === 0) {
-        parts.push(text.slice(start, i + 1).trim());
-        start = i + 1;
-      }
-    }
-  }
-  const rest = text.slice(start).trim();
-  if (rest !== '') parts.push(rest);
-  return parts;
+  const { values, rest } = completeValues(text);
+  const tail = rest.trim();
+  return tail === '' ? values : [...values, tail];
 }
