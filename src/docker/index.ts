@@ -46,6 +46,7 @@ export {
   type FollowLogsOptions,
   followLogBatches,
   followLogs,
+  LINES_SPLIT_METRIC,
   type LogLine,
   type LogNotice,
   resolveTargets,

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DockerClient, followLogs, type LogLine, type LogNotice, tailLogs } from 'capstan/docker';
+import {
+  DockerClient,
+  followLogs,
+  LINES_SPLIT_METRIC,
+  type LogLine,
+  type LogNotice,
+  tailLogs,
+} from 'capstan/docker';
+import { MetricsRegistry } from 'capstan/runtime';
 import { type DockerPeer, type SocketProxy, startDocker, startSocketProxy } from 'capstan/testing';
 
 // One live-restore daemon for the file; tests run in order (node:test runs a file's tests sequentially).
@@ -425,6 +433,53 @@ describe('followLogs against a real dockerd', () => {
         );
       }
     }
+  });
+
+  test('maxLineBytes with metrics: each split line counted once per container, though a cut connection replays it', async () => {
+    await throughCutProxy('proxy-split', async (viaProxy, proxy) => {
+      const label = `split-metric-${Date.now()}`;
+      // 90,000 x's (three times the cap) and a short line; the container lives on a little so the cut lands
+      // while it runs. Its neighbour writes short lines only.
+      const long = await run(
+        ['sh', '-c', 'head -c 90000 /dev/zero | tr "\\0" x; echo; echo short; sleep 2'],
+        { name: `${label}-long`, labels: { [label]: '1' } },
+      );
+      await run(['sh', '-c', 'echo a; echo b; sleep 2'], {
+        name: `${label}-short`,
+        labels: { [label]: '1' },
+      });
+      const registry = new MetricsRegistry();
+      const got: LogLine[] = [];
+      const notices: LogNotice[] = [];
+      let cuts = 0;
+      for await (const l of tailLogs(viaProxy, [`${label}=1`], {
+        graceMs: 200,
+        maxLineBytes: 30_000,
+        metrics: registry,
+        onNotice: (n) => notices.push(n),
+      })) {
+        got.push(l);
+        // Cut after the first piece: the reconnect asks from before the line's timestamp and replays its pieces.
+        if (l.partial && cuts === 0) {
+          cuts++;
+          assert.ok(proxy.cut() >= 1);
+        }
+      }
+      assert.equal(cuts, 1);
+      // The reconnect replayed what was delivered before the cut, and dropped it.
+      assert.ok(
+        notices.some((n) => n.type === 'reconnected' && n.container === `${label}-long` && n.duplicatesDropped > 0),
+      );
+      const fromLong = got.filter((l) => l.containerId === long);
+      assert.deepEqual(
+        fromLong.map((l) => `${l.text.length} ${l.partial ?? false} ${l.text.replace(/(.)\1+/g, '$1')}`),
+        ['30000 true x', '30000 true x', '30000 false x', '5 false short'],
+      );
+      const series = (await registry.metrics())
+        .split('\n')
+        .filter((line) => line.startsWith(`${LINES_SPLIT_METRIC}{`));
+      assert.deepEqual(series, [`${LINES_SPLIT_METRIC}{container="${label}-long"} 1`]);
+    });
   });
 
   test('options: tail, since, stderr only, no follow; timestamps exact and stdout/stderr kept apart', async () => {

@@ -3,8 +3,10 @@ import {
   Backoff,
   type Connection,
   type ConnectionEnd,
+  Counter,
   linkedController,
   MergeSet,
+  type MetricsRegistry,
   mergeAsync,
   OverlapDedupe,
   type ResumeTracker,
@@ -32,7 +34,7 @@ export type LogNotice =
   | { type: 'joined'; container: string }
   /**
    * A line longer than `maxLineBytes` began: it is delivered in pieces marked `partial`. `total` counts the
-   * lines this follower split so far (the area has no metrics registry; this is its counter).
+   * lines this follower split so far (with `metrics`, {@link LINES_SPLIT_METRIC} counts them too).
    */
   | {
       type: 'line-split';
@@ -75,6 +77,12 @@ export interface FollowLogsOptions extends CallOptions {
    * `partial`, and reported once with a `line-split` notice: memory stays bounded and no byte is lost.
    */
   maxLineBytes?: number;
+  /**
+   * A registry (a service's `service.metrics`) to count split lines in: the counter
+   * {@link LINES_SPLIT_METRIC}`{container}` is registered on first use and shared by every follower of the
+   * registry. A line counts once, when its first piece is delivered (a replay after a reconnect does not count).
+   */
+  metrics?: MetricsRegistry;
   /** Reconnects, restarts and endings, for logs or a status line. */
   onNotice?: (notice: LogNotice) => void;
   /**
@@ -143,7 +151,8 @@ export async function* followLogBatches(
       `maxLineBytes must be a positive integer, got ${options.maxLineBytes}`,
     );
   }
-  const follow = new ContainerFollow(client, container, info, options, maxLineBytes);
+  const splits = options.metrics ? linesSplitCounter(options.metrics) : undefined;
+  const follow = new ContainerFollow(client, container, info, options, maxLineBytes, splits);
   yield* resumable<LogLine, bigint>({
     connect: (from, connection) => follow.connect(from, connection),
     tracker: new LineDedupe(BigInt(Math.round((options.overlapMs ?? 1_000) * 1e6)), (line) =>
@@ -170,6 +179,24 @@ export async function* followLogBatches(
   // A last line without a newline (the container exited mid-line): now that no connection follows, it is whole.
   const rest = follow.takeUnterminated();
   if (rest.length > 0 && !signal?.aborted) yield rest;
+}
+
+/** Name of the counter of lines longer than `maxLineBytes`, split into pieces, by container name. */
+export const LINES_SPLIT_METRIC = 'capstan_docker_log_lines_split_total';
+
+/**
+ * The registry's split-lines counter, registered by the first follower that uses the registry. Another metric
+ * of that name raises the registry's `CAP_ERR_RUNTIME_METRICS_DUPLICATE`.
+ */
+function linesSplitCounter(registry: MetricsRegistry): Counter<'container'> {
+  const existing = registry.getSingleMetric(LINES_SPLIT_METRIC);
+  if (existing instanceof Counter) return existing as Counter<'container'>;
+  return new Counter({
+    name: LINES_SPLIT_METRIC,
+    help: 'Log lines longer than maxLineBytes, delivered in pieces marked partial.',
+    labelNames: ['container'],
+    registers: [registry],
+  });
 }
 
 /** Lines longer than this are remembered for dedupe by a digest of their text, not the text itself. */
@@ -274,6 +301,8 @@ class ContainerFollow {
     stderr: undefined,
   };
   #splits = 0;
+  /** The registry's split-lines counter, when the caller passed `metrics`. */
+  readonly #splitCounter: Counter<'container'> | undefined;
   /** The last connection's unterminated last lines, held back (see the end of `connect`). */
   #unterminated: LogLine[] = [];
 
@@ -283,8 +312,10 @@ class ContainerFollow {
     info: ContainerInspect,
     options: FollowLogsOptions,
     maxLineBytes: number,
+    splitCounter: Counter<'container'> | undefined,
   ) {
     this.#client = client;
+    this.#splitCounter = splitCounter;
     this.#maxLineBytes = maxLineBytes;
     this.#target = target;
     this.#options = options;
@@ -436,6 +467,7 @@ class ContainerFollow {
     if (this.#splitting[line.stream] === at) return;
     this.#splitting[line.stream] = at;
     this.#splits++;
+    this.#splitCounter?.inc({ container: this.name });
     this.#notify({
       type: 'line-split',
       container: this.name,
