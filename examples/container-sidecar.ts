@@ -50,6 +50,9 @@ export function startSidecar(envVars: Record<string, string | undefined> = proce
       since,
       graceMs: config.grace,
       signal,
+      // This sidecar serves no HTTP, so it has no /metrics: split over-long lines show as `line-split` notices.
+      // A sidecar run as a `createService` passes `metrics: service.metrics` here to count them in
+      // capstan_docker_log_lines_split_total{container}.
       onNotice: (n) => log.debug({ notice: n }, 'log follower'),
     })) {
       for (const line of batch) log.info({ container: line.container, stream: line.stream }, line.text);
