@@ -468,7 +468,9 @@ describe('followLogs against a real dockerd', () => {
       assert.equal(cuts, 1);
       // The reconnect replayed what was delivered before the cut, and dropped it.
       assert.ok(
-        notices.some((n) => n.type === 'reconnected' && n.container === `${label}-long` && n.duplicatesDropped > 0),
+        notices.some(
+          (n) => n.type === 'reconnected' && n.container === `${label}-long` && n.duplicatesDropped > 0,
+        ),
       );
       const fromLong = got.filter((l) => l.containerId === long);
       assert.deepEqual(
