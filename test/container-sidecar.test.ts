@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { DockerClient } from 'capstan/docker';
-import { type DockerPeer, startDocker } from 'capstan/testing';
+import { createTestContainer, type DockerPeer, startDocker } from 'capstan/testing';
 import { type JsonProcess, spawnJson } from './fixtures/json-process.ts';
 
 const example = new URL('../examples/container-sidecar.ts', import.meta.url).pathname;
@@ -19,13 +19,8 @@ after(async () => {
   await docker?.stop();
 });
 
-async function run(name: string, cmd: string[], labels: Record<string, string>): Promise<string> {
-  const { Id } = await client.createContainer(
-    { Image: docker.image, Cmd: cmd, Labels: labels, HostConfig: { NetworkMode: 'none' } },
-    { name },
-  );
-  await client.startContainer(Id);
-  return Id;
+function run(name: string, cmd: string[], labels: Record<string, string>): Promise<string> {
+  return createTestContainer(client, cmd, { name, labels, start: true });
 }
 
 type Record_ = { msg?: string; container?: string; stream?: string; exitCode?: number; reconciled?: boolean };

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DockerClient } from 'capstan/docker';
-import { type DockerPeer, startDocker } from 'capstan/testing';
+import { createTestContainer, type DockerPeer, startDocker } from 'capstan/testing';
 
 let docker: DockerPeer;
 let client: DockerClient;
@@ -53,13 +53,8 @@ function cli(
   });
 }
 
-async function run(cmd: string[], name: string, labels: Record<string, string> = {}) {
-  const { Id } = await client.createContainer(
-    { Image: docker.image, Cmd: cmd, Labels: labels, HostConfig: { NetworkMode: 'none' } },
-    { name },
-  );
-  await client.startContainer(Id);
-  return Id;
+function run(cmd: string[], name: string, labels: Record<string, string> = {}): Promise<string> {
+  return createTestContainer(client, cmd, { name, labels, start: true });
 }
 
 describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () => {

@@ -17,10 +17,12 @@ import {
 } from 'capstan/docker';
 import {
   busyboxTarball,
+  createTestContainer,
   type DockerPeer,
   startDocker,
   startRegistry,
   startSocketProxy,
+  type TestContainerOptions,
 } from 'capstan/testing';
 
 let docker: DockerPeer;
@@ -41,21 +43,8 @@ const isCode =
   (e: unknown): boolean =>
     e instanceof DockerError && e.code === code && (status === undefined || e.status === status);
 
-async function create(
-  cmd: string[],
-  opts: { name?: string; labels?: Record<string, string>; tty?: boolean } = {},
-) {
-  const { Id } = await client.createContainer(
-    {
-      Image: docker.image,
-      Cmd: cmd,
-      Tty: opts.tty ?? false,
-      Labels: opts.labels ?? {},
-      HostConfig: { NetworkMode: 'none' },
-    },
-    opts.name ? { name: opts.name } : {},
-  );
-  return Id;
+function create(cmd: string[], opts: Omit<TestContainerOptions, 'start'> = {}): Promise<string> {
+  return createTestContainer(client, cmd, opts);
 }
 
 describe('DockerClient against a real dockerd', () => {

@@ -11,7 +11,14 @@ import {
   tailLogs,
 } from 'capstan/docker';
 import { MetricsRegistry } from 'capstan/runtime';
-import { type DockerPeer, type SocketProxy, startDocker, startSocketProxy } from 'capstan/testing';
+import {
+  createTestContainer,
+  type DockerPeer,
+  type SocketProxy,
+  startDocker,
+  startSocketProxy,
+  type TestContainerOptions,
+} from 'capstan/testing';
 
 // One live-restore daemon for the file; tests run in order (node:test runs a file's tests sequentially).
 let docker: DockerPeer;
@@ -36,22 +43,8 @@ function counter(n: number, every = 20, pauseUs = 20_000): string[] {
   ];
 }
 
-async function run(
-  cmd: string[],
-  extra: { name?: string; labels?: Record<string, string>; tty?: boolean } = {},
-) {
-  const { Id } = await client.createContainer(
-    {
-      Image: docker.image,
-      Cmd: cmd,
-      Tty: extra.tty ?? false,
-      Labels: extra.labels ?? {},
-      HostConfig: { NetworkMode: 'none' },
-    },
-    extra.name ? { name: extra.name } : {},
-  );
-  await client.startContainer(Id);
-  return Id;
+function run(cmd: string[], extra: Omit<TestContainerOptions, 'start'> = {}): Promise<string> {
+  return createTestContainer(client, cmd, { ...extra, start: true });
 }
 
 /**

@@ -68,6 +68,39 @@ export interface DockerPeer {
 /** The image every {@link DockerPeer} holds. */
 export const DOCKER_TEST_IMAGE = 'busybox:local';
 
+/** Options of {@link createTestContainer}. */
+export interface TestContainerOptions {
+  name?: string;
+  labels?: Record<string, string>;
+  /** Run under a TTY (raw log stream, no multiplexing). */
+  tty?: boolean;
+  /** Start it once created (default false). */
+  start?: boolean;
+}
+
+/**
+ * Create a container of the test image running `cmd`, with no network (tests never send traffic off this
+ * machine), and start it when asked; resolves to its id.
+ */
+export async function createTestContainer(
+  client: DockerClient,
+  cmd: string[],
+  options: TestContainerOptions = {},
+): Promise<string> {
+  const { Id } = await client.createContainer(
+    {
+      Image: DOCKER_TEST_IMAGE,
+      Cmd: cmd,
+      Tty: options.tty ?? false,
+      Labels: options.labels ?? {},
+      HostConfig: { NetworkMode: 'none' },
+    },
+    options.name ? { name: options.name } : {},
+  );
+  if (options.start) await client.startContainer(Id);
+  return Id;
+}
+
 /**
  * Build (once, cached in the peer cache dir) a rootfs tarball with Debian's static busybox as `/bin/busybox`
  * and a symlink per applet. Returns its path.

@@ -28,12 +28,14 @@ export { type AnsibleTool, type RunAnsibleOptions, runAnsible } from './ansible.
 export { type ConsulPeer, consulBinary, type StartConsulOptions, startConsul } from './consul.ts';
 export {
   busyboxTarball,
+  createTestContainer,
   DOCKER_TEST_IMAGE,
   type DockerPeer,
   type SocketProxy,
   type StartDockerOptions,
   startDocker,
   startSocketProxy,
+  type TestContainerOptions,
 } from './docker.ts';
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';
