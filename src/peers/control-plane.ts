@@ -17,6 +17,7 @@ import {
 } from '../runtime/index.ts';
 import { PeerError, type PeerErrorCode } from './errors.ts';
 import { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+import { type KubeNode, type NodeOptions, startNode } from './node.ts';
 import { type PeerProcess, startPeerProcess } from './process.ts';
 
 /** A Kubernetes object as plain JSON (a CRD, a webhook configuration...). */
@@ -66,6 +67,11 @@ export interface ControlPlaneOptions {
    * cluster, not for one that stays up. `capstan dev cluster` turns it on. Default false.
    */
   etcdTls?: boolean;
+  /**
+   * Also run a node, so pods actually run: a private containerd, a CNI bridge, kube-scheduler and a kubelet
+   * (implies `controllerManager`). Root only, one per machine (a lock); see docs/testing.md. Default false.
+   */
+  node?: boolean | NodeOptions;
   /** Progress lines (building assets, starting each program). */
   log?: (line: string) => void;
   /** Aborting stops whatever has started; it takes effect between start-up steps. */
@@ -103,6 +109,8 @@ export interface ControlPlane {
   readonly processes: readonly PeerProcess[];
   /** Where the binaries came from. */
   readonly assets: KubeAssets;
+  /** The node, with `node`: pods scheduled here run. */
+  readonly node: KubeNode | undefined;
   /** etcd's client URL (`https://` with `etcdTls`) and, with `etcdTls`, the CA its serving certificate chains to. */
   readonly etcd: { readonly url: string; readonly caPem: string | undefined };
   /** GET/POST... a raw apiserver path as the admin (for probes and tests). */
@@ -263,18 +271,30 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   // Parse manifests first: a typo should not cost a control-plane start.
   const crds = toKubeObjects(options.crds ?? []);
   const webhookConfigs = toKubeObjects(options.webhooks?.configurations ?? []);
+  const withNode = options.node !== undefined && options.node !== false;
   const assets = resolveKubeAssets({
-    controllerManager: options.controllerManager ?? false,
+    controllerManager: (options.controllerManager ?? false) || withNode,
     log,
     ...(options.assetsDir !== undefined ? { assetsDir: options.assetsDir } : {}),
   });
   const run = openRun(options.dir);
-  const { root, processes, stop } = run;
+  const { root, processes } = run;
+  let node: KubeNode | undefined;
+  // The node first: its pods and mounts go before the programs it talks to.
+  const stop = async () => {
+    await node?.stop();
+    await run.stop();
+  };
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
     const pki = await createPki(root, options.webhooks, options.etcdTls ?? false);
-    await startPrograms(run, assets, pki, { ...options, readyTimeoutMs, log });
+    await startPrograms(run, assets, pki, {
+      ...options,
+      controllerManager: (options.controllerManager ?? false) || withNode,
+      readyTimeoutMs,
+      log,
+    });
 
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kubeConfig = new KubeConfig();
@@ -293,6 +313,17 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       await installWebhooks(rawRequest, webhookConfigs, webhook);
     }
     checkAborted(signal);
+    if (withNode) {
+      node = await startNode(
+        { kubeconfigPath: pki.kubeconfigPath, caPath: pki.caPath, assets, request: rawRequest },
+        {
+          ...(typeof options.node === 'object' ? options.node : {}),
+          readyTimeoutMs,
+          log,
+          ...(signal ? { signal } : {}),
+        },
+      );
+    }
 
     return {
       server: pki.server,
@@ -303,6 +334,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       dir: root,
       processes,
       assets,
+      node,
       etcd: { url: pki.etcd.url, caPem: pki.etcd.tls?.caPem },
       request: rawRequest,
       installCrds: (crds, opts) =>
@@ -383,6 +415,9 @@ interface ControlPlanePki {
   kubeconfigPath: string;
   /** The admin's credentials, for probes and raw requests. */
   adminTls: TlsClient;
+  /** The apiserver's client certificate for kubelets (logs, exec, port-forward). */
+  kubeletClientCertPath: string;
+  kubeletClientKeyPath: string;
   webhookCert: CertPair | undefined;
 }
 
@@ -464,7 +499,7 @@ async function createPki(
     createEtcdPki(pki, etcdTls),
     freePort(),
   ]);
-  const [serving, admin, webhookCert] = await Promise.all([
+  const [serving, admin, kubeletClient, webhookCert] = await Promise.all([
     ca.issue({
       commonName: 'kube-apiserver',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
@@ -472,6 +507,11 @@ async function createPki(
       usage: 'server',
     }),
     ca.issue({ commonName: 'capstan-admin', organizations: ['system:masters'], usage: 'client' }),
+    ca.issue({
+      commonName: 'kube-apiserver-kubelet-client',
+      organizations: ['system:masters'],
+      usage: 'client',
+    }),
     webhooks ? issueWebhookCert(ca, webhooks.host ?? '127.0.0.1') : undefined,
   ]);
   const file = (name: string, content: string) => {
@@ -495,6 +535,8 @@ async function createPki(
     saPubPath: file('sa.pub', saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
     kubeconfigPath,
     adminTls: { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem },
+    kubeletClientCertPath: file('apiserver-kubelet-client.crt', kubeletClient.certPem),
+    kubeletClientKeyPath: file('apiserver-kubelet-client.key', kubeletClient.keyPem),
     webhookCert,
   };
 }
@@ -570,6 +612,10 @@ function startApiServer(
             `--etcd-keyfile=${pki.etcd.tls.clientKeyPath}`,
           ]
         : []),
+      `--kubelet-client-certificate=${pki.kubeletClientCertPath}`,
+      `--kubelet-client-key=${pki.kubeletClientKeyPath}`,
+      // The node's name resolves nowhere (no DNS for it): reach kubelets at their InternalIP.
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
       '--service-cluster-ip-range=10.0.0.0/24',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPubPath}`,

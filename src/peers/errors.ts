@@ -50,6 +50,10 @@ export const PeerErrorCode = {
   clusterBusy: 'CAP_ERR_PEER_CLUSTER_BUSY',
   /** The background cluster failed to start or was not ready in time. */
   clusterFailed: 'CAP_ERR_PEER_CLUSTER_FAILED',
+  /** Another process runs a node on this machine (the node lock is held) and did not stop in time. */
+  nodeBusy: 'CAP_ERR_PEER_NODE_BUSY',
+  /** A node (containerd, the CNI bridge, its images) could not be set up. */
+  node: 'CAP_ERR_PEER_NODE',
   /** No background cluster is running. */
   clusterAbsent: 'CAP_ERR_PEER_CLUSTER_ABSENT',
 } as const;

@@ -39,7 +39,24 @@ export {
   toKubeObjects,
 } from './control-plane.ts';
 export { PeerError, PeerErrorCode } from './errors.ts';
+export {
+  buildImageArchive,
+  busyboxImageSpec,
+  type ImageFile,
+  type ImageSpec,
+  pauseImageSpec,
+  tarArchive,
+} from './images.ts';
 export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+export {
+  type KubeNode,
+  type NodeHostState,
+  type NodeOptions,
+  nodeHostState,
+  nodeLockPath,
+  nodeMounts,
+  restoreHost,
+} from './node.ts';
 export {
   type PeerProcess,
   type PeerProcessOptions,

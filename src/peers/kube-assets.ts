@@ -14,6 +14,10 @@ export interface KubeAssets {
    * folders ship one too. For tests that drive the cluster the way a person does.
    */
   kubectl?: string;
+  /** kubelet of the same release, when the folder has one (the `kube` peer builds it): a node's agent. */
+  kubelet?: string;
+  /** kube-scheduler of the same release, when the folder has one (the `kube` peer builds it). */
+  kubeScheduler?: string;
   /** `option`, `CAPSTAN_KUBE_ASSETS`, `KUBEBUILDER_ASSETS` or `peer cache`. */
   source: string;
   dir: string;
@@ -62,6 +66,8 @@ export function resolveKubeAssets(options: {
   const kcm = join(dir, 'kube-controller-manager');
   if (options.controllerManager || executable(kcm)) assets.kubeControllerManager = kcm;
   if (executable(join(dir, 'kubectl'))) assets.kubectl = join(dir, 'kubectl');
+  if (executable(join(dir, 'kubelet'))) assets.kubelet = join(dir, 'kubelet');
+  if (executable(join(dir, 'kube-scheduler'))) assets.kubeScheduler = join(dir, 'kube-scheduler');
   const missing = [assets.etcd, assets.kubeApiserver, assets.kubeControllerManager]
     .filter((p): p is string => p !== undefined)
     .filter((p) => !executable(p));

@@ -3,14 +3,23 @@
 // re-exported here because tests used them from here first.
 
 export {
+  buildImageArchive,
+  busyboxImageSpec,
   type ControlPlane,
   type ControlPlaneOptions,
   type ControlPlaneWebhookOptions,
   type ControlPlaneWebhookServer,
   cacheRoot,
   ensurePeers,
+  type ImageFile,
+  type ImageSpec,
   type KubeAssets,
+  type KubeNode,
   type KubeObject,
+  type NodeHostState,
+  type NodeOptions,
+  nodeHostState,
+  nodeMounts,
   type PeerProcess,
   type PeerProcessOptions,
   peerBinary,

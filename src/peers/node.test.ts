@@ -1,0 +1,246 @@
+// A real node: pods run on a private containerd behind kubelet. One node for the whole file (a node per
+// machine at a time, behind the node lock); every test uses its own namespace. Root only.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  buildImageArchive,
+  busyboxImageSpec,
+  type ControlPlane,
+  nodeHostState,
+  nodeMounts,
+  startControlPlane,
+} from './index.ts';
+
+const isRoot = process.getuid?.() === 0;
+let cp: ControlPlane;
+let stopped = false;
+
+function interfaces(): string[] {
+  // veths come and go with other tests' containers (dockerd); the node's are gone with its bridge.
+  return readdirSync('/sys/class/net')
+    .filter((n) => !n.startsWith('veth'))
+    .sort();
+}
+
+function hostSnapshot() {
+  // Shim sockets in /run/containerd/s come and go with dockerd's containers (other test files): not compared.
+  const { shimSockets: _, ...state } = nodeHostState();
+  return { ...state, mounts: nodeMounts(), interfaces: interfaces() };
+}
+
+const beforeState = isRoot ? hostSnapshot() : undefined;
+
+before(async () => {
+  if (!isRoot) return;
+  cp = await startControlPlane({ node: true });
+});
+
+after(async () => {
+  if (!stopped) await cp?.stop();
+});
+
+function kubectl(args: string[], input?: string): string {
+  const r = spawnSync(cp.assets.kubectl!, ['--kubeconfig', cp.kubeconfigPath, ...args], {
+    encoding: 'utf8',
+    ...(input !== undefined ? { input } : {}),
+  });
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Poll `check` until it returns a value; generous deadline that only a hang misses. */
+async function until<T>(what: string, check: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not reached in time (${String(last ?? '')})`);
+    await sleep(250);
+  }
+}
+
+function namespace(name: string): string {
+  kubectl(['create', 'namespace', name]);
+  return name;
+}
+
+function podsRunning(ns: string, selector: string): string[] | undefined {
+  const out = kubectl([
+    '-n',
+    ns,
+    'get',
+    'pods',
+    '-l',
+    selector,
+    '-o',
+    'jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.deletionTimestamp}{"\\n"}{end}',
+  ]);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .filter(([, phase, deleting]) => phase === 'Running' && !deleting)
+    .map(([name]) => name!);
+}
+
+const skip = isRoot ? false : 'a node needs root';
+
+test('the image builder writes a docker archive that containerd imports', { skip }, () => {
+  const spec = { ...busyboxImageSpec('capstan.local/busybox-copy:1'), cmd: ['echo', 'hi'] };
+  const { archive, imageId } = buildImageArchive(spec);
+  // Same spec, same bytes: the image id is stable.
+  assert.equal(buildImageArchive(spec).imageId, imageId);
+  const file = `${cp.node!.containerdAddress}.import.tar`;
+  writeFileSync(file, archive);
+  execFileSync('ctr', ['-a', cp.node!.containerdAddress, '-n', 'k8s.io', 'images', 'import', file]);
+  const list = execFileSync('ctr', ['-a', cp.node!.containerdAddress, '-n', 'k8s.io', 'images', 'ls', '-q'], {
+    encoding: 'utf8',
+  });
+  assert.match(list, /capstan\.local\/busybox-copy:1/);
+  assert.match(list, /capstan\.local\/pause:1/);
+});
+
+test('a pod runs and kubectl logs shows its output; exec works', { skip }, async () => {
+  const ns = namespace('logs');
+  kubectl([
+    '-n',
+    ns,
+    'run',
+    'hello',
+    `--image=${cp.node!.images.busybox}`,
+    '--image-pull-policy=Never',
+    '--restart=Never',
+    '--',
+    'sh',
+    '-c',
+    'echo hello from a pod; sleep 3600',
+  ]);
+  await until('pod Running', () => (podsRunning(ns, 'run=hello')?.length === 1 ? true : undefined));
+  const logs = await until('logs', () => {
+    const out = kubectl(['-n', ns, 'logs', 'hello']);
+    return out.includes('hello from a pod') ? out : undefined;
+  });
+  assert.match(logs, /hello from a pod/);
+  assert.equal(kubectl(['-n', ns, 'exec', 'hello', '--', 'cat', '/etc/hostname']).trim(), 'hello');
+});
+
+test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced', { skip }, async () => {
+  const ns = namespace('deploy');
+  kubectl([
+    '-n',
+    ns,
+    'create',
+    'deployment',
+    'web',
+    `--image=${cp.node!.images.busybox}`,
+    '--',
+    'sleep',
+    '3600',
+  ]);
+  kubectl([
+    '-n',
+    ns,
+    'patch',
+    'deployment',
+    'web',
+    '--type=json',
+    '-p',
+    '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]',
+  ]);
+  kubectl(['-n', ns, 'scale', 'deployment', 'web', '--replicas=3']);
+  const three = await until('3 running', () => {
+    const pods = podsRunning(ns, 'app=web');
+    return pods?.length === 3 ? pods : undefined;
+  });
+  const victim = three[0]!;
+  kubectl(['-n', ns, 'delete', 'pod', victim, '--wait=false']);
+  const replaced = await until('replacement', () => {
+    const pods = podsRunning(ns, 'app=web');
+    return pods?.length === 3 && !pods.includes(victim) ? pods : undefined;
+  });
+  assert.equal(replaced.length, 3);
+});
+
+test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { skip }, async () => {
+  const ns = namespace('http');
+  kubectl(
+    ['-n', ns, 'apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'server', labels: { app: 'server' } },
+      spec: {
+        containers: [
+          {
+            name: 'httpd',
+            image: cp.node!.images.busybox,
+            imagePullPolicy: 'Never',
+            command: [
+              'sh',
+              '-c',
+              'mkdir -p /www && echo served-by-pod > /www/index.html && httpd -f -p 8080 -h /www',
+            ],
+          },
+        ],
+      },
+    }),
+  );
+  kubectl([
+    '-n',
+    ns,
+    'run',
+    'client',
+    `--image=${cp.node!.images.busybox}`,
+    '--image-pull-policy=Never',
+    '--restart=Never',
+    '--',
+    'sleep',
+    '3600',
+  ]);
+  await until('both Running', () =>
+    podsRunning(ns, 'app=server')?.length === 1 && podsRunning(ns, 'run=client')?.length === 1
+      ? true
+      : undefined,
+  );
+  const ip = kubectl(['-n', ns, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}']).trim();
+  assert.match(ip, /^10\.244\.0\.\d+$/);
+  const body = await until('HTTP answer', () => {
+    const out = kubectl(['-n', ns, 'exec', 'client', '--', 'wget', '-q', '-O', '-', `http://${ip}:8080/`]);
+    return out.includes('served-by-pod') ? out : undefined;
+  });
+  assert.match(body, /served-by-pod/);
+  // No route out: the pod's routing table has the pod subnet only.
+  const routes = kubectl(['-n', ns, 'exec', 'client', '--', 'ip', 'route']);
+  assert.doesNotMatch(routes, /default/);
+});
+
+test('after teardown the host is as before: sysctls, mounts, interfaces, processes, cgroups', {
+  skip,
+}, async () => {
+  const root = cp.node!.containerdAddress.split('/containerd/')[0]!;
+  const kubeletPid = cp.node!.processes.find((p) => p.name === 'kubelet')!.pid;
+  await cp.stop();
+  stopped = true;
+  assert.deepEqual(hostSnapshot(), beforeState);
+  assert.deepEqual(nodeMounts(root), []);
+  // No process of the node is left (containerd, shims, kubelet).
+  const left = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(root);
+      } catch {
+        return false;
+      }
+    });
+  assert.deepEqual(left, []);
+  assert.throws(() => process.kill(kubeletPid, 0));
+});

@@ -1,0 +1,702 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  type Dirent,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createHttpTransport,
+  freePort,
+  httpRequest,
+  isProcessRunning,
+  onExitAfterProcesses,
+} from '../runtime/index.ts';
+import { cacheRoot } from './catalogue.ts';
+import { PeerError } from './errors.ts';
+import { buildImageArchive, busyboxImageSpec, type ImageSpec, pauseImageSpec } from './images.ts';
+import type { KubeAssets } from './kube-assets.ts';
+import { type PeerProcess, startPeerProcess } from './process.ts';
+
+/** Options of a node (`startControlPlane({ node: ... })`). */
+export interface NodeOptions {
+  /** How long to wait for the machine-wide node lock (one node per machine). Default 15 min. */
+  lockTimeoutMs?: number;
+  /** Extra images to load into the node's containerd (built with the image builder). */
+  images?: ImageSpec[];
+}
+
+/** A kubelet on a private containerd, with a CNI bridge of its own: pods actually run. */
+export interface KubeNode {
+  /** The node's name in the cluster. */
+  readonly name: string;
+  /** Its InternalIP: the bridge's gateway address (kubelet listens there, not on the machine's network). */
+  readonly ip: string;
+  /** Pod addresses come from this subnet, on bridge {@link KubeNode.bridge}; there is no route out. */
+  readonly podSubnet: string;
+  readonly bridge: string;
+  /** Images loaded at start: `pause` (the sandbox) and `busybox`, both `imagePullPolicy: Never`-ready. */
+  readonly images: { readonly pause: string; readonly busybox: string };
+  /** containerd's gRPC socket (for `ctr -a <socket> -n k8s.io ...`). */
+  readonly containerdAddress: string;
+  /** containerd, kube-scheduler, kubelet. */
+  readonly processes: readonly PeerProcess[];
+  /** Pack an image and load it into the node's containerd. */
+  loadImage(spec: ImageSpec): Promise<void>;
+  /** Stop everything and put the host back (see {@link startNode}). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** What the node needs from the control plane it joins. */
+export interface NodeControlPlane {
+  kubeconfigPath: string;
+  caPath: string;
+  assets: KubeAssets;
+  request(path: string): Promise<{ status: number; body: string }>;
+}
+
+const NODE_NAME = 'capstan-node';
+const BRIDGE = 'capstan0';
+const SUBNET = '10.244.0.0/24';
+const GATEWAY = '10.244.0.1';
+const PAUSE_IMAGE = 'capstan.local/pause:1';
+const BUSYBOX_IMAGE = 'capstan.local/busybox:1';
+
+/**
+ * What the kubelet and the CNI plugins change on the host whatever their flags say (kubelet's kernel
+ * tunables; the bridge plugin's forwarding). Recorded before, written back after.
+ */
+const SYSCTLS = [
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'net/ipv4/ip_forward',
+];
+
+/** Fixed paths the kubelet or CNI use whatever their configuration says; removed after if they were absent. */
+const FIXED_PATHS = [
+  '/var/lib/kubelet',
+  '/var/log/containers',
+  '/var/log/pods',
+  '/var/lib/cni',
+  '/run/containerd/s',
+];
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The host as the node found it: restored on stop, and by the next start after a crash. */
+export interface NodeHostState {
+  sysctls: Record<string, string>;
+  /** Which of {@link FIXED_PATHS} existed. */
+  existing: string[];
+  /** Entries of /run/containerd/s (containerd shim sockets; other containerds use it too). */
+  shimSockets: string[];
+  /** kubepods cgroup folders (every level) that existed. */
+  cgroups: string[];
+}
+
+/** The lock file's content: who holds the node and what to put back. */
+interface NodeLock {
+  pid: number;
+  root: string;
+  before: NodeHostState;
+}
+
+function readSysctl(key: string): string | undefined {
+  try {
+    return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every folder of the kubepods cgroup trees, in every hierarchy. */
+function kubepodsCgroups(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    out.push(dir);
+    let entries: Dirent[] = [];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {}
+    for (const e of entries) if (e.isDirectory()) walk(join(dir, e.name));
+  };
+  for (const h of listDir(CGROUP_ROOT)) {
+    const dir = join(CGROUP_ROOT, h, 'kubepods');
+    if (existsSync(dir)) walk(dir);
+  }
+  return out.sort();
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Sysctls, fixed paths, shim sockets and cgroups, as a test compares them before and after a node. */
+export function nodeHostState(): NodeHostState {
+  const sysctls: Record<string, string> = {};
+  for (const key of SYSCTLS) {
+    const value = readSysctl(key);
+    if (value !== undefined) sysctls[key] = value;
+  }
+  return {
+    sysctls,
+    existing: FIXED_PATHS.filter((p) => existsSync(p)),
+    shimSockets: listDir('/run/containerd/s'),
+    cgroups: kubepodsCgroups(),
+  };
+}
+
+/** The machine-wide lock: `~/.cache/capstan/node.lock`. */
+export function nodeLockPath(): string {
+  return join(cacheRoot(), 'node.lock');
+}
+
+function readLock(path: string): NodeLock | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as NodeLock;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryCreateLock(path: string, lock: NodeLock): boolean {
+  mkdirSync(dirname(path), { recursive: true });
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, JSON.stringify(lock));
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/**
+ * Take the node lock. A lock whose holder is gone (a crashed run) is cleaned up first: its processes,
+ * mounts, bridge and cgroups, then its host state written back.
+ */
+async function acquireLock(lock: NodeLock, timeoutMs: number, log: (l: string) => void): Promise<void> {
+  const path = nodeLockPath();
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    if (tryCreateLock(path, lock)) return;
+    const held = readLock(path);
+    if (held && held.pid !== process.pid && isProcessRunning(held.pid)) {
+      if (Date.now() > deadline) {
+        throw new PeerError('CAP_ERR_PEER_NODE_BUSY', `another node (pid ${held.pid}) holds ${path}`);
+      }
+      if (!told) log(`waiting for the node lock held by pid ${held.pid}`);
+      told = true;
+      await sleep(500);
+      continue;
+    }
+    // Stale (or unreadable, e.g. a crash mid-write): put back what the previous run left, then retry.
+    if (held) {
+      log(`cleaning up after a node that did not stop (pid ${held.pid}, ${held.root})`);
+      restoreHost(held.root, held.before);
+    }
+    rmSync(path, { force: true });
+  }
+}
+
+function run(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+/** Processes whose command line names `root` (containerd, kubelet, shims): by pid. */
+function processesUnder(root: string): number[] {
+  const pids: number[] = [];
+  for (const entry of listDir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(root)) pids.push(pid);
+    } catch {}
+  }
+  return pids;
+}
+
+/** Every kubepods cgroup folder not in `keep`, deepest first. */
+function newCgroupDirs(keep: string[]): string[] {
+  return kubepodsCgroups()
+    .filter((d) => !keep.includes(d))
+    .sort((a, b) => b.length - a.length);
+}
+
+function killCgroupProcs(dirs: string[]): void {
+  for (const dir of dirs) {
+    for (const line of (() => {
+      try {
+        return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n');
+      } catch {
+        return [];
+      }
+    })()) {
+      const pid = Number(line);
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+  }
+}
+
+function mountsUnder(prefixes: string[]): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {}
+  const points = text
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\040/g, ' '));
+  return [
+    ...new Set(points.filter((p) => prefixes.some((pre) => p === pre || p.startsWith(`${pre}/`)))),
+  ].sort((a, b) => b.length - a.length);
+}
+
+/** Where a node (or a crashed one) can have mounts: its root and the fixed paths. */
+function mountPrefixes(root: string): string[] {
+  return [root, ...FIXED_PATHS, '/run/netns'];
+}
+
+/** The mounts a node can leave behind (for tests comparing the host before and after). */
+export function nodeMounts(root?: string): string[] {
+  return mountsUnder(root ? mountPrefixes(root) : [...FIXED_PATHS, '/run/netns']);
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Put the host back after a node in `root` (synchronous: it also runs in an exit hook): kill what is left
+ * (programs naming `root`, anything in the new kubepods cgroups), unmount, delete the bridge, remove the
+ * cgroups, write the sysctls back, remove fixed paths that did not exist, and `root`.
+ */
+export function restoreHost(root: string, before: NodeHostState): void {
+  for (const pid of processesUnder(root)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  const cgroups = newCgroupDirs(before.cgroups);
+  for (let i = 0; i < 50; i++) {
+    killCgroupProcs(cgroups);
+    if (processesUnder(root).length === 0 && cgroups.every((d) => cgroupEmpty(d))) break;
+    sleepSync(100);
+  }
+  for (const point of mountsUnder(mountPrefixes(root))) {
+    if (!run('umount', [point])) run('umount', ['-l', point]);
+  }
+  if (existsSync(`/sys/class/net/${BRIDGE}`)) run('ip', ['link', 'delete', BRIDGE]);
+  for (const dir of cgroups) {
+    for (let i = 0; i < 20; i++) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+        sleepSync(100);
+      }
+    }
+  }
+  for (const [key, value] of Object.entries(before.sysctls)) {
+    if (readSysctl(key) !== value) {
+      try {
+        writeFileSync(`/proc/sys/${key}`, value);
+      } catch {}
+    }
+  }
+  for (const socket of listDir('/run/containerd/s')) {
+    if (!before.shimSockets.includes(socket)) rmSync(join('/run/containerd/s', socket), { force: true });
+  }
+  for (const path of [...FIXED_PATHS].reverse()) {
+    if (!before.existing.includes(path)) rmSync(path, { recursive: true, force: true });
+  }
+  if (!before.existing.includes('/run/containerd/s') && listDir('/run/containerd').length === 0) {
+    rmSync('/run/containerd', { recursive: true, force: true });
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
+function cgroupEmpty(dir: string): boolean {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '';
+  } catch {
+    return true;
+  }
+}
+
+function toml(value: string): string {
+  return JSON.stringify(value);
+}
+
+function containerdConfig(dir: string, cniConfDir: string): string {
+  return `version = 2
+root = ${toml(join(dir, 'root'))}
+state = ${toml(join(dir, 'state'))}
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = ${toml(join(dir, 'containerd.sock'))}
+
+[ttrpc]
+  address = ${toml(join(dir, 'containerd.sock.ttrpc'))}
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${toml(join(dir, 'opt'))}
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = ${toml(PAUSE_IMAGE)}
+  # These VMs deny CAP_SYS_RESOURCE: without this every sandbox fails to set the pause's oom_score_adj.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_apparmor = true
+  enable_selinux = false
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = ${toml(cniConfDir)}
+`;
+}
+
+function cniConfig(ipamDir: string): string {
+  return JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: 'capstan',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          isGateway: true,
+          // Pods talk to each other and to this machine only: no masquerade, and no default route.
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]],
+            dataDir: join(ipamDir),
+          },
+        },
+      ],
+    },
+    null,
+    2,
+  );
+}
+
+function kubeletConfig(opts: {
+  caPath: string;
+  port: number;
+  healthzPort: number;
+  socket: string;
+  podLogsDir: string;
+}): string {
+  return JSON.stringify(
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      address: GATEWAY,
+      port: opts.port,
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      healthzPort: opts.healthzPort,
+      // Only the apiserver (its kubelet client certificate) may read logs or exec.
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: true },
+        x509: { clientCAFile: opts.caPath },
+      },
+      authorization: { mode: 'Webhook' },
+      cgroupDriver: 'cgroupfs',
+      failCgroupV1: false,
+      failSwapOn: false,
+      makeIPTablesUtilChains: false,
+      containerRuntimeEndpoint: `unix://${opts.socket}`,
+      imageServiceEndpoint: `unix://${opts.socket}`,
+      podLogsDir: opts.podLogsDir,
+      // A shared test machine's disk and memory run high: never evict test pods or collect their images.
+      evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      nodeStatusUpdateFrequency: '2s',
+      nodeStatusReportFrequency: '10s',
+      registerNode: true,
+      serializeImagePulls: false,
+      resolvConf: '/etc/resolv.conf',
+    },
+    null,
+    2,
+  );
+}
+
+async function healthz(port: number): Promise<boolean> {
+  const http = createHttpTransport({
+    origin: `https://127.0.0.1:${port}`,
+    tls: { rejectUnauthorized: false },
+    retry: false,
+  });
+  try {
+    const res = await httpRequest(http, { path: '/healthz', timeouts: { deadlineMs: 5_000 } });
+    return res.status === 200;
+  } catch {
+    return false;
+  } finally {
+    await http.destroy();
+  }
+}
+
+async function httpHealthz(port: number): Promise<boolean> {
+  const http = createHttpTransport({ origin: `http://127.0.0.1:${port}`, retry: false });
+  try {
+    const res = await httpRequest(http, { path: '/healthz', timeouts: { deadlineMs: 5_000 } });
+    return res.status === 200;
+  } catch {
+    return false;
+  } finally {
+    await http.destroy();
+  }
+}
+
+function importImage(spec: ImageSpec, dir: string, socket: string): void {
+  const { archive } = buildImageArchive(spec);
+  const file = join(dir, `${spec.name.replace(/[^a-z0-9.-]/gi, '_')}.tar`);
+  writeFileSync(file, archive);
+  try {
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', file], {
+      stdio: 'pipe',
+    });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new PeerError('CAP_ERR_PEER_NODE', `ctr images import ${spec.name} failed`, stderr, { cause: err });
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/**
+ * Join a node to a control plane: a private containerd (own root, state and sockets; CRI on), a CNI
+ * bridge `capstan0` on 10.244.0.0/24 with no route out, kube-scheduler and a kubelet. Resolves when the
+ * node is Ready and the `default` ServiceAccount exists. Root only; one node per machine (a lock file,
+ * `~/.cache/capstan/node.lock`; a previous run that crashed is cleaned up first).
+ *
+ * `stop()` (also run on process exit) puts the host back: processes, mounts, the bridge, kubepods
+ * cgroups, the sysctls the kubelet changed, and the fixed paths it created.
+ */
+export async function startNode(
+  cp: NodeControlPlane,
+  options: NodeOptions & { readyTimeoutMs: number; log: (l: string) => void; signal?: AbortSignal },
+): Promise<KubeNode> {
+  const { log, readyTimeoutMs } = options;
+  if (process.getuid?.() !== 0) {
+    throw new PeerError('CAP_ERR_PEER_USER', 'a node (kubelet, containerd, a bridge) needs root');
+  }
+  if (!cp.assets.kubelet || !cp.assets.kubeScheduler) {
+    throw new PeerError('CAP_ERR_PEER_ASSETS', `no kubelet or kube-scheduler in ${cp.assets.dir}`);
+  }
+  // Not under the control plane's folder: that one is removed recursively, and nothing may recurse into
+  // a node's folder before its mounts are gone.
+  const root = mkdtempSync(join(tmpdir(), 'capstan-node-'));
+  const before = nodeHostState();
+  try {
+    await acquireLock({ pid: process.pid, root, before }, options.lockTimeoutMs ?? 15 * 60_000, log);
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
+  // The lock was taken after the snapshot: re-read, in case a stale run's cleanup just changed the host.
+  const state = nodeHostState();
+  writeFileSync(nodeLockPath(), JSON.stringify({ pid: process.pid, root, before: state }));
+  const processes: PeerProcess[] = [];
+  let stopped = false;
+  const restore = () => {
+    restoreHost(root, state);
+    rmSync(nodeLockPath(), { force: true });
+  };
+  const forget = onExitAfterProcesses(restore);
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const p of [...processes].reverse()) await p.stop();
+    restore();
+    forget();
+  };
+  try {
+    if (execFileSync('ip', ['route', 'show', SUBNET]).toString().trim() !== '') {
+      throw new PeerError('CAP_ERR_PEER_NODE', `${SUBNET} is already routed on this machine`);
+    }
+    // The bridge exists before the kubelet, which listens on its gateway address.
+    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    execFileSync('ip', ['addr', 'add', `${GATEWAY}/24`, 'dev', BRIDGE]);
+    execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
+
+    const ctrDir = join(root, 'containerd');
+    const cniDir = join(root, 'cni');
+    mkdirSync(join(cniDir, 'net.d'), { recursive: true });
+    mkdirSync(ctrDir, { recursive: true });
+    writeFileSync(join(cniDir, 'net.d', '10-capstan.conflist'), cniConfig(join(cniDir, 'ipam')));
+    writeFileSync(join(ctrDir, 'config.toml'), containerdConfig(ctrDir, join(cniDir, 'net.d')));
+    const socket = join(ctrDir, 'containerd.sock');
+    const env = { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+
+    log('starting containerd');
+    processes.push(
+      await startPeerProcess({
+        name: 'containerd',
+        command: 'containerd',
+        args: ['--config', join(ctrDir, 'config.toml')],
+        env,
+        dir: ctrDir,
+        keepDir: true,
+        ready: async () =>
+          existsSync(socket) && run('ctr', ['--address', socket, '--namespace', 'k8s.io', 'version']),
+        readyTimeoutMs,
+      }),
+    );
+    const imagesDir = join(root, 'images');
+    mkdirSync(imagesDir);
+    importImage(pauseImageSpec(imagesDir, PAUSE_IMAGE), imagesDir, socket);
+    importImage(busyboxImageSpec(BUSYBOX_IMAGE), imagesDir, socket);
+    for (const spec of options.images ?? []) importImage(spec, imagesDir, socket);
+
+    log('starting kube-scheduler');
+    const schedDir = join(root, 'kube-scheduler');
+    mkdirSync(schedDir);
+    const schedPort = await freePort();
+    processes.push(
+      await startPeerProcess({
+        name: 'kube-scheduler',
+        command: cp.assets.kubeScheduler,
+        args: [
+          `--kubeconfig=${cp.kubeconfigPath}`,
+          `--authentication-kubeconfig=${cp.kubeconfigPath}`,
+          `--authorization-kubeconfig=${cp.kubeconfigPath}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${schedPort}`,
+          `--cert-dir=${schedDir}`,
+          '--leader-elect=false',
+        ],
+        dir: schedDir,
+        keepDir: true,
+        ready: () => healthz(schedPort),
+        readyTimeoutMs,
+      }),
+    );
+
+    log('starting kubelet');
+    const kubeletDir = join(root, 'kubelet');
+    mkdirSync(kubeletDir);
+    const [port, healthzPort] = await Promise.all([freePort(), freePort()]);
+    const configPath = join(kubeletDir, 'config.json');
+    writeFileSync(
+      configPath,
+      kubeletConfig({ caPath: cp.caPath, port, healthzPort, socket, podLogsDir: join(root, 'pod-logs') }),
+    );
+    processes.push(
+      await startPeerProcess({
+        name: 'kubelet',
+        command: cp.assets.kubelet,
+        args: [
+          `--config=${configPath}`,
+          `--kubeconfig=${cp.kubeconfigPath}`,
+          `--root-dir=${join(kubeletDir, 'root')}`,
+          `--cert-dir=${join(kubeletDir, 'pki')}`,
+          `--hostname-override=${NODE_NAME}`,
+          `--node-ip=${GATEWAY}`,
+          '--v=1',
+        ],
+        env,
+        dir: kubeletDir,
+        keepDir: true,
+        ready: () => httpHealthz(healthzPort),
+        readyTimeoutMs,
+      }),
+    );
+
+    log('waiting for the node to be Ready and the default ServiceAccount');
+    const deadline = Date.now() + readyTimeoutMs;
+    for (;;) {
+      const nodeRes = await cp.request(`/api/v1/nodes/${NODE_NAME}`);
+      const ready =
+        nodeRes.status === 200 &&
+        (
+          JSON.parse(nodeRes.body) as { status?: { conditions?: Array<{ type: string; status: string }> } }
+        ).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      const sa = await cp.request('/api/v1/namespaces/default/serviceaccounts/default');
+      if (ready && sa.status === 200) break;
+      if (Date.now() > deadline) {
+        throw new PeerError(
+          'CAP_ERR_PEER_NOT_READY',
+          `node ${NODE_NAME} not Ready (or no default ServiceAccount) in time`,
+          processes.at(-1)?.logTail(40) ?? '',
+        );
+      }
+      if (options.signal?.aborted) {
+        throw new PeerError('CAP_ERR_PEER_ABORTED', 'node start-up aborted', '', {
+          cause: options.signal.reason,
+        });
+      }
+      await sleep(200);
+    }
+    return {
+      name: NODE_NAME,
+      ip: GATEWAY,
+      podSubnet: SUBNET,
+      bridge: BRIDGE,
+      images: { pause: PAUSE_IMAGE, busybox: BUSYBOX_IMAGE },
+      containerdAddress: socket,
+      processes,
+      loadImage: async (spec) => importImage(spec, imagesDir, socket),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
