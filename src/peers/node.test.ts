@@ -2,7 +2,8 @@
 // machine at a time, behind the node lock); every test uses its own namespace. Root only.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -10,6 +11,7 @@ import {
   busyboxImageSpec,
   type ControlPlane,
   nodeHostState,
+  nodeLockPath,
   nodeMounts,
   startControlPlane,
 } from './index.ts';
@@ -243,4 +245,70 @@ test('after teardown the host is as before: sysctls, mounts, interfaces, process
     });
   assert.deepEqual(left, []);
   assert.throws(() => process.kill(kubeletPid, 0));
+});
+
+/** A child process starts a node, prints what it started, then ends as `how` says. */
+function childNode(how: 'exit' | 'kill'): { dir: string; nodeRoot: string; pids: number[] } {
+  const script = `
+    import { startControlPlane } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};
+    const cp = await startControlPlane({ node: true });
+    const nodeRoot = cp.node.containerdAddress.split('/containerd/')[0];
+    console.log(JSON.stringify({ dir: cp.dir, nodeRoot, pids: cp.processes.map((p) => p.pid) }));
+    ${how === 'exit' ? 'process.exit(0);' : "process.kill(process.pid, 'SIGKILL');"}
+  `;
+  const r = spawnSync(
+    process.execPath,
+    ['--conditions=capstan-source', '--input-type=module', '-e', script],
+    {
+      encoding: 'utf8',
+      timeout: 180_000,
+    },
+  );
+  const line = r.stdout.trim().split('\n').at(-1);
+  assert.ok(line?.startsWith('{'), `child printed nothing: ${r.stderr}`);
+  return JSON.parse(line!) as { dir: string; nodeRoot: string; pids: number[] };
+}
+
+function processesNaming(root: string): string[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(root);
+      } catch {
+        return false;
+      }
+    });
+}
+
+test('a process that exits without stop() puts the host back (exit hook)', { skip }, () => {
+  const started = childNode('exit');
+  assert.deepEqual(hostSnapshot(), beforeState);
+  assert.deepEqual(processesNaming(started.nodeRoot), []);
+  assert.equal(existsSync(started.nodeRoot), false);
+  assert.equal(existsSync(nodeLockPath()), false, 'the lock is released');
+});
+
+test('after a crash (SIGKILL), the next node start cleans up what the crashed run left', {
+  skip,
+}, async () => {
+  const crashed = childNode('kill');
+  try {
+    // Nothing ran the crashed run's hooks: its node still runs, and it holds the lock.
+    assert.ok(processesNaming(crashed.nodeRoot).length > 0);
+    assert.ok(existsSync(nodeLockPath()));
+    const next = await startControlPlane({ node: true });
+    assert.deepEqual(processesNaming(crashed.nodeRoot), []);
+    assert.equal(existsSync(crashed.nodeRoot), false);
+    await next.stop();
+    assert.deepEqual(hostSnapshot(), beforeState);
+  } finally {
+    // The crashed run's control plane (etcd, apiserver, controller manager) is no node's business.
+    for (const pid of crashed.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(crashed.dir, { recursive: true, force: true });
+  }
 });
