@@ -169,6 +169,52 @@ test('up --controller-manager: Deployments get ReplicaSets, as on a real cluster
   assert.equal(existsSync(stateDir), false);
 });
 
+test('up --node: a pod runs and logs; down stops the node and puts the host back', {
+  skip: process.getuid?.() === 0 ? false : 'a node needs root',
+}, async () => {
+  const { nodeHostState, nodeMounts } = await import('../peers/index.ts');
+  const snapshot = () => {
+    const { shimSockets: _, ...state } = nodeHostState();
+    return { ...state, mounts: nodeMounts() };
+  };
+  const beforeState = snapshot();
+  const up = capstan('up', '--node');
+  assert.equal(up.status, 0, `${up.stderr}\n${tail(join(stateDir, 'daemon.log'))}`);
+  const kubectl = resolveKubeAssets({}).kubectl!;
+  const kc = ['--kubeconfig', up.stdout.trim()];
+  const run = (...args: string[]) =>
+    spawnSync(kubectl, [...kc, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const created = run(
+    'run',
+    'hello',
+    '--image=capstan.local/busybox:1',
+    '--image-pull-policy=Never',
+    '--restart=Never',
+    '--',
+    'sh',
+    '-c',
+    'echo hello from the dev cluster; sleep 3600',
+  );
+  assert.equal(created.status, 0, created.stderr);
+  let logs = '';
+  for (let i = 0; i < 600 && !logs.includes('hello from the dev cluster'); i++) {
+    logs = run('logs', 'hello').stdout ?? '';
+    if (!logs.includes('hello')) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.match(logs, /hello from the dev cluster/);
+  const st = JSON.parse(capstan('status', '--json').stdout) as {
+    pid: number;
+    processes: Array<{ name: string; pid: number; alive: boolean }>;
+  };
+  assert.deepEqual(
+    st.processes.map((p) => p.name),
+    ['etcd', 'kube-apiserver', 'kube-controller-manager', 'containerd', 'kube-scheduler', 'kubelet'],
+  );
+  assert.equal(capstan('down').status, 0);
+  assert.deepEqual([st.pid, ...st.processes.map((p) => p.pid)].filter(alive), []);
+  assert.deepEqual(snapshot(), beforeState);
+});
+
 function tail(path: string): string {
   try {
     return readFileSync(path, 'utf8').split('\n').slice(-40).join('\n');

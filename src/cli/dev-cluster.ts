@@ -7,12 +7,13 @@ import { runAction } from './run-action.ts';
 // through the action runner: its message and code, exit 1.
 
 async function up(
-  opts: { controllerManager?: boolean; timeout: string },
+  opts: { controllerManager?: boolean; node?: boolean; timeout: string },
   signal: AbortSignal,
 ): Promise<void> {
   const { startCluster } = await import('../peers/index.ts');
   const cluster = await startCluster({
     controllerManager: opts.controllerManager ?? false,
+    node: opts.node ?? false,
     timeoutMs: Number(opts.timeout) * 1000,
     log: (line) => process.stderr.write(`[peers] ${line}\n`),
     onAssets: (assets) => process.stderr.write(`starting etcd and kube-apiserver from ${assets.dir}\n`),
@@ -65,8 +66,12 @@ export function clusterCommand(): Command {
     .command('up')
     .description('Start etcd and kube-apiserver (building them first if needed); print the kubeconfig path')
     .option('--controller-manager', 'also run kube-controller-manager')
+    .option(
+      '--node',
+      'also run a node so pods run: containerd, a CNI bridge, kube-scheduler, kubelet (root; implies --controller-manager)',
+    )
     .option('--timeout <seconds>', 'how long to wait for readiness', '300')
-    .action((opts: { controllerManager?: boolean; timeout: string }) =>
+    .action((opts: { controllerManager?: boolean; node?: boolean; timeout: string }) =>
       runAction('capstan dev cluster up', ({ signal }) => up(opts, signal)),
     );
   cluster

@@ -1,6 +1,6 @@
 // The detached process behind `capstan dev cluster up`: it owns the control plane, records where it is in
 // <stateDir>/state.json, and stops it on SIGTERM (`capstan dev cluster down`). Started by startCluster
-// (cluster.ts) as `node cluster-daemon.ts <stateDir> [--controller-manager]`.
+// (cluster.ts) as `node cluster-daemon.ts <stateDir> [--controller-manager] [--node]`.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeClusterState as writeState } from './cluster.ts';
@@ -32,6 +32,7 @@ async function main(argv: string[]): Promise<void> {
     cp = await startControlPlane({
       dir: join(stateDir, 'run'),
       controllerManager: flags.includes('--controller-manager'),
+      node: flags.includes('--node'),
       // A cluster that stays up must not leave etcd open to every local user (the tests' fast path does).
       etcdTls: true,
       signal: controller.signal,
@@ -54,7 +55,11 @@ async function main(argv: string[]): Promise<void> {
     server: cp.server,
     etcdUrl: cp.etcd.url,
     kubeconfigPath,
-    processes: cp.processes.map((p) => ({ name: p.name, pid: p.pid, logPath: p.logPath })),
+    processes: [...cp.processes, ...(cp.node?.processes ?? [])].map((p) => ({
+      name: p.name,
+      pid: p.pid,
+      logPath: p.logPath,
+    })),
     startedAt,
   });
   process.stderr.write(`[cluster] ready at ${cp.server}\n`);

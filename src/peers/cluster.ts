@@ -19,6 +19,7 @@ import { isProcessRunning, tailFile } from '../runtime/index.ts';
 import { cacheRoot } from './catalogue.ts';
 import { PeerError, PeerErrorCode } from './errors.ts';
 import { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
+import { cleanStaleNode } from './node.ts';
 
 /** What the background control plane records in `<state dir>/state.json`. */
 export interface ClusterState {
@@ -66,6 +67,8 @@ export function writeClusterState(dir: string, state: ClusterState): void {
 export interface StartClusterOptions {
   /** Also run kube-controller-manager. */
   controllerManager?: boolean;
+  /** Also run a node (containerd, CNI bridge, kube-scheduler, kubelet; implies the controller manager). Root only. */
+  node?: boolean;
   /** How long to wait for readiness. */
   timeoutMs: number;
   /** Progress of building or finding the binaries (runs in the foreground, so a build's progress shows). */
@@ -111,11 +114,15 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   mkdirSync(dir, { recursive: true });
 
   const assets = resolveKubeAssets({
-    controllerManager: options.controllerManager ?? false,
+    controllerManager: (options.controllerManager ?? false) || (options.node ?? false),
     ...(options.log ? { log: options.log } : {}),
   });
   options.onAssets?.(assets);
-  const daemon = spawnDaemon(dir, assets, options.controllerManager ?? false);
+  const flags = [
+    ...(options.controllerManager ? ['--controller-manager'] : []),
+    ...(options.node ? ['--node'] : []),
+  ];
+  const daemon = spawnDaemon(dir, assets, flags);
   return await waitUntilReady(dir, daemon, options.timeoutMs, options.signal);
 }
 
@@ -125,19 +132,15 @@ interface DaemonHandle {
   exited(): boolean;
 }
 
-function spawnDaemon(dir: string, assets: KubeAssets, controllerManager: boolean): DaemonHandle {
+function spawnDaemon(dir: string, assets: KubeAssets, flags: string[]): DaemonHandle {
   const logPath = join(dir, 'daemon.log');
   const logFd = openSync(logPath, 'a');
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, daemonScript(), dir, ...(controllerManager ? ['--controller-manager'] : [])],
-    {
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      // The daemon must find the same binaries even when they came from the environment.
-      env: { ...process.env, CAPSTAN_KUBE_ASSETS: assets.dir },
-    },
-  );
+  const child = spawn(process.execPath, [...process.execArgv, daemonScript(), dir, ...flags], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    // The daemon must find the same binaries even when they came from the environment.
+    env: { ...process.env, CAPSTAN_KUBE_ASSETS: assets.dir },
+  });
   closeSync(logFd);
   let exited = false;
   child.once('exit', () => {
@@ -194,6 +197,8 @@ export async function stopCluster(): Promise<boolean> {
   for (const p of state.processes ?? []) {
     if (isProcessRunning(p.pid)) process.kill(p.pid, 'SIGKILL');
   }
+  // A daemon killed hard could not put the host back after its node: do it now (no-op without one).
+  cleanStaleNode();
   rmSync(dir, { recursive: true, force: true });
   return true;
 }

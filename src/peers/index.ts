@@ -49,6 +49,7 @@ export {
 } from './images.ts';
 export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
 export {
+  cleanStaleNode,
   type KubeNode,
   type NodeHostState,
   type NodeOptions,

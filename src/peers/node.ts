@@ -23,7 +23,6 @@ import {
   isProcessRunning,
   onExitAfterProcesses,
 } from '../runtime/index.ts';
-import { cacheRoot } from './catalogue.ts';
 import { PeerError } from './errors.ts';
 import { buildImageArchive, busyboxImageSpec, type ImageSpec, pauseImageSpec } from './images.ts';
 import type { KubeAssets } from './kube-assets.ts';
@@ -165,9 +164,26 @@ export function nodeHostState(): NodeHostState {
   };
 }
 
-/** The machine-wide lock: `~/.cache/capstan/node.lock`. */
+/**
+ * The machine-wide lock: `/run/capstan/node.lock`. Not under the cache root, which `CAPSTAN_CACHE_DIR` or
+ * another HOME moves: the bridge, the sysctls and the fixed paths are the machine's, whatever the cache.
+ * On tmpfs, so a reboot (which resets what a node changes) also clears it.
+ */
 export function nodeLockPath(): string {
-  return join(cacheRoot(), 'node.lock');
+  return '/run/capstan/node.lock';
+}
+
+/**
+ * If the node lock's holder is gone (a crashed run, a killed `capstan dev cluster` daemon), put back what it
+ * left and release the lock. Returns true when it cleaned up. A live holder is left alone.
+ */
+export function cleanStaleNode(): boolean {
+  const path = nodeLockPath();
+  const held = readLock(path);
+  if (!held || isProcessRunning(held.pid)) return false;
+  restoreHost(held.root, held.before);
+  rmSync(path, { force: true });
+  return true;
 }
 
 function readLock(path: string): NodeLock | undefined {
@@ -524,7 +540,7 @@ function importImage(spec: ImageSpec, dir: string, socket: string): void {
  * Join a node to a control plane: a private containerd (own root, state and sockets; CRI on), a CNI
  * bridge `capstan0` on 10.244.0.0/24 with no route out, kube-scheduler and a kubelet. Resolves when the
  * node is Ready and the `default` ServiceAccount exists. Root only; one node per machine (a lock file,
- * `~/.cache/capstan/node.lock`; a previous run that crashed is cleaned up first).
+ * {@link nodeLockPath}; a previous run that crashed is cleaned up first).
  *
  * `stop()` (also run on process exit) puts the host back: processes, mounts, the bridge, kubepods
  * cgroups, the sysctls the kubelet changed, and the fixed paths it created.
