@@ -221,3 +221,30 @@ export function pauseImageSpec(dir: string, name = 'capstan.local/pause:1'): Ima
   }
   return { name, files: [{ path: 'pause', from: binary, mode: 0o755 }], entrypoint: ['/pause'] };
 }
+
+/**
+ * A host program and the shared libraries it links (from `ldd`), at the same paths inside the image: how a
+ * Debian or npm binary (node, redis-server) runs in an image without its distribution.
+ */
+export function binaryWithLibraries(binary: string, pathInImage = binary): ImageFile[] {
+  let out: string;
+  try {
+    out = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  } catch (err) {
+    // A static binary: ldd says "not a dynamic executable" and exits 1.
+    if (/not a dynamic executable/.test(String((err as { stderr?: string }).stderr ?? ''))) {
+      return [{ path: pathInImage, from: binary, mode: 0o755 }];
+    }
+    throw new PeerError('CAP_ERR_PEER_NOT_FOUND', `ldd ${binary} failed`, '', { cause: err });
+  }
+  const libs = new Set<string>();
+  for (const line of out.split('\n')) {
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m?.[1]) libs.add(m[1]);
+  }
+  return [
+    { path: pathInImage, from: binary, mode: 0o755 },
+    ...[...libs].map((lib) => ({ path: lib, from: lib, mode: 0o755 })),
+  ];
+}

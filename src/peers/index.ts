@@ -40,6 +40,7 @@ export {
 } from './control-plane.ts';
 export { PeerError, PeerErrorCode } from './errors.ts';
 export {
+  binaryWithLibraries,
   buildImageArchive,
   busyboxImageSpec,
   type ImageFile,

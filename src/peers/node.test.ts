@@ -2,11 +2,14 @@
 // machine at a time, behind the node lock); every test uses its own namespace. Root only.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHttpTransport, httpRequest } from '../runtime/index.ts';
 import {
+  binaryWithLibraries,
   buildImageArchive,
   busyboxImageSpec,
   type ControlPlane,
@@ -54,18 +57,34 @@ function kubectl(args: string[], input?: string): string {
 }
 
 /** Poll `check` until it returns a value; generous deadline that only a hang misses. */
-async function until<T>(what: string, check: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
-      const value = check();
+      const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`${what}: not reached in time (${String(last ?? '')})`);
     await sleep(250);
+  }
+}
+
+/** One GET on a fresh connection that is closed after: nothing pooled outlives the pod. */
+async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  const http = createHttpTransport({ origin: target.origin, retry: false });
+  try {
+    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 5_000 } });
+    return { status: res.status, body: await res.body.text() };
+  } finally {
+    await http.destroy();
   }
 }
 
@@ -222,6 +241,69 @@ test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { 
   // No route out: the pod's routing table has the pod subnet only.
   const routes = kubectl(['-n', ns, 'exec', 'client', '--', 'ip', 'route']);
   assert.doesNotMatch(routes, /default/);
+});
+
+test('a Capstan service runs as a pod (Node 24 and the bundled service in an image); /readyz answers on the pod IP', {
+  skip,
+}, async () => {
+  // The service: capstan/runtime's createService, bundled into one file with esbuild.
+  const work = mkdtempSync(join(tmpdir(), 'capstan-pod-app-'));
+  try {
+    const entry = join(work, 'entry.ts');
+    writeFileSync(
+      entry,
+      `import { createService } from ${JSON.stringify(join(import.meta.dirname, '..', 'runtime', 'index.ts'))};
+const service = createService({ name: 'capstan-pod', port: 8080, lifecycle: { drainDelayMs: 0 },
+  routes: { '/hello': (_req, res) => res.end('hello from capstan') } });
+await service.start();
+service.handleSignals();
+`,
+    );
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      conditions: ['capstan-source'],
+      // Bundled CommonJS dependencies call require().
+      banner: {
+        js: "import { createRequire as cr } from 'node:module'; const require = cr(import.meta.url);",
+      },
+      outfile: join(work, 'app.mjs'),
+      logLevel: 'silent',
+    });
+    await cp.node!.loadImage({
+      name: 'capstan.local/capstan-service:1',
+      files: [
+        ...binaryWithLibraries(process.execPath, '/usr/local/bin/node'),
+        { path: 'app/app.mjs', from: join(work, 'app.mjs') },
+      ],
+      dirs: ['etc'],
+      cmd: ['/usr/local/bin/node', '/app/app.mjs'],
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const ns = namespace('capstan');
+  kubectl([
+    '-n',
+    ns,
+    'run',
+    'svc',
+    '--image=capstan.local/capstan-service:1',
+    '--image-pull-policy=Never',
+    '--restart=Never',
+  ]);
+  await until('service pod Running', () => (podsRunning(ns, 'run=svc')?.length === 1 ? true : undefined));
+  const ip = kubectl(['-n', ns, 'get', 'pod', 'svc', '-o', 'jsonpath={.status.podIP}']).trim();
+  const readyz = await until('readyz', async () => {
+    const res = await httpGet(`http://${ip}:8080/readyz`);
+    return res.status === 200 ? (JSON.parse(res.body) as { status: string }) : undefined;
+  });
+  assert.equal(readyz.status, 'ok');
+  assert.equal((await httpGet(`http://${ip}:8080/hello`)).body, 'hello from capstan');
 });
 
 test('after teardown the host is as before: sysctls, mounts, interfaces, processes, cgroups', {

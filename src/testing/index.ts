@@ -3,6 +3,7 @@
 // re-exported here because tests used them from here first.
 
 export {
+  binaryWithLibraries,
   buildImageArchive,
   busyboxImageSpec,
   type ControlPlane,
