@@ -51,6 +51,7 @@ export {
 export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
 export {
   cleanStaleNode,
+  holdNodeLock,
   type KubeNode,
   type NodeHostState,
   type NodeOptions,

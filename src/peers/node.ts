@@ -1,17 +1,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
-  closeSync,
   type Dirent,
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmdirSync,
   rmSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -111,8 +111,13 @@ export interface NodeHostState {
 /** The lock file's content: who holds the node and what to put back. */
 interface NodeLock {
   pid: number;
+  /** The node's folder; empty for a hold without a node ({@link holdNodeLock}). */
   root: string;
   before: NodeHostState;
+  /** Processes whose `CAPSTAN_NODE_LOCK_OWNER` is this may start a node inside this hold. */
+  owner?: string;
+  /** The hold this node started inside: written back when the node stops (or is found dead). */
+  previous?: NodeLock;
 }
 
 function readSysctl(key: string): string | undefined {
@@ -181,8 +186,7 @@ export function cleanStaleNode(): boolean {
   const path = nodeLockPath();
   const held = readLock(path);
   if (!held || isProcessRunning(held.pid)) return false;
-  restoreHost(held.root, held.before);
-  rmSync(path, { force: true });
+  clearStale(path, held, () => {});
   return true;
 }
 
@@ -194,35 +198,79 @@ function readLock(path: string): NodeLock | undefined {
   }
 }
 
-function tryCreateLock(path: string, lock: NodeLock): boolean {
+/** A lock file written whole: readers never see it half-written (they would take it for a stale one). */
+function writeTemp(path: string, lock: NodeLock): string {
   mkdirSync(dirname(path), { recursive: true });
-  let fd: number;
+  const tmp = `${path}.${process.pid}.${randomUUID()}`;
+  writeFileSync(tmp, JSON.stringify(lock), { mode: 0o600 });
+  return tmp;
+}
+
+/** Create the lock with its content in one step (a hard link fails if the lock exists). */
+function tryCreateLock(path: string, lock: NodeLock): boolean {
+  const tmp = writeTemp(path, lock);
   try {
-    fd = openSync(path, 'wx', 0o600);
+    linkSync(tmp, path);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    writeSync(fd, JSON.stringify(lock));
   } finally {
-    closeSync(fd);
+    rmSync(tmp, { force: true });
   }
-  return true;
+}
+
+/** Replace the lock's content atomically (rename). */
+function rewriteLock(path: string, lock: NodeLock): void {
+  renameSync(writeTemp(path, lock), path);
+}
+
+function sameLock(a: NodeLock | undefined, b: NodeLock | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+const OWNER_ENV = 'CAPSTAN_NODE_LOCK_OWNER';
+
+/** The lock is a hold (no node in it) taken by this process or, through the environment, by its parent. */
+function isOurHold(held: NodeLock): boolean {
+  const token = process.env[OWNER_ENV];
+  return held.root === '' && token !== undefined && held.owner === token;
+}
+
+/**
+ * A stale lock (its holder is gone): put back what that node left, then the hold it ran inside if that
+ * hold's process still lives, else remove the lock.
+ */
+function clearStale(path: string, held: NodeLock | undefined, log: (l: string) => void): void {
+  if (held?.root) {
+    log(`cleaning up after a node that did not stop (pid ${held.pid}, ${held.root})`);
+    restoreHost(held.root, held.before);
+  }
+  // Another waiter may have cleaned up meanwhile and the lock moved on: then it is not ours to touch.
+  if (!sameLock(readLock(path), held)) return;
+  if (held?.previous && isProcessRunning(held.previous.pid)) rewriteLock(path, held.previous);
+  else rmSync(path, { force: true });
 }
 
 /**
  * Take the node lock. A lock whose holder is gone (a crashed run) is cleaned up first: its processes,
- * mounts, bridge and cgroups, then its host state written back.
+ * mounts, bridge and cgroups, then its host state written back. Inside a hold of ours ({@link holdNodeLock})
+ * it returns that hold, to be written back when the node stops; else undefined (the lock is new).
  */
-async function acquireLock(lock: NodeLock, timeoutMs: number, log: (l: string) => void): Promise<void> {
+async function acquireLock(
+  lock: NodeLock,
+  timeoutMs: number,
+  log: (l: string) => void,
+): Promise<NodeLock | undefined> {
   const path = nodeLockPath();
   const deadline = Date.now() + timeoutMs;
   let told = false;
   for (;;) {
-    if (tryCreateLock(path, lock)) return;
+    if (tryCreateLock(path, lock)) return undefined;
     const held = readLock(path);
-    if (held && held.pid !== process.pid && isProcessRunning(held.pid)) {
+    if (held && isProcessRunning(held.pid)) {
+      if (isOurHold(held)) return held;
+      // Another node (or another's hold, or a node of this very process): wait for it.
       if (Date.now() > deadline) {
         throw new PeerError('CAP_ERR_PEER_NODE_BUSY', `another node (pid ${held.pid}) holds ${path}`);
       }
@@ -231,13 +279,35 @@ async function acquireLock(lock: NodeLock, timeoutMs: number, log: (l: string) =
       await sleep(500);
       continue;
     }
-    // Stale (or unreadable, e.g. a crash mid-write): put back what the previous run left, then retry.
-    if (held) {
-      log(`cleaning up after a node that did not stop (pid ${held.pid}, ${held.root})`);
-      restoreHost(held.root, held.before);
-    }
-    rmSync(path, { force: true });
+    // Stale: its holder is gone. (Lock files are written whole, so an unreadable one is garbage.)
+    clearStale(path, held, log);
   }
+}
+
+/**
+ * Hold the node lock without a node, e.g. across a test file that compares the host before and after its
+ * nodes: nodes this process (or its children, through `CAPSTAN_NODE_LOCK_OWNER` in the environment) start
+ * run inside the hold; every other node on the machine waits until `release()`.
+ */
+export async function holdNodeLock(
+  options: { timeoutMs?: number; log?: (l: string) => void } = {},
+): Promise<{ owner: string; release(): void }> {
+  const owner = randomUUID();
+  const path = nodeLockPath();
+  await acquireLock(
+    { pid: process.pid, root: '', before: nodeHostState(), owner },
+    options.timeoutMs ?? 15 * 60_000,
+    options.log ?? (() => {}),
+  );
+  process.env[OWNER_ENV] = owner;
+  const release = () => {
+    const held = readLock(path);
+    if (held?.owner === owner && held.root === '') rmSync(path, { force: true });
+    if (process.env[OWNER_ENV] === owner) delete process.env[OWNER_ENV];
+    forget();
+  };
+  const forget = onExitAfterProcesses(release);
+  return { owner, release };
 }
 
 function run(cmd: string, args: string[]): boolean {
@@ -560,20 +630,29 @@ export async function startNode(
   // a node's folder before its mounts are gone.
   const root = mkdtempSync(join(tmpdir(), 'capstan-node-'));
   const before = nodeHostState();
+  const owner = randomUUID();
+  let previous: NodeLock | undefined;
   try {
-    await acquireLock({ pid: process.pid, root, before }, options.lockTimeoutMs ?? 15 * 60_000, log);
+    previous = await acquireLock(
+      { pid: process.pid, root, before, owner },
+      options.lockTimeoutMs ?? 15 * 60_000,
+      log,
+    );
   } catch (err) {
     rmSync(root, { recursive: true, force: true });
     throw err;
   }
   // The lock was taken after the snapshot: re-read, in case a stale run's cleanup just changed the host.
   const state = nodeHostState();
-  writeFileSync(nodeLockPath(), JSON.stringify({ pid: process.pid, root, before: state }));
+  const lock: NodeLock = { pid: process.pid, root, before: state, owner, ...(previous ? { previous } : {}) };
+  rewriteLock(nodeLockPath(), lock);
   const processes: PeerProcess[] = [];
   let stopped = false;
   const restore = () => {
     restoreHost(root, state);
-    rmSync(nodeLockPath(), { force: true });
+    // Back to the hold this node ran inside, if any; else free.
+    if (previous) rewriteLock(nodeLockPath(), previous);
+    else rmSync(nodeLockPath(), { force: true });
   };
   const forget = onExitAfterProcesses(restore);
   const stop = async () => {

@@ -12,6 +12,7 @@ export {
   type ControlPlaneWebhookServer,
   cacheRoot,
   ensurePeers,
+  holdNodeLock,
   type ImageFile,
   type ImageSpec,
   type KubeAssets,
