@@ -12,7 +12,11 @@ const main = new URL('./main.ts', import.meta.url).pathname;
 // A private cache root keeps this test away from a developer's own `capstan dev cluster`; the binaries
 // come from the usual place through CAPSTAN_KUBE_ASSETS.
 const cache = mkdtempSync(join(tmpdir(), 'capstan-cluster-cli-'));
-const env = { ...process.env, CAPSTAN_CACHE_DIR: cache, CAPSTAN_KUBE_ASSETS: resolveKubeAssets({}).dir };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  CAPSTAN_CACHE_DIR: cache,
+  CAPSTAN_KUBE_ASSETS: resolveKubeAssets({}).dir,
+};
 const stateDir = join(cache, 'cluster');
 
 function capstan(...args: string[]) {
@@ -172,11 +176,24 @@ test('up --controller-manager: Deployments get ReplicaSets, as on a real cluster
 test('up --node: a pod runs and logs; down stops the node and puts the host back', {
   skip: process.getuid?.() === 0 ? false : 'a node needs root',
 }, async () => {
-  const { nodeHostState, nodeMounts } = await import('../peers/index.ts');
+  const { holdNodeLock, nodeHostState, nodeMounts } = await import('../peers/index.ts');
   const snapshot = () => {
     const { shimSockets: _, ...state } = nodeHostState();
     return { ...state, mounts: nodeMounts() };
   };
+  // No other node (another test file's) may change the host between the two snapshots: hold the machine's
+  // node lock; the daemon's node runs inside the hold (CAPSTAN_NODE_LOCK_OWNER reaches it).
+  const hold = await holdNodeLock();
+  env.CAPSTAN_NODE_LOCK_OWNER = hold.owner;
+  try {
+    await upNodeAndDown(snapshot);
+  } finally {
+    delete env.CAPSTAN_NODE_LOCK_OWNER;
+    hold.release();
+  }
+});
+
+async function upNodeAndDown(snapshot: () => unknown): Promise<void> {
   const beforeState = snapshot();
   const up = capstan('up', '--node');
   assert.equal(up.status, 0, `${up.stderr}\n${tail(join(stateDir, 'daemon.log'))}`);
@@ -213,7 +230,8 @@ test('up --node: a pod runs and logs; down stops the node and puts the host back
   assert.equal(capstan('down').status, 0);
   assert.deepEqual([st.pid, ...st.processes.map((p) => p.pid)].filter(alive), []);
   assert.deepEqual(snapshot(), beforeState);
-});
+  assert.equal(existsSync('/sys/class/net/capstan0'), false);
+}
 
 function tail(path: string): string {
   try {
