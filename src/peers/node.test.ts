@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -319,8 +320,22 @@ test('after teardown the host is as before: sysctls, mounts, interfaces, process
 }, async () => {
   const root = cp.node!.containerdAddress.split('/containerd/')[0]!;
   const kubeletPid = cp.node!.processes.find((p) => p.name === 'kubelet')!.pid;
-  await cp.stop();
-  stopped = true;
+  // Another containerd's shim (dockerd's, from a test running beside this one) that started while the node
+  // ran: its socket shares /run/containerd/s with the node's shims and must outlive the node's teardown.
+  const foreign = join('/run/containerd/s', `capstan-test-${process.pid}`);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(foreign, resolve));
+  try {
+    await cp.stop();
+    stopped = true;
+    assert.ok(
+      existsSync(foreign),
+      'a live shim socket of another containerd was removed by the node teardown',
+    );
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(foreign, { force: true });
+  }
   assert.deepEqual(hostSnapshot(), beforeState);
   assert.deepEqual(nodeMounts(root), []);
   // No process of the node is left (containerd, shims, kubelet).

@@ -92,10 +92,30 @@ const FIXED_PATHS = [
   '/var/log/containers',
   '/var/log/pods',
   '/var/lib/cni',
-  '/run/containerd/s',
+  '/run/containerd/s', // SHIM_SOCKET_DIR
 ];
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Where containerd 1.6 shims put their sockets, whichever containerd started them. */
+const SHIM_SOCKET_DIR = '/run/containerd/s';
+
+/** Paths of the unix sockets some live process is bound to (`/proc/net/unix`), e.g. running shims. */
+function boundUnixSockets(): Set<string> {
+  const paths = new Set<string>();
+  let table = '';
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return paths;
+  }
+  for (const line of table.split('\n').slice(1)) {
+    // Num RefCount Protocol Flags Type St Inode Path: the path is the eighth field, when bound to one.
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields[7]!.startsWith('/')) paths.add(fields[7]!);
+  }
+  return paths;
+}
 
 /** The host as the node found it: restored on stop, and by the next start after a crash. */
 export interface NodeHostState {
@@ -422,11 +442,21 @@ export function restoreHost(root: string, before: NodeHostState): void {
       } catch {}
     }
   }
-  for (const socket of listDir('/run/containerd/s')) {
-    if (!before.shimSockets.includes(socket)) rmSync(join('/run/containerd/s', socket), { force: true });
+  // Shim sockets of every containerd on the machine share /run/containerd/s (dockerd's too, which may have
+  // started containers while the node ran): remove only new sockets no live process is bound to any more.
+  const bound = boundUnixSockets();
+  for (const socket of listDir(SHIM_SOCKET_DIR)) {
+    const path = join(SHIM_SOCKET_DIR, socket);
+    if (!before.shimSockets.includes(socket) && !bound.has(path)) rmSync(path, { force: true });
   }
   for (const path of [...FIXED_PATHS].reverse()) {
-    if (!before.existing.includes(path)) rmSync(path, { recursive: true, force: true });
+    if (before.existing.includes(path)) continue;
+    if (path === SHIM_SOCKET_DIR) {
+      // Only when nothing else lives there now.
+      if (listDir(path).length === 0) rmSync(path, { recursive: true, force: true });
+    } else {
+      rmSync(path, { recursive: true, force: true });
+    }
   }
   if (!before.existing.includes('/run/containerd/s') && listDir('/run/containerd').length === 0) {
     rmSync('/run/containerd', { recursive: true, force: true });
