@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createLogger } from '../log/logger.ts';
-import { createService } from './service.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { createService, type ServiceOptions } from './service.ts';
 
 function memoryLogger() {
   const lines: Array<Record<string, unknown>> = [];
@@ -28,14 +28,21 @@ async function rawRequest(port: number, text: string): Promise<string> {
   });
 }
 
-test('built-in endpoints, routes, request ids and HTTP metrics', async () => {
-  const { logger } = memoryLogger();
-  await using service = createService({
+/** A service on a free loopback port with no drain delay, as most tests here want; `options` adds or overrides. */
+function loopbackService(logger: Logger, options: Partial<ServiceOptions> = {}) {
+  return createService({
     name: 'svc',
     port: 0,
     host: '127.0.0.1',
     logger,
     lifecycle: { drainDelayMs: 0 },
+    ...options,
+  });
+}
+
+test('built-in endpoints, routes, request ids and HTTP metrics', async () => {
+  const { logger } = memoryLogger();
+  await using service = loopbackService(logger, {
     routes: { '/hello': (_req, res, ctx) => res.end(`hello ${ctx.requestId}`) },
   });
   const url = await service.start();
@@ -54,12 +61,7 @@ test('built-in endpoints, routes, request ids and HTTP metrics', async () => {
 
 test('a throwing handler answers 500 with the request id and logs the error', async () => {
   const { logger, lines } = memoryLogger();
-  await using service = createService({
-    name: 'svc',
-    port: 0,
-    host: '127.0.0.1',
-    logger,
-    lifecycle: { drainDelayMs: 0 },
+  await using service = loopbackService(logger, {
     routes: {
       '/sync': () => {
         throw new Error('boom');
@@ -84,13 +86,7 @@ test('a throwing handler answers 500 with the request id and logs the error', as
 
 test('malformed requests get a 4xx with a reason, not a reset', async () => {
   const { logger } = memoryLogger();
-  await using service = createService({
-    name: 'svc',
-    port: 0,
-    host: '127.0.0.1',
-    logger,
-    lifecycle: { drainDelayMs: 0 },
-  });
+  await using service = loopbackService(logger);
   const url = await service.start();
   const port = Number(new URL(url).port);
   const garbage = await rawRequest(port, 'NOT HTTP AT ALL\r\n\r\n');
@@ -134,13 +130,7 @@ test('createService reads no environment: a bad PORT, HOST or LOG_LEVEL there br
   Object.assign(process.env, { PORT: 'abc', HOST: 'no such host', LOG_LEVEL: 'verbose' });
   try {
     const { logger } = memoryLogger();
-    await using service = createService({
-      name: 'svc',
-      port: 0,
-      host: '127.0.0.1',
-      logger,
-      lifecycle: { drainDelayMs: 0 },
-    });
+    await using service = loopbackService(logger);
     const url = await service.start();
     assert.equal((await fetch(`${url}/livez`)).status, 200);
     // Not listening at all (no port given) does not read PORT either; nor does the default logger.
@@ -157,13 +147,7 @@ test('createService reads no environment: a bad PORT, HOST or LOG_LEVEL there br
 test('a failing check: /readyz?verbose withholds the reason, the log carries it once per change, redacted', async () => {
   const { logger, lines } = memoryLogger();
   let failing = true;
-  await using service = createService({
-    name: 'svc',
-    port: 0,
-    host: '127.0.0.1',
-    logger,
-    lifecycle: { drainDelayMs: 0 },
-  });
+  await using service = loopbackService(logger);
   service.health.register({
     name: 'db',
     check: async () => {
@@ -188,12 +172,8 @@ test('a failing check: /readyz?verbose withholds the reason, the log carries it 
   await service.health.runNow('db');
   assert.equal(lines.filter((l) => l['msg'] === 'health check recovered').length, 1);
 
-  await using exposed = createService({
+  await using exposed = loopbackService(logger, {
     name: 'svc2',
-    port: 0,
-    host: '127.0.0.1',
-    logger,
-    lifecycle: { drainDelayMs: 0 },
     exposeCheckErrors: true,
   });
   exposed.health.register({ name: 'db', check: async () => Promise.reject(new Error('refused')) });
