@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpTransport, httpRequest } from '../runtime/index.ts';
+import { createHttpTransport, httpRequest, processesWithCommandLine } from '../runtime/index.ts';
 import {
   binaryWithLibraries,
   buildImageArchive,
@@ -340,16 +340,7 @@ test('after teardown the host is as before: sysctls, mounts, interfaces, process
   assert.deepEqual(hostSnapshot(), beforeState);
   assert.deepEqual(nodeMounts(root), []);
   // No process of the node is left (containerd, shims, kubelet).
-  const left = readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(root);
-      } catch {
-        return false;
-      }
-    });
-  assert.deepEqual(left, []);
+  assert.deepEqual(processesWithCommandLine(root), []);
   assert.throws(() => process.kill(kubeletPid, 0));
 });
 
@@ -375,22 +366,10 @@ function childNode(how: 'exit' | 'kill'): { dir: string; nodeRoot: string; pids:
   return JSON.parse(line!) as { dir: string; nodeRoot: string; pids: number[] };
 }
 
-function processesNaming(root: string): string[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(root);
-      } catch {
-        return false;
-      }
-    });
-}
-
 test('a process that exits without stop() puts the host back (exit hook)', { skip }, () => {
   const started = childNode('exit');
   assert.deepEqual(hostSnapshot(), beforeState);
-  assert.deepEqual(processesNaming(started.nodeRoot), []);
+  assert.deepEqual(processesWithCommandLine(started.nodeRoot), []);
   assert.equal(existsSync(started.nodeRoot), false);
   // Back to this file's hold: the child's node ran inside it.
   assert.equal(JSON.parse(readFileSync(nodeLockPath(), 'utf8')).pid, process.pid);
@@ -404,7 +383,7 @@ test('after a crash (SIGKILL), the next node start cleans up what the crashed ru
     // Nothing ran the crashed run's hooks: its node still runs and holds the lock, until the next node
     // start (ours below, or another file's waiting for the lock) cleans up after it.
     const next = await startControlPlane({ node: true });
-    assert.deepEqual(processesNaming(crashed.nodeRoot), []);
+    assert.deepEqual(processesWithCommandLine(crashed.nodeRoot), []);
     assert.equal(existsSync(crashed.nodeRoot), false);
     await next.stop();
     assert.deepEqual(hostSnapshot(), beforeState);

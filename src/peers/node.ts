@@ -22,6 +22,7 @@ import {
   httpRequest,
   isProcessRunning,
   onExitAfterProcesses,
+  processesWithCommandLine,
 } from '../runtime/index.ts';
 import { PeerError } from './errors.ts';
 import { buildImageArchive, busyboxImageSpec, type ImageSpec, pauseImageSpec } from './images.ts';
@@ -334,18 +335,9 @@ function run(cmd: string, args: string[]): boolean {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 }
 
-/** Processes whose command line names `root` (containerd, kubelet, shims): by pid. */
+/** Processes whose command line names `root` (containerd, kubelet, shims), this one aside: by pid. */
 function processesUnder(root: string): number[] {
-  const pids: number[] = [];
-  for (const entry of listDir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(root)) pids.push(pid);
-    } catch {}
-  }
-  return pids;
+  return processesWithCommandLine(root).filter((pid) => pid !== process.pid);
 }
 
 /** Every kubepods cgroup folder not in `keep`, deepest first. */
