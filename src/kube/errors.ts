@@ -1,0 +1,46 @@
+import { CapstanError } from '../runtime/index.ts';
+
+/** Codes of the kube area; tests and callers branch on these. */
+export const KubeErrorCode = {
+  /** 404 from the apiserver: no such object, or no such resource type. */
+  notFound: 'CAP_ERR_KUBE_NOT_FOUND',
+  /** 409: the object exists already, or a resourceVersion / server-side apply conflict. */
+  conflict: 'CAP_ERR_KUBE_CONFLICT',
+  /** 422 (or 400): the apiserver rejected the object (schema, enum, minimum, CEL rule...). */
+  invalid: 'CAP_ERR_KUBE_INVALID',
+  /** 401 or 403: the credentials are refused, or RBAC does not allow the verb. */
+  forbidden: 'CAP_ERR_KUBE_FORBIDDEN',
+  /** 410 Gone: the resourceVersion asked for is older than etcd keeps; relist. */
+  gone: 'CAP_ERR_KUBE_GONE',
+  /** 5xx, 429 after retries, and other statuses the apiserver answers with. */
+  api: 'CAP_ERR_KUBE_API',
+  /** The apiserver could not be reached (refused, reset, timed out before a response). */
+  connect: 'CAP_ERR_KUBE_CONNECT',
+  /** A kubeconfig or in-cluster setting that cannot be used (missing context, unreadable file, no server). */
+  config: 'CAP_ERR_KUBE_CONFIG',
+} as const;
+/** One of {@link KubeErrorCode}'s values. */
+export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
+
+/**
+ * Error raised by the kube area. `status` is the apiserver's HTTP status when there was one, and `reason`
+ * the `reason` of its `Status` object (`AlreadyExists`, `Invalid`, `Expired`...), so callers branch on `code`
+ * and still see the apiserver's own words in `message`.
+ */
+export class KubeError extends CapstanError {
+  declare readonly code: KubeErrorCode;
+  /** HTTP status from the apiserver, or 0 when no response came. */
+  readonly status: number;
+  /** The `reason` field of the apiserver's `Status`, or '' when there was none. */
+  readonly reason: string;
+
+  constructor(
+    code: KubeErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number; reason?: string },
+  ) {
+    super(code, message, options);
+    this.status = options?.status ?? 0;
+    this.reason = options?.reason ?? '';
+  }
+}
