@@ -34,6 +34,11 @@ const groups: CommandGroup[] = [
     load: () => import('./docker.ts'),
   },
   {
+    name: 'crd',
+    summary: 'CustomResourceDefinitions from custom resources defined in TypeScript',
+    load: () => import('./crd.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

@@ -18,6 +18,8 @@ export const KubeErrorCode = {
   connect: 'CAP_ERR_KUBE_CONNECT',
   /** A kubeconfig or in-cluster setting that cannot be used (missing context, unreadable file, no server). */
   config: 'CAP_ERR_KUBE_CONFIG',
+  /** A custom resource definition that cannot be generated (names, versions, a non-structural schema); `problems` lists each. */
+  crd: 'CAP_ERR_KUBE_CRD',
 } as const;
 /** One of {@link KubeErrorCode}'s values. */
 export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
@@ -33,14 +35,17 @@ export class KubeError extends CapstanError {
   readonly status: number;
   /** The `reason` field of the apiserver's `Status`, or '' when there was none. */
   readonly reason: string;
+  /** Each thing wrong, when there are several (a CRD definition lists all its problems at once); else empty. */
+  readonly problems: readonly string[];
 
   constructor(
     code: KubeErrorCode,
     message: string,
-    options?: { cause?: unknown; status?: number; reason?: string },
+    options?: { cause?: unknown; status?: number; reason?: string; problems?: readonly string[] },
   ) {
     super(code, message, options);
     this.status = options?.status ?? 0;
     this.reason = options?.reason ?? '';
+    this.problems = options?.problems ?? [];
   }
 }

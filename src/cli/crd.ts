@@ -1,0 +1,77 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import type { CustomResource } from '../kube/index.ts';
+import { CliError, CliErrorCode } from './errors.ts';
+import { runAction } from './run-action.ts';
+
+/** Import each module and return the custom resources it exports (all, or the one named), by export name. */
+async function resourcesIn(modulePaths: string[], exportName?: string): Promise<CustomResource[]> {
+  const { exportedCustomResources } = await import('../kube/index.ts');
+  const out: CustomResource[] = [];
+  for (const modulePath of modulePaths) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
+    }
+    let found = exportedCustomResources(mod);
+    if (exportName !== undefined) found = found.filter(([name]) => name === exportName);
+    if (found.length === 0) {
+      throw new CliError(
+        CliErrorCode.usage,
+        exportName === undefined
+          ? `${modulePath} exports no custom resource (made by defineCustomResource or customResource(...).storedAs)`
+          : `${modulePath} exports no custom resource named ${exportName}`,
+      );
+    }
+    out.push(...found.map(([, resource]) => resource));
+  }
+  return out;
+}
+
+/** `capstan crd`: CustomResourceDefinitions from custom resources defined in TypeScript. */
+export function command(): Command {
+  const crd = new Command('crd').description('CustomResourceDefinitions from TypeScript definitions');
+  crd
+    .command('generate')
+    .description(
+      'Write one CRD YAML per custom resource a module exports (to stdout without -o); exit 78 listing every problem if one cannot be generated',
+    )
+    .argument('<modules...>', '.ts or .js modules exporting resources made by defineCustomResource')
+    .option('-o, --output <dir>', 'write <group>_<plural>.yaml files into this folder (created if missing)')
+    .option('--export <name>', 'only this export')
+    .action((modulePaths: string[], opts: { output?: string; export?: string }) =>
+      runAction('capstan crd generate', async () => {
+        const { crdManifests, KubeError, KubeErrorCode } = await import('../kube/index.ts');
+        const { stringify } = await import('yaml');
+        const resources = await resourcesIn(modulePaths, opts.export);
+        let manifests: ReturnType<typeof crdManifests>;
+        try {
+          manifests = crdManifests(resources);
+        } catch (err) {
+          // A definition that cannot become a CRD is bad input, reported whole (every problem), as config is.
+          if (err instanceof KubeError && err.code === KubeErrorCode.crd) {
+            throw new CliError(CliErrorCode.invalidInput, err.message, { cause: err });
+          }
+          throw err;
+        }
+        const documents = manifests.map((m) => ({ manifest: m, text: stringify(m, { lineWidth: 0 }) }));
+        if (opts.output === undefined) {
+          process.stdout.write(documents.map((d) => d.text).join('---\n'));
+          return;
+        }
+        mkdirSync(opts.output, { recursive: true });
+        for (const { manifest, text } of documents) {
+          // controller-gen's naming, so a kustomization written for kubebuilder output fits as is.
+          const file = join(opts.output, `${manifest.spec.group}_${manifest.spec.names.plural}.yaml`);
+          writeFileSync(file, text);
+          process.stdout.write(`wrote ${file}\n`);
+        }
+      }),
+    );
+  return crd;
+}

@@ -1,0 +1,2 @@
+// A module with no custom resource.
+export const answer = 42;
