@@ -20,6 +20,12 @@ export const KubeErrorCode = {
   config: 'CAP_ERR_KUBE_CONFIG',
   /** A custom resource definition that cannot be generated (names, versions, a non-structural schema); `problems` lists each. */
   crd: 'CAP_ERR_KUBE_CRD',
+  /** No answer in time: the request's deadline passed, or a watch stream went silent past its watchdog. */
+  timeout: 'CAP_ERR_KUBE_TIMEOUT',
+  /** An answer that is not what the API promises (a body that is not JSON, a watch event without a type). */
+  decode: 'CAP_ERR_KUBE_DECODE',
+  /** A call the client cannot make as asked (a namespaced object without a namespace, an object without a name). */
+  usage: 'CAP_ERR_KUBE_USAGE',
 } as const;
 /** One of {@link KubeErrorCode}'s values. */
 export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];

@@ -1,6 +1,57 @@
 // capstan/kube: Kubernetes client, watches that survive, caches, controllers and CRDs from TypeScript types.
 
 export {
+  ClusterRole,
+  ClusterRoleBinding,
+  ConfigMap,
+  CoreEvent,
+  CronJob,
+  CustomResourceDefinition,
+  DaemonSet,
+  Deployment,
+  EndpointSlice,
+  Endpoints,
+  Event,
+  HorizontalPodAutoscaler,
+  Ingress,
+  Job,
+  Lease,
+  MutatingWebhookConfiguration,
+  Namespace,
+  NetworkPolicy,
+  Node,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  PodDisruptionBudget,
+  ReplicaSet,
+  Role,
+  RoleBinding,
+  Secret,
+  Service,
+  ServiceAccount,
+  StatefulSet,
+  ValidatingWebhookConfiguration,
+} from './builtin.ts';
+export {
+  type ApiResource,
+  type ApiResourceList,
+  KubeClient,
+  type KubeClientOptions,
+  type KubeHttpOptions,
+  type KubeVersion,
+} from './client.ts';
+export {
+  defaultKubeConfig,
+  type InClusterConfigOptions,
+  inClusterConfig,
+  isInCluster,
+  type KubeClientConfig,
+  type LoadKubeconfigOptions,
+  loadKubeconfig,
+  SERVICE_ACCOUNT_DIR,
+} from './config.ts';
+export {
   type CustomObject,
   type CustomObjectMeta,
   type CustomResource,
@@ -46,4 +97,41 @@ export {
 } from './crd/schema.ts';
 export { checkStructural } from './crd/structural.ts';
 export { KubeError, KubeErrorCode } from './errors.ts';
+export {
+  isStatus,
+  type KubeObject,
+  type KubeStatus,
+  type ObjectList,
+  type ObjectMeta,
+  type OwnerReference,
+  objectKey,
+  type PartialObjectMetadata,
+  type WatchEvent,
+  type Wire,
+} from './objects.ts';
+export { codeForStatus, type KubeApi, type KubeRequest, kubeErrorFromResponse } from './request.ts';
+export {
+  type ApplyOptions,
+  type CallOptions,
+  type DeleteOptions,
+  type FullList,
+  type ListOptions,
+  type PatchOptions,
+  type PatchType,
+  ResourceClient,
+  type Scale,
+  type Selector,
+  type SelectorOptions,
+  selectorString,
+  type WatchOptions,
+  type WriteOptions,
+} from './resource-client.ts';
 export { apiVersionOf, type ResourceType } from './resource-type.ts';
+export { type Indexer, labelIndexer, reflector, Store, type StoreOptions } from './store.ts';
+export {
+  isPermanentWatchError,
+  type WatcherEvent,
+  type WatcherNotice,
+  type WatcherOptions,
+  watcher,
+} from './watcher.ts';
