@@ -24,8 +24,12 @@ export const KubeErrorCode = {
   timeout: 'CAP_ERR_KUBE_TIMEOUT',
   /** An answer that is not what the API promises (a body that is not JSON, a watch event without a type). */
   decode: 'CAP_ERR_KUBE_DECODE',
-  /** A call the client cannot make as asked (a namespaced object without a namespace, an object without a name). */
+  /** A call that cannot work as asked: a namespaced object without a namespace, a queue with concurrency 0, a controller without a reconciler. */
   usage: 'CAP_ERR_KUBE_USAGE',
+  /** A reconciler gave up on an object for good ({@link TerminalError}): no retry until the object changes. */
+  terminal: 'CAP_ERR_KUBE_TERMINAL',
+  /** This replica lost (or could not renew) its leader-election Lease; its controllers stopped. */
+  leaseLost: 'CAP_ERR_KUBE_LEASE_LOST',
 } as const;
 /** One of {@link KubeErrorCode}'s values. */
 export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
@@ -54,4 +58,20 @@ export class KubeError extends CapstanError {
     this.reason = options?.reason ?? '';
     this.problems = options?.problems ?? [];
   }
+}
+
+/**
+ * Thrown (or returned through the error policy) by a reconciler when retrying cannot help: a spec that can
+ * never be satisfied, a reference to something that will not appear. The default error policy does not
+ * retry it; the key runs again only when the object (or something it owns or watches) changes.
+ */
+export class TerminalError extends KubeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(KubeErrorCode.terminal, message, options);
+  }
+}
+
+/** True for a {@link TerminalError}, or a KubeError carrying its code. */
+export function isTerminalError(error: unknown): boolean {
+  return error instanceof KubeError && error.code === KubeErrorCode.terminal;
 }

@@ -1,5 +1,6 @@
 // capstan/kube: Kubernetes client, watches that survive, caches, controllers and CRDs from TypeScript types.
 
+export { Action } from './action.ts';
 export {
   ClusterRole,
   ClusterRoleBinding,
@@ -41,6 +42,7 @@ export {
   type KubeHttpOptions,
   type KubeVersion,
 } from './client.ts';
+export { type Clock, type ClockTimer, ManualClock, systemClock } from './clock.ts';
 export {
   defaultKubeConfig,
   type InClusterConfigOptions,
@@ -96,7 +98,7 @@ export {
   zodToStructural,
 } from './crd/schema.ts';
 export { checkStructural } from './crd/structural.ts';
-export { KubeError, KubeErrorCode } from './errors.ts';
+export { isTerminalError, KubeError, KubeErrorCode, TerminalError } from './errors.ts';
 export {
   isStatus,
   type KubeObject,
@@ -135,3 +137,12 @@ export {
   type WatcherOptions,
   watcher,
 } from './watcher.ts';
+export {
+  type QueueBackoffOptions,
+  type RateLimit,
+  TokenBucket,
+  type WorkHandler,
+  WorkQueue,
+  type WorkQueueOptions,
+  type WorkQueueStats,
+} from './work-queue.ts';
