@@ -44,6 +44,15 @@ export {
 } from './client.ts';
 export { type Clock, type ClockTimer, ManualClock, systemClock } from './clock.ts';
 export {
+  type Condition,
+  type ConditionInput,
+  conditionTime,
+  findCondition,
+  isConditionTrue,
+  removeCondition,
+  setCondition,
+} from './conditions.ts';
+export {
   defaultKubeConfig,
   type InClusterConfigOptions,
   inClusterConfig,
@@ -53,6 +62,17 @@ export {
   loadKubeconfig,
   SERVICE_ACCOUNT_DIR,
 } from './config.ts';
+export {
+  Controller,
+  ControllerBuilder,
+  type ControllerDefinition,
+  type ControllerOptions,
+  type ControllerSpec,
+  type ControllerTuning,
+  controller,
+  type Mapper,
+  type WatchSpec,
+} from './controller.ts';
 export {
   type CustomObject,
   type CustomObjectMeta,
@@ -99,6 +119,10 @@ export {
 } from './crd/schema.ts';
 export { checkStructural } from './crd/structural.ts';
 export { isTerminalError, KubeError, KubeErrorCode, TerminalError } from './errors.ts';
+export { type EventInput, EventRecorder, type EventRecorderOptions } from './events.ts';
+export { type FinalizerEvent, finalizer } from './finalizer.ts';
+export { type LeaderElectionOptions, LeaderElector } from './leader-election.ts';
+export { Manager, type ManagerOptions } from './manager.ts';
 export {
   isStatus,
   type KubeObject,
@@ -111,6 +135,17 @@ export {
   type WatchEvent,
   type Wire,
 } from './objects.ts';
+export { controllerOf, groupOf, type HasMetadata, ownerReference } from './owner.ts';
+export { type Predicate, predicates, type WatchChange } from './predicates.ts';
+export {
+  defaultErrorPolicy,
+  type ErrorPolicy,
+  type ReconcileContext,
+  type ReconcileRequest,
+  type Reconciler,
+  requestKey,
+  requestOf,
+} from './reconcile.ts';
 export { codeForStatus, type KubeApi, type KubeRequest, kubeErrorFromResponse } from './request.ts';
 export {
   type ApplyOptions,
