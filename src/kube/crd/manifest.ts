@@ -6,8 +6,11 @@ import type { CustomResource, CustomResourceData, CustomResourceVersionData } fr
 import { type StructuralSchema, zodToStructural } from './schema.ts';
 import { checkStructural } from './structural.ts';
 
-/** A CustomResourceDefinition (apiextensions.k8s.io/v1) as Capstan writes it. */
-export interface CustomResourceDefinitionManifest {
+/**
+ * A CustomResourceDefinition (apiextensions.k8s.io/v1) as Capstan writes it. A type alias, not an
+ * interface, so it passes where any plain Kubernetes object is taken.
+ */
+export type CustomResourceDefinitionManifest = {
   apiVersion: 'apiextensions.k8s.io/v1';
   kind: 'CustomResourceDefinition';
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -25,7 +28,7 @@ export interface CustomResourceDefinitionManifest {
     versions: CustomResourceDefinitionVersion[];
     conversion: { strategy: 'None' };
   };
-}
+};
 
 /** One entry of a CRD's `spec.versions`. */
 export interface CustomResourceDefinitionVersion {
