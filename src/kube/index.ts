@@ -75,7 +75,6 @@ export {
 } from './controller.ts';
 export {
   type CustomObject,
-  type CustomObjectMeta,
   type CustomResource,
   CustomResourceBuilder,
   type CustomResourceData,
@@ -92,6 +91,7 @@ export {
   pluralOf,
   type ScaleSubresource,
 } from './crd/define.ts';
+export { type InstallCustomResourcesOptions, installCustomResources } from './crd/install.ts';
 export {
   type CustomResourceDefinitionManifest,
   type CustomResourceDefinitionVersion,

@@ -3,6 +3,7 @@
 // half-finished definition still imports; `crdManifest` checks everything and reports every problem.
 import type { z } from 'zod';
 import { KubeError, KubeErrorCode } from '../errors.ts';
+import type { ObjectMeta } from '../objects.ts';
 import type { ResourceType } from '../resource-type.ts';
 
 /** A column `kubectl get` prints (`additionalPrinterColumns`). */
@@ -88,21 +89,11 @@ export interface CustomResourceInput<
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-/** The `metadata` of a custom object (the fields users set; the apiserver adds uid, resourceVersion...). */
-export interface CustomObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  [field: string]: unknown;
-}
-
 /** A custom object as the apiserver returns it: defaults applied, so spec and status are zod's output types. */
 export interface CustomObject<Spec, Status = never> {
   apiVersion: string;
   kind: string;
-  metadata: CustomObjectMeta;
+  metadata: ObjectMeta;
   spec: Spec;
   status?: Status;
 }

@@ -210,6 +210,16 @@ describe('zod to structural schema: each construct', () => {
       kubeField(z.object({}), { mapType: 'atomic' }),
       { type: 'object', 'x-kubernetes-map-type': 'atomic' },
     ],
+    [
+      'kubeField entry bounds and format',
+      kubeField(z.record(z.string(), z.string()), { maxProperties: 16, minProperties: 1 }),
+      { type: 'object', additionalProperties: { type: 'string' }, minProperties: 1, maxProperties: 16 },
+    ],
+    [
+      'kubeField format',
+      kubeField(z.string(), { format: 'password' }),
+      { type: 'string', format: 'password' },
+    ],
   ];
   for (const [name, schema, expected] of cases) {
     test(name, () => assert.deepEqual(field(schema), expected));

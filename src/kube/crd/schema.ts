@@ -48,6 +48,12 @@ export interface KubeFieldOptions {
   readonly embeddedResource?: boolean;
   /** An OpenAPI format the apiserver checks (`int32`, `date-time`, `email`...), over the one derived from zod. */
   readonly format?: string;
+  /**
+   * Bounds on a record's entries (zod records have none). A bound also keeps CEL rules over a map within
+   * the apiserver's cost budget, which it estimates from the largest size the schema allows.
+   */
+  readonly minProperties?: number;
+  readonly maxProperties?: number;
 }
 
 /**
@@ -336,6 +342,8 @@ function convert(input: z.core.$ZodType, path: string, walk: Walk): Converted {
   if (options.mapType) out['x-kubernetes-map-type'] = options.mapType;
   if (options.embeddedResource) out['x-kubernetes-embedded-resource'] = true;
   if (options.format) out.format = options.format;
+  if (options.minProperties !== undefined) out.minProperties = options.minProperties;
+  if (options.maxProperties !== undefined) out.maxProperties = options.maxProperties;
   Object.assign(out, extras);
   if (nullable) out.nullable = true;
   if (hasDefault) {
