@@ -306,18 +306,22 @@ export class CustomResourceBuilder<V extends CustomResourceVersionsInput> {
     return this.#with({ plural, ...(singular !== undefined ? { singular } : {}) });
   }
 
+  /** Short names for kubectl (`kubectl get web`); calls add up. */
   withShortNames(...shortNames: string[]): CustomResourceBuilder<V> {
     return this.#with({ shortNames: [...(this.#draft.shortNames ?? []), ...shortNames] });
   }
 
+  /** Categories (`kubectl get all` lists every kind in `all`); calls add up. */
   inCategories(...categories: string[]): CustomResourceBuilder<V> {
     return this.#with({ categories: [...(this.#draft.categories ?? []), ...categories] });
   }
 
+  /** Labels of the CRD object itself. */
   withLabels(labels: Record<string, string>): CustomResourceBuilder<V> {
     return this.#with({ labels: { ...this.#draft.labels, ...labels } });
   }
 
+  /** Annotations of the CRD object itself. */
   withAnnotations(annotations: Record<string, string>): CustomResourceBuilder<V> {
     return this.#with({ annotations: { ...this.#draft.annotations, ...annotations } });
   }
