@@ -75,7 +75,8 @@ test('a Website: created with defaults, listed with its columns, scaled', async 
   assert.equal(get.status, 0, get.stderr);
   const [header, row] = get.stdout.trim().split('\n');
   assert.match(header!, /^NAME\s+IMAGE\s+REPLICAS\s+READY\s+AGE$/);
-  assert.match(row!, /^blog\s+nginx:1\.27\s+4\s+<none>\s+\d+s$/);
+  // No status yet: the Ready column is empty.
+  assert.match(row!, /^blog\s+nginx:1\.27\s+4\s+\d+s$/);
   const wide = kubectl(['get', 'websites', '-o', 'wide']);
   assert.match(wide.stdout, /\bTIER\b[\s\S]*\bstatic\b/);
 });
