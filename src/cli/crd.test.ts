@@ -87,7 +87,7 @@ describe('capstan crd generate', () => {
         'alsobrokens.nodot: group "nodot" must be a lower-case domain with at least one dot (example.com)',
         'alsobrokens.nodot: spec.anything: z.unknown() has no type, and every field of a structural schema needs one; give it a type, or mark it with preserveUnknownFields(z.unknown())',
         'brokens.ops.capstan.dev: spec.when: z.date() is not JSON; use z.iso.datetime() (a string with format date-time)',
-        'brokens.ops.capstan.dev: spec.choice: a union of string, object is not structural (the apiserver needs one type per field); use z.enum() for a choice of values, intOrString() for integer-or-string, or one object with optional fields and a CEL rule (withRules)',
+        'brokens.ops.capstan.dev: spec.choice: a union of string, object is not structural (the apiserver needs one type per field); use z.enum() for a choice of values, intOrString() for integer-or-string, z.discriminatedUnion() of objects, or one object with optional fields and a CEL rule (withRules)',
         'brokens.ops.capstan.dev: printer column "Size": .spec.size names no field of the schema',
       ],
     );

@@ -63,6 +63,12 @@ const WidgetSpec = z.object({
       z.string().max(20),
     )
     .optional(),
+  source: z
+    .discriminatedUnion('type', [
+      z.object({ type: z.literal('git'), url: z.url().max(200), ref: z.string().max(100).optional() }),
+      z.object({ type: z.literal('image'), image: z.string().max(200) }),
+    ])
+    .optional(),
   limits: withRules(z.object({ min: z.int32(), max: z.int32() }), {
     rule: 'self.min <= self.max',
     message: 'min must not exceed max',
@@ -159,6 +165,7 @@ describe('a generated CRD on the real apiserver', () => {
         template: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } },
         note: null,
         labels: { app: 'web' },
+        source: { type: 'git', url: 'https://example.com/site.git' },
         bogus: 'pruned',
       }),
     );
@@ -172,6 +179,11 @@ describe('a generated CRD on the real apiserver', () => {
     assert.equal(spec.template.data.a, 'b');
     assert.equal(spec.maxUnavailable, '25%');
     assert.equal(spec.note, null);
+    assert.deepEqual(
+      spec.source,
+      { type: 'git', url: 'https://example.com/site.git' },
+      'a discriminated union variant',
+    );
     const intToo = await call(
       base,
       'POST',
@@ -242,6 +254,21 @@ describe('a generated CRD on the real apiserver', () => {
       'record key rule (CEL)',
       { size: 'small', name: 'a', labels: { BAD: 'x' } },
       /spec\.labels: Invalid value: "object": keys must match/,
+    ],
+    [
+      'discriminated union: a variant without its required field',
+      { size: 'small', name: 'a', source: { type: 'git' } },
+      /spec\.source: Invalid value: "object": type git requires url and allows no image/,
+    ],
+    [
+      'discriminated union: a field of another variant',
+      { size: 'small', name: 'a', source: { type: 'image', image: 'nginx', url: 'https://x.dev' } },
+      /spec\.source: Invalid value: "object": type image requires image and allows no url/,
+    ],
+    [
+      'discriminated union: an unknown tag',
+      { size: 'small', name: 'a', source: { type: 'svn' } },
+      /spec\.source\.type: Unsupported value: "svn"/,
     ],
     // A null in a field that is not nullable is pruned before validation: the field is then missing.
     ['null where not nullable', { size: 'small', name: null }, /spec\.name: Required value/],

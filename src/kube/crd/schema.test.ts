@@ -264,12 +264,20 @@ describe('zod to structural schema: what cannot be structural is reported with i
       /^spec\.f: a union of string, array is not structural/,
     ],
     [
-      'discriminated union',
+      'discriminated union with a field of two schemas',
       z.discriminatedUnion('kind', [
-        z.object({ kind: z.literal('a'), a: z.string() }),
-        z.object({ kind: z.literal('b'), b: z.int() }),
+        z.object({ kind: z.literal('a'), value: z.string() }),
+        z.object({ kind: z.literal('b'), value: z.int() }),
       ]),
-      /^spec\.f: a union of object is not structural.*z\.enum\(\) discriminator/,
+      /^spec\.f\.value: variants of the discriminated union give this field different schemas/,
+    ],
+    [
+      'default inside a variant',
+      z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('a'), n: z.int().default(1) }),
+        z.object({ kind: z.literal('b') }),
+      ]),
+      /^spec\.f\.n: a default inside a variant of a discriminated union would be applied to every variant/,
     ],
     ['mixed enum', z.literal(['a', 1]), /^spec\.f: an enum mixing integer and string is not structural/],
     ['unknown', z.unknown(), /^spec\.f: z\.unknown\(\) has no type.*preserveUnknownFields/],
@@ -301,6 +309,48 @@ describe('zod to structural schema: what cannot be structural is reported with i
       assert.match(problems[0]!, expected);
     });
   }
+
+  test('a discriminated union of objects becomes one object, an enum tag and a CEL rule per variant', () => {
+    const source = z.discriminatedUnion('type', [
+      z.object({ type: z.literal('git'), url: z.url(), 'ref-name': z.string().optional() }),
+      z.object({ type: z.literal('image'), image: z.string(), 'ref-name': z.string().optional() }),
+      z.object({ type: z.literal(['none', 'empty']) }),
+    ]);
+    assert.deepEqual(field(source), {
+      type: 'object',
+      properties: {
+        type: { type: 'string', enum: ['git', 'image', 'none', 'empty'] },
+        url: { type: 'string', format: 'uri' },
+        'ref-name': { type: 'string' },
+        image: { type: 'string' },
+      },
+      required: ['type'],
+      'x-kubernetes-validations': [
+        {
+          rule: '!(self.type == "git") || (has(self.url) && !has(self.image))',
+          message: 'type git requires url and allows no image',
+        },
+        {
+          rule: '!(self.type == "image") || (has(self.image) && !has(self.url))',
+          message: 'type image requires image and allows no url',
+        },
+        {
+          rule: '!(self.type in ["none", "empty"]) || (!has(self.url) && !has(self.ref__dash__name) && !has(self.image))',
+          message: 'type none or empty allows no url, ref-name, image',
+        },
+      ],
+    });
+    // A field every variant requires is simply required.
+    const both = z.discriminatedUnion('k', [
+      z.object({ k: z.literal('a'), name: z.string() }),
+      z.object({ k: z.literal('b'), name: z.string() }),
+    ]);
+    assert.deepEqual(field(both), {
+      type: 'object',
+      properties: { k: { type: 'string', enum: ['a', 'b'] }, name: { type: 'string' } },
+      required: ['k', 'name'],
+    });
+  });
 
   test('a recursive schema is reported, not looped over', () => {
     interface Tree {

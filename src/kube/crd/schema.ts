@@ -589,13 +589,127 @@ function unionSchema(def: ZodDefView, path: string, walk: Walk, options: KubeFie
   }
   if (typed.length === 1) return withNull(convert(typed[0]!, path, walk).schema);
   const discriminated = def['discriminator'] !== undefined;
+  if (discriminated && kinds.size === 1 && kinds.has('object')) {
+    return withNull(discriminatedSchema(def['discriminator'] as string, typed, path, walk));
+  }
   walk.problems.push(
     `${path}: a union of ${[...kinds].join(', ')} is not structural (the apiserver needs one type per field)` +
-      (discriminated
-        ? '; instead of a discriminated union, use one object with a z.enum() discriminator, every variant field optional, and a CEL rule (withRules) per variant'
-        : '; use z.enum() for a choice of values, intOrString() for integer-or-string, or one object with optional fields and a CEL rule (withRules)'),
+      '; use z.enum() for a choice of values, intOrString() for integer-or-string, z.discriminatedUnion() of objects, or one object with optional fields and a CEL rule (withRules)',
   );
   return {};
+}
+
+/** CEL keywords: a field with one of these names is reached as `self.__name__`. */
+const celReserved = new Set(
+  'true false null in as break const continue else for function if import let loop package namespace return var void while'.split(
+    ' ',
+  ),
+);
+
+/** How CEL in a CRD names a field of `self` (the apiserver's escaping of names that are not identifiers). */
+function celField(name: string): string | undefined {
+  if (!/^[a-zA-Z_.\-/][a-zA-Z0-9_.\-/]*$/.test(name)) return undefined;
+  if (celReserved.has(name)) return `__${name}__`;
+  return name
+    .replaceAll('__', '__underscores__')
+    .replaceAll('.', '__dot__')
+    .replaceAll('-', '__dash__')
+    .replaceAll('/', '__slash__');
+}
+
+/**
+ * A discriminated union of objects as the apiserver can hold it: one object whose discriminator is an enum
+ * of every variant's values, whose other fields are the variants' fields (each optional unless every
+ * variant requires it), and one CEL rule per variant saying which fields it requires and which it forbids.
+ * The TypeScript type stays the union; the apiserver enforces the same shape.
+ */
+function discriminatedSchema(
+  discriminator: string,
+  options: z.core.$ZodType[],
+  path: string,
+  walk: Walk,
+): StructuralSchema {
+  interface Variant {
+    values: unknown[];
+    fields: Map<string, Converted>;
+  }
+  const variants: Variant[] = [];
+  for (const option of options) {
+    let schema = option;
+    while (defOf(schema).type === 'readonly') schema = defOf(schema)['innerType'] as z.core.$ZodType;
+    const shape = defOf(schema)['shape'] as Record<string, z.core.$ZodType>;
+    const tag = shape[discriminator];
+    const values = tag ? (unwrapOption(tag).values ?? []) : [];
+    const fields = new Map<string, Converted>();
+    for (const [key, field] of Object.entries(shape)) {
+      if (key !== discriminator) fields.set(key, convert(field, `${path}.${key}`, walk));
+    }
+    variants.push({ values, fields });
+  }
+  const properties: Record<string, StructuralSchema> = {
+    [discriminator]: enumSchema(
+      variants.flatMap((v) => v.values),
+      `${path}.${discriminator}`,
+      walk,
+    ),
+  };
+  for (const variant of variants) {
+    for (const [key, field] of variant.fields) {
+      const before = properties[key];
+      if (field.schema.default !== undefined) {
+        walk.problems.push(
+          `${path}.${key}: a default inside a variant of a discriminated union would be applied to every variant; default it in code instead`,
+        );
+      }
+      if (before === undefined) properties[key] = field.schema;
+      else if (JSON.stringify(before) !== JSON.stringify(field.schema)) {
+        walk.problems.push(
+          `${path}.${key}: variants of the discriminated union give this field different schemas; one field has one schema in the apiserver, so rename one of them`,
+        );
+      }
+    }
+  }
+  const names = Object.keys(properties).filter((k) => k !== discriminator);
+  const requiredEverywhere = names.filter((k) =>
+    variants.every((v) => v.fields.has(k) && !v.fields.get(k)!.optional),
+  );
+  const tagField = celField(discriminator);
+  const rules: CelRule[] = [];
+  for (const variant of variants) {
+    const requires = names.filter(
+      (k) => variant.fields.has(k) && !variant.fields.get(k)!.optional && !requiredEverywhere.includes(k),
+    );
+    const forbids = names.filter((k) => !variant.fields.has(k));
+    if (requires.length === 0 && forbids.length === 0) continue;
+    const unreachable = [discriminator, ...requires, ...forbids].filter((k) => celField(k) === undefined);
+    if (unreachable.length > 0 || tagField === undefined) {
+      walk.problems.push(`${path}: CEL cannot name the field(s) ${unreachable.join(', ')}; rename them`);
+      continue;
+    }
+    const literals = variant.values.map((v) => JSON.stringify(v));
+    const when =
+      literals.length === 1
+        ? `self.${tagField} == ${literals[0]}`
+        : `self.${tagField} in [${literals.join(', ')}]`;
+    const checks = [
+      ...requires.map((k) => `has(self.${celField(k)})`),
+      ...forbids.map((k) => `!has(self.${celField(k)})`),
+    ];
+    const said = [
+      ...(requires.length > 0 ? [`requires ${requires.join(', ')}`] : []),
+      ...(forbids.length > 0 ? [`allows no ${forbids.join(', ')}`] : []),
+    ].join(' and ');
+    rules.push({
+      rule: `!(${when}) || (${checks.join(' && ')})`,
+      message: `${discriminator} ${variant.values.map(String).join(' or ')} ${said}`,
+    });
+  }
+  return {
+    type: 'object',
+    properties,
+    required: [discriminator, ...requiredEverywhere],
+    ...(rules.length > 0 ? { 'x-kubernetes-validations': rules } : {}),
+  };
 }
 
 function objectSchema(
