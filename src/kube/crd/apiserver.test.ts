@@ -482,6 +482,24 @@ describe('the structural checker agrees with the apiserver', () => {
         properties: { spec: { type: 'object', properties: { a: { type: 'integer', default: 'x' } } } },
       },
     ],
+    [
+      'a default below the minimum',
+      {
+        type: 'object',
+        properties: {
+          spec: { type: 'object', properties: { a: { type: 'integer', minimum: 5, default: 1 } } },
+        },
+      },
+    ],
+    [
+      'a default not matching the pattern',
+      {
+        type: 'object',
+        properties: {
+          spec: { type: 'object', properties: { a: { type: 'string', pattern: '^a', default: 'b' } } },
+        },
+      },
+    ],
   ];
   for (const [i, [what, schema]] of nonStructural.entries()) {
     test(`flagged and refused: ${what}`, async () => {

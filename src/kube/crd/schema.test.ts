@@ -365,6 +365,21 @@ describe('zod to structural schema: what cannot be structural is reported with i
     assert.match(problems[0]!, /^spec\.f\.children\[\]: a recursive schema cannot be structural/);
   });
 
+  test('a default zod accepts but the schema refuses (zod does not check defaults) is caught', () => {
+    const r = defineCustomResource({
+      group: 'x.dev',
+      kind: 'A',
+      versions: {
+        v1: { spec: z.object({ n: z.int().min(5).default(1), s: z.string().regex(/^a/).default('b') }) },
+      },
+      storage: 'v1',
+    });
+    assert.deepEqual(catchKubeError(() => crdManifest(r)).problems, [
+      'as.x.dev: version v1: spec.n: the default 1 is invalid: below the minimum 5',
+      'as.x.dev: version v1: spec.s: the default "b" is invalid: does not match ^a',
+    ]);
+  });
+
   test('every problem at once, in schema order', () => {
     const problems = problemsOf(
       z.object({ a: z.date(), b: z.string(), c: z.unknown(), d: z.union([z.string(), z.boolean()]) }),
@@ -423,6 +438,31 @@ describe('checkStructural on hand-written schemas', () => {
       'default of the wrong type',
       { type: 'object', properties: { a: { type: 'integer', default: 'x' } } },
       /the default "x" is not of type integer/,
+    ],
+    [
+      'a default below the minimum',
+      { type: 'object', properties: { a: { type: 'integer', minimum: 5, default: 1 } } },
+      /^<root>\.a: the default 1 is invalid: below the minimum 5/,
+    ],
+    [
+      'a default outside the enum',
+      { type: 'object', properties: { a: { type: 'string', enum: ['x'], default: 'y' } } },
+      /the default "y" is invalid: not one of "x"/,
+    ],
+    [
+      'an object default missing a required field',
+      {
+        type: 'object',
+        properties: {
+          a: {
+            type: 'object',
+            properties: { n: { type: 'integer', maximum: 3 }, m: { type: 'string' } },
+            required: ['m'],
+            default: { n: 2 },
+          },
+        },
+      },
+      /the default \{"n":2\} is invalid: missing the required field m/,
     ],
     [
       'min above max',

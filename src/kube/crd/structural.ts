@@ -120,6 +120,12 @@ function visit(
     if (inMetadata) say('defaults are not allowed inside metadata');
     else if (node.default === null ? !node.nullable : !valueHasType(node.default, node.type)) {
       say(`the default ${JSON.stringify(node.default)} is not of type ${node.type ?? 'any'}`);
+    } else {
+      // The apiserver validates defaults against the schema and refuses the CRD otherwise; zod does not
+      // (`z.int().min(5).default(1)` parses), so this is where such a default is caught.
+      for (const why of valueProblems(node.default, node, '')) {
+        say(`the default ${JSON.stringify(node.default)} is invalid: ${why}`);
+      }
     }
   }
   range(node.minimum, node.maximum, 'minimum', 'maximum', say);
@@ -216,4 +222,73 @@ function valueHasType(value: unknown, type: StructuralSchema['type']): boolean {
     case 'object':
       return typeof value === 'object' && value !== null && !Array.isArray(value);
   }
+}
+
+/** Why `value` fails `node` (types, enum, bounds, lengths, pattern, required fields), as far as plain data can say. */
+function valueProblems(value: unknown, node: StructuralSchema, at: string): string[] {
+  const where = at === '' ? '' : `${at}: `;
+  if (value === null) return node.nullable || node.type === undefined ? [] : [`${where}null is not allowed`];
+  if (!valueHasType(value, node.type)) return [`${where}not of type ${node.type}`];
+  const out: string[] = [];
+  if (node.enum && !node.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+    out.push(`${where}not one of ${node.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+  }
+  if (typeof value === 'number') {
+    if (
+      node.minimum !== undefined &&
+      (node.exclusiveMinimum ? value <= node.minimum : value < node.minimum)
+    ) {
+      out.push(`${where}below the minimum ${node.minimum}`);
+    }
+    if (
+      node.maximum !== undefined &&
+      (node.exclusiveMaximum ? value >= node.maximum : value > node.maximum)
+    ) {
+      out.push(`${where}above the maximum ${node.maximum}`);
+    }
+  }
+  if (typeof value === 'string') {
+    const length = [...value].length;
+    if (node.minLength !== undefined && length < node.minLength)
+      out.push(`${where}shorter than ${node.minLength}`);
+    if (node.maxLength !== undefined && length > node.maxLength)
+      out.push(`${where}longer than ${node.maxLength}`);
+    if (node.pattern !== undefined) {
+      try {
+        if (
+          !new RegExp(
+            node.pattern.replace(/^\(\?i\)/, ''),
+            node.pattern.startsWith('(?i)') ? 'iu' : 'u',
+          ).test(value)
+        ) {
+          out.push(`${where}does not match ${node.pattern}`);
+        }
+      } catch {
+        // A pattern JavaScript cannot compile: the apiserver's RE2 judges it.
+      }
+    }
+  }
+  if (Array.isArray(value)) {
+    if (node.minItems !== undefined && value.length < node.minItems)
+      out.push(`${where}fewer than ${node.minItems} items`);
+    if (node.maxItems !== undefined && value.length > node.maxItems)
+      out.push(`${where}more than ${node.maxItems} items`);
+    if (node.items) {
+      for (const [i, v] of value.entries()) out.push(...valueProblems(v, node.items, `${at}[${i}]`));
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    const object = value as Record<string, unknown>;
+    for (const name of node.required ?? []) {
+      if (!(name in object) && node.properties?.[name]?.default === undefined) {
+        out.push(`${where}missing the required field ${name}`);
+      }
+    }
+    for (const [name, v] of Object.entries(object)) {
+      const child =
+        node.properties?.[name] ??
+        (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+      if (child) out.push(...valueProblems(v, child, at === '' ? name : `${at}.${name}`));
+    }
+  }
+  return out;
 }
