@@ -3,7 +3,7 @@
 // test/crd-example.test.ts and src/kube/crd/apiserver.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -56,6 +56,23 @@ describe('capstan crd generate', () => {
     assert.equal(r.status, 0, r.stderr);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJSON());
     assert.deepEqual(docs, [crdManifest(Backup), crdManifest(Cache)]);
+  });
+
+  test('--check: exit 0 when the files match, exit 1 listing each missing or changed file, nothing written', () => {
+    const out = join(work, 'check');
+    assert.equal(capstan(['crd', 'generate', fixture('good.ts'), '-o', out]).status, 0);
+    const same = capstan(['crd', 'generate', fixture('good.ts'), '-o', out, '--check']);
+    assert.equal(same.status, 0, same.stderr);
+    assert.equal(same.stdout, 'up to date: 2 CRD files\n');
+    const edited = join(out, 'ops.capstan.dev_caches.yaml');
+    writeFileSync(edited, `${readFileSync(edited, 'utf8')}# hand edit\n`);
+    rmSync(join(out, 'ops.capstan.dev_backups.yaml'));
+    const stale = capstan(['crd', 'generate', fixture('good.ts'), '-o', out, '--check']);
+    assert.equal(stale.status, 1);
+    assert.match(stale.stderr, /2 CRD files are out of date; run capstan crd generate again:/);
+    assert.match(stale.stderr, /ops\.capstan\.dev_backups\.yaml \(missing\)/);
+    assert.match(stale.stderr, /ops\.capstan\.dev_caches\.yaml \(differs\)/);
+    assert.deepEqual(readdirSync(out), ['ops.capstan.dev_caches.yaml'], '--check wrote nothing');
   });
 
   test('--export picks one definition', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
@@ -33,6 +33,15 @@ async function resourcesIn(modulePaths: string[], exportName?: string): Promise<
   return out;
 }
 
+function readOptional(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** `capstan crd`: CustomResourceDefinitions from custom resources defined in TypeScript. */
 export function command(): Command {
   const crd = new Command('crd').description('CustomResourceDefinitions from TypeScript definitions');
@@ -44,7 +53,8 @@ export function command(): Command {
     .argument('<modules...>', '.ts or .js modules exporting resources made by defineCustomResource')
     .option('-o, --output <dir>', 'write <group>_<plural>.yaml files into this folder (created if missing)')
     .option('--export <name>', 'only this export')
-    .action((modulePaths: string[], opts: { output?: string; export?: string }) =>
+    .option('--check', 'write nothing: exit 1 listing each file in -o that is missing or differs (for CI)')
+    .action((modulePaths: string[], opts: { output?: string; export?: string; check?: boolean }) =>
       runAction('capstan crd generate', async () => {
         const { crdManifests, KubeError, KubeErrorCode } = await import('../kube/index.ts');
         const { stringify } = await import('yaml');
@@ -61,13 +71,32 @@ export function command(): Command {
         }
         const documents = manifests.map((m) => ({ manifest: m, text: stringify(m, { lineWidth: 0 }) }));
         if (opts.output === undefined) {
+          if (opts.check) throw new CliError(CliErrorCode.usage, '--check needs -o <dir> to compare with');
           process.stdout.write(documents.map((d) => d.text).join('---\n'));
           return;
         }
+        // controller-gen's naming, so a kustomization written for kubebuilder output fits as is.
+        const files = documents.map((d) => ({
+          ...d,
+          file: join(opts.output!, `${d.manifest.spec.group}_${d.manifest.spec.names.plural}.yaml`),
+        }));
+        if (opts.check) {
+          // The `make manifests && git diff --exit-code` of kubebuilder projects, without touching the tree.
+          const stale = files.filter(({ file, text }) => readOptional(file) !== text);
+          if (stale.length > 0) {
+            const lines = stale.map(
+              ({ file }) => `  - ${file} (${readOptional(file) === undefined ? 'missing' : 'differs'})`,
+            );
+            throw new CliError(
+              CliErrorCode.failed,
+              `${stale.length} CRD file${stale.length === 1 ? ' is' : 's are'} out of date; run capstan crd generate again:\n${lines.join('\n')}`,
+            );
+          }
+          process.stdout.write(`up to date: ${files.length} CRD file${files.length === 1 ? '' : 's'}\n`);
+          return;
+        }
         mkdirSync(opts.output, { recursive: true });
-        for (const { manifest, text } of documents) {
-          // controller-gen's naming, so a kustomization written for kubebuilder output fits as is.
-          const file = join(opts.output, `${manifest.spec.group}_${manifest.spec.names.plural}.yaml`);
+        for (const { file, text } of files) {
           writeFileSync(file, text);
           process.stdout.write(`wrote ${file}\n`);
         }
