@@ -7,6 +7,15 @@ import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import {
+  CustomResourceDefinition,
+  KubeClient,
+  type KubeClientConfig,
+  KubeError,
+  KubeErrorCode,
+  MutatingWebhookConfiguration,
+  ValidatingWebhookConfiguration,
+} from '../kube/index.ts';
+import {
   type CertAuthority,
   type CertPair,
   createCertAuthority,
@@ -113,7 +122,11 @@ export interface ControlPlane {
   readonly node: KubeNode | undefined;
   /** etcd's client URL (`https://` with `etcdTls`) and, with `etcdTls`, the CA its serving certificate chains to. */
   readonly etcd: { readonly url: string; readonly caPem: string | undefined };
-  /** GET/POST... a raw apiserver path as the admin (for probes and tests). */
+  /** A capstan/kube client as the admin (closed by `stop()`). */
+  readonly client: KubeClient;
+  /** The admin's connection settings, for more clients (`new KubeClient({ ...cp.clientConfig, server })`). */
+  readonly clientConfig: KubeClientConfig;
+  /** GET/POST... a raw apiserver path as the admin (for probes and tests), through {@link client}. */
   request(path: string, init?: RawRequestInit): Promise<{ status: number; body: string }>;
   /** Install more CRDs (objects or YAML) and wait until they are Established and served. */
   installCrds(crds: Array<KubeObject | string>, options?: { timeoutMs?: number }): Promise<void>;
@@ -280,16 +293,22 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const run = openRun(options.dir);
   const { root, processes } = run;
   let node: KubeNode | undefined;
-  // The node first: its pods and mounts go before the programs it talks to.
+  let client: KubeClient | undefined;
+  // The node first: its pods and mounts go before the programs it talks to; the client last, as the
+  // node's teardown may still call the apiserver.
   const stop = async () => {
     await node?.stop();
     await run.stop();
+    await client?.destroy();
   };
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
     const pki = await createPki(root, options.webhooks, options.etcdTls ?? false);
-    await startPrograms(run, assets, pki, {
+    // No transparent retries: the readiness probe polls by itself, and a test's raw request sees each answer.
+    client = new KubeClient(pki.admin, { http: { retry: false } });
+    const admin = client;
+    await startPrograms(run, assets, pki, admin, {
       ...options,
       controllerManager: (options.controllerManager ?? false) || withNode,
       readyTimeoutMs,
@@ -299,18 +318,26 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(pki.kubeconfigPath);
-    const rawRequest: ControlPlane['request'] = (path, init = {}) =>
-      httpsRequest(`${pki.server}${path}`, pki.adminTls, init);
+    const rawRequest: ControlPlane['request'] = async (path, init = {}) => {
+      const res = await admin.request({
+        path,
+        method: init.method ?? 'GET',
+        ...(init.body !== undefined ? { json: init.body } : {}),
+        ...(init.headers ? { headers: init.headers } : {}),
+        timeoutMs: 10_000,
+      });
+      return { status: res.status, body: await res.body.text() };
+    };
 
     if (crds.length > 0) {
       checkAborted(signal);
-      await installCrds(rawRequest, crds, readyTimeoutMs, log);
+      await installCrds(admin, crds, readyTimeoutMs, log);
     }
     let webhook: ControlPlaneWebhookServer | undefined;
     if (options.webhooks && pki.webhookCert) {
       checkAborted(signal);
       webhook = await webhookServer(root, options.webhooks, pki.webhookCert, pki.ca.certPem);
-      await installWebhooks(rawRequest, webhookConfigs, webhook);
+      await installWebhooks(admin, webhookConfigs, webhook);
     }
     checkAborted(signal);
     if (withNode) {
@@ -336,9 +363,10 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       assets,
       node,
       etcd: { url: pki.etcd.url, caPem: pki.etcd.tls?.caPem },
+      client: admin,
+      clientConfig: pki.admin,
       request: rawRequest,
-      installCrds: (crds, opts) =>
-        installCrds(rawRequest, toKubeObjects(crds), opts?.timeoutMs ?? 60_000, log),
+      installCrds: (crds, opts) => installCrds(admin, toKubeObjects(crds), opts?.timeoutMs ?? 60_000, log),
       stop,
       close: stop,
       [Symbol.asyncDispose]: stop,
@@ -380,6 +408,7 @@ async function startPrograms(
   run: ControlPlaneRun,
   assets: KubeAssets,
   pki: ControlPlanePki,
+  admin: KubeClient,
   options: ControlPlaneOptions & { readyTimeoutMs: number; log: (line: string) => void },
 ): Promise<void> {
   const { root, processes } = run;
@@ -390,7 +419,9 @@ async function startPrograms(
 
   checkAborted(signal);
   log('starting kube-apiserver');
-  processes.push(await startApiServer(assets, root, pki, options.apiServerFlags ?? [], readyTimeoutMs));
+  processes.push(
+    await startApiServer(assets, root, pki, admin, options.apiServerFlags ?? [], readyTimeoutMs),
+  );
 
   if (options.controllerManager) {
     checkAborted(signal);
@@ -413,8 +444,8 @@ interface ControlPlanePki {
   saKeyPath: string;
   saPubPath: string;
   kubeconfigPath: string;
-  /** The admin's credentials, for probes and raw requests. */
-  adminTls: TlsClient;
+  /** The admin's connection settings (a client certificate in `system:masters`). */
+  admin: KubeClientConfig;
   /** The apiserver's client certificate for kubelets (logs, exec, port-forward). */
   kubeletClientCertPath: string;
   kubeletClientKeyPath: string;
@@ -534,7 +565,7 @@ async function createPki(
     saKeyPath: file('sa.key', saKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
     saPubPath: file('sa.pub', saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
     kubeconfigPath,
-    adminTls: { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem },
+    admin: { server, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem, namespace: 'default' },
     kubeletClientCertPath: file('apiserver-kubelet-client.crt', kubeletClient.certPem),
     kubeletClientKeyPath: file('apiserver-kubelet-client.key', kubeletClient.keyPem),
     webhookCert,
@@ -588,6 +619,7 @@ function startApiServer(
   assets: KubeAssets,
   root: string,
   pki: ControlPlanePki,
+  admin: KubeClient,
   extraFlags: string[],
   readyTimeoutMs: number,
 ): Promise<PeerProcess> {
@@ -631,8 +663,11 @@ function startApiServer(
     ],
     dir: apiDir,
     keepDir: true,
-    ready: async () =>
-      (await httpsRequest(`${pki.server}/readyz`, pki.adminTls, { timeoutMs: 5_000 })).status === 200,
+    ready: async () => {
+      const res = await admin.request({ path: '/readyz', timeoutMs: 5_000 });
+      await res.body.dump();
+      return res.status === 200;
+    },
     readyTimeoutMs,
   });
 }
@@ -666,13 +701,15 @@ async function startControllerManager(
     dir: kcmDir,
     keepDir: true,
     // Its own self-signed serving certificate: only liveness matters here, not identity.
-    ready: async () =>
-      (
-        await httpsRequest(`https://127.0.0.1:${kcmPort}/healthz`, {
-          ca: '',
-          rejectUnauthorized: false,
-        })
-      ).status === 200,
+    ready: async () => {
+      await using kcm = new KubeClient(
+        { server: `https://127.0.0.1:${kcmPort}`, insecureSkipTlsVerify: true, namespace: '' },
+        { http: { retry: false } },
+      );
+      const res = await kcm.request({ path: '/healthz', timeoutMs: 5_000 });
+      await res.body.dump();
+      return res.status === 200;
+    },
     readyTimeoutMs,
   });
 }
@@ -703,22 +740,19 @@ function issueWebhookCert(ca: CertAuthority, host: string): Promise<CertPair> {
   });
 }
 
-type RawRequest = ControlPlane['request'];
-
-function apiError(code: PeerErrorCode, what: string, res: { status: number; body: string }): PeerError {
-  let message = res.body;
-  try {
-    message = (JSON.parse(res.body) as { message?: string }).message ?? res.body;
-  } catch {}
-  return new PeerError(code, `${what}: HTTP ${res.status}: ${message}`);
+/** A rejection by the apiserver as the peer's error, with the apiserver's message. */
+function rejected(code: PeerErrorCode, what: string, err: unknown): unknown {
+  if (!(err instanceof KubeError)) return err;
+  return new PeerError(code, `${what}: HTTP ${err.status}: ${err.message}`, '', { cause: err });
 }
 
 async function installCrds(
-  call: RawRequest,
+  client: KubeClient,
   crds: KubeObject[],
   timeoutMs: number,
   log: (line: string) => void,
 ): Promise<void> {
+  const api = client.resource(CustomResourceDefinition);
   for (const crd of crds) {
     if (crd.kind !== 'CustomResourceDefinition') {
       throw new PeerError(
@@ -727,12 +761,12 @@ async function installCrds(
       );
     }
     log(`installing CRD ${crd.metadata?.name}`);
-    const res = await call('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-      method: 'POST',
-      body: crd,
-    });
-    if (res.status !== 201 && res.status !== 409) {
-      throw apiError('CAP_ERR_PEER_CRD', `CRD ${crd.metadata?.name} rejected`, res);
+    try {
+      await api.create(crd as CustomResourceDefinition, { timeoutMs: 10_000 });
+    } catch (err) {
+      if (!(err instanceof KubeError && err.code === KubeErrorCode.conflict)) {
+        throw rejected('CAP_ERR_PEER_CRD', `CRD ${crd.metadata?.name} rejected`, err);
+      }
     }
   }
   // Established is not enough: discovery lags a moment behind, and a client creating an object in that
@@ -747,27 +781,16 @@ async function installCrds(
     };
     let last = '';
     for (;;) {
-      const res = await call(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-      const conditions =
-        res.status === 200
-          ? ((
-              JSON.parse(res.body) as {
-                status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
-              }
-            ).status?.conditions ?? [])
-          : [];
+      const current = await api.getOptional(name, { timeoutMs: 10_000 });
+      const conditions = current?.status?.conditions ?? [];
       const established = conditions.some((c) => c.type === 'Established' && c.status === 'True');
       let served = established;
       for (const v of established ? spec.versions.filter((x) => x.served) : []) {
-        const d = await call(`/apis/${spec.group}/${v.name}`);
-        if (
-          d.status !== 200 ||
-          !(JSON.parse(d.body) as { resources?: Array<{ name: string }> }).resources?.some(
-            (r) => r.name === spec.names.plural,
-          )
-        ) {
-          served = false;
-        }
+        const found = await client
+          .apiResources(`${spec.group}/${v.name}`, {})
+          .then((d) => d.resources.some((r) => r.name === spec.names.plural))
+          .catch(() => false);
+        if (!found) served = false;
       }
       if (served) break;
       last = conditions.map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`).join(', ');
@@ -780,20 +803,20 @@ async function installCrds(
 }
 
 async function installWebhooks(
-  call: RawRequest,
+  client: KubeClient,
   configurations: KubeObject[],
   server: ControlPlaneWebhookServer,
 ): Promise<void> {
   const caBundle = Buffer.from(server.caPem).toString('base64');
   const base = `https://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
   for (const config of configurations) {
-    const plural =
+    const type =
       config.kind === 'MutatingWebhookConfiguration'
-        ? 'mutatingwebhookconfigurations'
+        ? MutatingWebhookConfiguration
         : config.kind === 'ValidatingWebhookConfiguration'
-          ? 'validatingwebhookconfigurations'
+          ? ValidatingWebhookConfiguration
           : undefined;
-    if (!plural) {
+    if (!type) {
       throw new PeerError(
         'CAP_ERR_PEER_WEBHOOK',
         `expected a webhook configuration, got kind ${String(config.kind)}`,
@@ -807,9 +830,12 @@ async function installWebhooks(
       const path = cc.service?.path ?? (cc.url ? new URL(cc.url).pathname : '/');
       hook.clientConfig = { url: `${base}${path}`, caBundle } as typeof hook.clientConfig;
     }
-    const res = await call(`/apis/admissionregistration.k8s.io/v1/${plural}`, { method: 'POST', body: copy });
-    if (res.status !== 201) {
-      throw apiError('CAP_ERR_PEER_WEBHOOK', `${config.kind} ${config.metadata?.name} rejected`, res);
+    try {
+      await client.resource(type as typeof MutatingWebhookConfiguration).create(copy as never, {
+        timeoutMs: 10_000,
+      });
+    } catch (err) {
+      throw rejected('CAP_ERR_PEER_WEBHOOK', `${config.kind} ${config.metadata?.name} rejected`, err);
     }
   }
 }
