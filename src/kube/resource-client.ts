@@ -249,7 +249,7 @@ export class ResourceClient<T> {
 
   /** One page (with `limit`) or all objects in one answer (without). */
   async list(options: ListOptions = {}): Promise<ObjectList<T>> {
-    return this.#call<ObjectList<T>>(
+    const page = await this.#call<ObjectList<T>>(
       {
         path: this.collectionPath(),
         query: {
@@ -264,6 +264,10 @@ export class ResourceClient<T> {
       },
       options,
     );
+    // An empty PartialObjectMetadataList comes with `items: null`.
+    page.items ??= [];
+    page.metadata ??= {};
+    return page;
   }
 
   /**

@@ -34,8 +34,11 @@ export type WatcherNotice =
   | { type: 'reconnecting'; attempt: number; delayMs: number; error: unknown }
   /** Events flow again after failures, `downMs` after the first one. */
   | { type: 'resumed'; downMs: number }
-  /** A full list starts: `initial` at start, `gone` after 410 (resourceVersion too old), `retry` after a failed list. */
-  | { type: 'relist'; reason: 'initial' | 'gone' | 'retry' }
+  /**
+   * A full list starts: `initial` at start, `gone` after 410 (resourceVersion too old), `retry` after a failed
+   * list; `via` says whether by paged list or streamed by the watch (`initialList: 'stream'`).
+   */
+  | { type: 'relist'; reason: 'initial' | 'gone' | 'retry'; via: 'list' | 'stream' }
   /** The watchdog cut a watch that sent nothing (no event, no bookmark) for `silentMs`. */
   | { type: 'stalled'; silentMs: number }
   /** The apiserver ended a watch cleanly (its timeout); the watcher goes on from the last resourceVersion. */
@@ -58,6 +61,13 @@ export interface WatcherOptions extends SelectorOptions {
   watchTimeoutSeconds?: number;
   /** Ask for bookmarks (progress with no change: a resume from close to now). Default true. */
   bookmarks?: boolean;
+  /**
+   * How the full state is fetched: `list` (paged GETs, then a watch) or `stream` (one watch with
+   * `sendInitialEvents`, the WatchList feature: the apiserver streams the state from its cache, then a
+   * bookmark, with no large list answer to hold in memory). `stream` falls back to `list` when the
+   * apiserver refuses it. Default `list`.
+   */
+  initialList?: 'list' | 'stream';
   /** Reconnect backoff. Default 800 ms doubling to 30 s, full jitter (client-go's and kube-rs's). */
   backoff?: BackoffOptions;
   /**
@@ -126,7 +136,7 @@ export async function* watcher<T>(
 
   // The resume point: the last resourceVersion delivered, or none while a (re)list is due.
   let resourceVersion: string | undefined;
-  let relist: WatcherNotice & { type: 'relist' } = { type: 'relist', reason: 'initial' };
+  let relistReason: 'initial' | 'gone' | 'retry' = 'initial';
   const tracker: ResumeTracker<Item<T>, string> = {
     resumePoint: () => resourceVersion,
     beginReplay: () => {},
@@ -146,11 +156,27 @@ export async function* watcher<T>(
     dropped: 0,
   };
 
+  let streamInitial = options.initialList === 'stream';
+  /** Items of a list carry no apiVersion/kind; events do: make cached objects look alike. */
+  const typed = (item: unknown): T => {
+    const object = item as { apiVersion?: string; kind?: string };
+    object.apiVersion ??= apiVersion;
+    object.kind ??= kind;
+    return object as T;
+  };
+
   async function* connect(from: string | undefined, signal: AbortSignal): AsyncGenerator<Item<T>[]> {
     let rv = from;
+    // This connection streams the full state before the changes (until the initial-events-end bookmark).
+    let streaming = false;
+    const reason = relistReason;
     if (rv === undefined) {
-      notify(relist);
-      relist = { type: 'relist', reason: 'retry' };
+      notify({ type: 'relist', reason, via: streamInitial ? 'stream' : 'list' });
+      relistReason = 'retry';
+    }
+    if (rv === undefined && streamInitial) {
+      streaming = true;
+    } else if (rv === undefined) {
       let listed = '';
       let first = true;
       for await (const page of resource.listPages({ ...selectors, limit: pageSize, signal })) {
@@ -158,13 +184,7 @@ export async function* watcher<T>(
         // first page must let the backoff grow.
         const batch: Item<T>[] = first ? [{ type: 'init' }] : [];
         first = false;
-        for (const item of page.items) {
-          // Items of a list carry no apiVersion/kind; events do: make cached objects look alike.
-          const object = item as { apiVersion?: string; kind?: string };
-          object.apiVersion ??= apiVersion;
-          object.kind ??= kind;
-          batch.push({ type: 'initApply', object: object as T });
-        }
+        for (const item of page.items) batch.push({ type: 'initApply', object: typed(item) });
         listed = page.metadata?.resourceVersion ?? listed;
         yield batch;
       }
@@ -191,36 +211,70 @@ export async function* watcher<T>(
     let events = 0;
     try {
       arm();
+      let initial = streaming;
+      let sentInit = false;
       for await (const event of resource.watch({
         ...selectors,
-        resourceVersion: rv,
-        allowWatchBookmarks: options.bookmarks ?? true,
+        ...(streaming
+          ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' as const }
+          : { resourceVersion: rv }),
+        // The end of a streamed state is a bookmark: asked for whatever `bookmarks` says.
+        allowWatchBookmarks: streaming || (options.bookmarks ?? true),
         timeoutSeconds: options.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300),
         signal: connection.signal,
       })) {
-        arm();
-        events++;
-        switch (event.type) {
-          case 'ADDED':
-          case 'MODIFIED':
-            yield [{ type: 'apply', object: event.object }];
-            break;
-          case 'DELETED':
-            yield [{ type: 'delete', object: event.object }];
-            break;
-          case 'BOOKMARK': {
-            const bookmarkRv = resourceVersionOf(event.object);
-            if (bookmarkRv) yield [{ type: 'bookmark', resourceVersion: bookmarkRv }];
-            break;
+        // The watchdog measures the apiserver's silence, not the consumer's: paused while an event is
+        // handed over (a slow reconcile must not look like a stalled stream), armed again for the next one.
+        clearTimeout(timer);
+        try {
+          events++;
+          if (initial) {
+            const batch: Item<T>[] = [];
+            if (event.type === 'BOOKMARK') {
+              if (event.object.metadata?.annotations?.['k8s.io/initial-events-end'] !== 'true') continue;
+              initial = false;
+              batch.push({ type: 'initDone', resourceVersion: resourceVersionOf(event.object) ?? '' });
+            } else if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+              batch.push({ type: 'initApply', object: typed(event.object) });
+            }
+            if (batch.length === 0) continue;
+            if (!sentInit) batch.unshift({ type: 'init' });
+            sentInit = true;
+            yield batch;
+            continue;
           }
+          switch (event.type) {
+            case 'ADDED':
+            case 'MODIFIED':
+              yield [{ type: 'apply', object: event.object }];
+              break;
+            case 'DELETED':
+              yield [{ type: 'delete', object: event.object }];
+              break;
+            case 'BOOKMARK': {
+              const bookmarkRv = resourceVersionOf(event.object);
+              if (bookmarkRv) yield [{ type: 'bookmark', resourceVersion: bookmarkRv }];
+              break;
+            }
+          }
+        } finally {
+          arm();
         }
       }
     } catch (err) {
       if (stalled && !signal.aborted) throw stalled;
+      if (streaming && events === 0 && err instanceof KubeError && err.code === KubeErrorCode.invalid) {
+        // The apiserver does not do WatchList (feature gate off, or too old): list from now on.
+        streamInitial = false;
+        relistReason = reason;
+        clearTimeout(timer);
+        yield* connect(undefined, signal);
+        return;
+      }
       if (isGone(err)) {
         // The resume point is older than the apiserver keeps: only a full list can restore the state.
         resourceVersion = undefined;
-        relist = { type: 'relist', reason: 'gone' };
+        relistReason = 'gone';
       }
       throw err;
     } finally {
