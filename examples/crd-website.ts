@@ -6,7 +6,15 @@
 // The zod schemas are the single source: `Website` carries the object type for a typed client
 // (`WebsiteObject` below), and the CRD's structural OpenAPI schema, with enum, minimum, pattern, defaults and
 // CEL rules, is derived from the same schemas, so the apiserver enforces what the types say.
-import { crdYaml, customResource, intOrString, listMap, listSet, withRules } from 'capstan/kube';
+import {
+  crdYaml,
+  customResource,
+  intOrString,
+  listMap,
+  listSet,
+  statusConditions,
+  withRules,
+} from 'capstan/kube';
 import { z } from 'zod';
 
 const Port = z.object({
@@ -58,6 +66,7 @@ export const WebsiteStatus = z.object({
   selector: z.string().optional().describe('Label selector of the pods, for the scale subresource'),
   url: z.string().optional(),
   lastBackup: z.iso.datetime().optional(),
+  conditions: statusConditions().optional().describe('Ready, Progressing, BackedUp...'),
 });
 
 /**

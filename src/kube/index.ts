@@ -114,6 +114,7 @@ export {
   listSet,
   preserveUnknownFields,
   type StructuralSchema,
+  statusConditions,
   withRules,
   zodToStructural,
 } from './crd/schema.ts';

@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from 'capstan/testing';
 import { z } from 'zod';
 import {
+  type Condition,
   checkStructural,
+  conditionTime,
   crdManifest,
   customResource,
   embeddedResource,
@@ -22,6 +24,7 @@ import {
   listSet,
   preserveUnknownFields,
   type StructuralSchema,
+  statusConditions,
   withRules,
 } from '../index.ts';
 
@@ -89,6 +92,7 @@ const Widget = customResource('Widget')
       replicas: z.int32().optional(),
       selector: z.string().optional(),
       phase: z.enum(['Pending', 'Ready']).optional(),
+      conditions: statusConditions().optional(),
     }),
     scale: {
       specReplicasPath: '.spec.replicas',
@@ -319,6 +323,38 @@ describe('a generated CRD on the real apiserver', () => {
     assert.equal(put.json.spec.size, 'medium', 'spec unchanged through /status');
     const badStatus = await call(`${base}/st/status`, 'PUT', { ...put.json, status: { phase: 'Lost' } });
     assert.equal(badStatus.status, 422, 'the status schema is enforced too');
+    // Conditions as setCondition writes them (metav1.Condition): accepted; a status outside True/False/Unknown,
+    // an empty reason or a repeated type are refused.
+    const ready: Condition = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'AllReplicasReady',
+      message: '',
+      lastTransitionTime: conditionTime(Date.now()),
+      observedGeneration: 1,
+    };
+    const withCondition = await call(`${base}/st/status`, 'PUT', {
+      ...put.json,
+      status: { ...put.json.status, conditions: [ready] },
+    });
+    assert.equal(withCondition.status, 200, JSON.stringify(withCondition.json));
+    assert.deepEqual(withCondition.json.status.conditions, [ready]);
+    for (const [what, conditions, expected] of [
+      [
+        'a status outside True/False/Unknown',
+        [{ ...ready, status: 'Maybe' }],
+        /status\.conditions\[0\]\.status: Unsupported value: "Maybe"/,
+      ],
+      ['an empty reason', [{ ...ready, reason: '' }], /status\.conditions\[0\]\.reason/],
+      ['a repeated type', [ready, ready], /status\.conditions\[1\]: Duplicate value/],
+    ] as const) {
+      const res = await call(`${base}/st/status`, 'PUT', {
+        ...withCondition.json,
+        status: { ...withCondition.json.status, conditions },
+      });
+      assert.equal(res.status, 422, what);
+      assert.match(res.json.message, expected, what);
+    }
   });
 
   test('scale subresource: /scale reads and writes spec.replicas; kubectl scale works', async () => {

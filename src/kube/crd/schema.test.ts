@@ -7,7 +7,9 @@ import { z } from 'zod';
 import {
   atomicList,
   type CelRule,
+  type Condition,
   checkStructural,
+  conditionTime,
   crdManifest,
   crdManifests,
   crdYaml,
@@ -25,6 +27,8 @@ import {
   pluralOf,
   preserveUnknownFields,
   type StructuralSchema,
+  setCondition,
+  statusConditions,
   withRules,
   zodToStructural,
 } from '../index.ts';
@@ -233,6 +237,25 @@ describe('zod to structural schema: each construct', () => {
     };
     const marked = withRules(withRules(z.object({ a: z.int(), b: z.int() }), rule), 'has(self.a)').optional();
     assert.deepEqual(field(marked)['x-kubernetes-validations'], [rule, { rule: 'has(self.a)' }]);
+  });
+
+  test('statusConditions: metav1.Condition keyed by type; what setCondition writes parses, and the types agree', () => {
+    const schema = statusConditions(8);
+    const node = field(schema);
+    assert.equal(node.maxItems, 8);
+    assert.equal(node['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(node['x-kubernetes-list-map-keys'], ['type']);
+    assert.deepEqual(node.items?.required, ['type', 'status', 'lastTransitionTime', 'reason', 'message']);
+    assert.deepEqual(node.items?.properties?.['status']?.enum, ['True', 'False', 'Unknown']);
+    const written: Condition[] = setCondition(
+      [],
+      { type: 'Ready', status: 'True', reason: 'Done' },
+      Date.now(),
+    );
+    const parsed: Condition[] = schema.parse(written);
+    assert.deepEqual(parsed, written);
+    assert.equal(schema.safeParse([{ ...written[0], reason: '' }]).success, false);
+    assert.match(conditionTime(0), /Z$/);
   });
 
   test('marking returns a copy: the original schema stays plain', () => {

@@ -780,3 +780,42 @@ function recordSchema(def: ZodDefView, path: string, walk: Walk): StructuralSche
   if (rules.length > 0) out['x-kubernetes-validations'] = rules;
   return out;
 }
+
+/**
+ * `status.conditions` as Kubernetes API conventions define them (`metav1.Condition`, the schema
+ * kubebuilder emits): a list keyed by `type` (at most `max` entries), each with `status` True/False/Unknown,
+ * `reason` (CamelCase, required), `message`, `lastTransitionTime` and `observedGeneration`. Its items are
+ * what `setCondition` writes.
+ *
+ * ```ts
+ * status: z.object({ conditions: statusConditions().optional() })
+ * ```
+ */
+export function statusConditions(max = 16) {
+  const condition = z.object({
+    type: z
+      .string()
+      .max(316)
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+      )
+      .describe('Type of condition in CamelCase, e.g. Ready'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown'),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('The metadata.generation the condition was set for'),
+    lastTransitionTime: z.iso
+      .datetime()
+      .describe('When the condition last changed from one status to another'),
+    reason: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/)
+      .describe("The reason for the condition's last transition, in CamelCase"),
+    message: z.string().max(32768).describe('A human-readable message with details about the transition'),
+  });
+  return listMap(z.array(condition).max(max), 'type');
+}
