@@ -570,7 +570,14 @@ export class Controller<T> {
           name,
           object as T & HasMetadata,
           handle as (event: FinalizerEvent<T & HasMetadata>) => Promise<Action>,
-          { signal },
+          {
+            signal,
+            // The queue never runs this key twice at once: waiting here means the next run reads the write.
+            waitForCache: (predicate) =>
+              primaryStore
+                .waitFor(key, predicate as (o: T | undefined) => boolean, { signal, timeoutMs: 10_000 })
+                .catch(() => {}),
+          },
         );
       },
       event: (event) => {

@@ -13,6 +13,16 @@ export type FinalizerEvent<T> =
   /** The object is being deleted and still carries the finalizer: clean up. Throw to retry later. */
   | { type: 'cleanup'; object: T };
 
+/** Options of {@link finalizer}. */
+export interface FinalizerOptions<T> extends CallOptions {
+  /**
+   * Read-your-own-writes: called after each finalizer write with a test of the cache's copy, resolving once
+   * the cache passes it. Without it, the next reconcile of the key may read the cache from before the write
+   * and run cleanup a second time. The controller's `ctx.finalize` passes the primary cache's `waitFor`.
+   */
+  waitForCache?: (predicate: (cached: T | undefined) => boolean) => Promise<void>;
+}
+
 /**
  * Run `handle` under finalizer `name` (a qualified name: `example.com/cleanup`):
  *
@@ -30,11 +40,15 @@ export async function finalizer<T extends HasMetadata>(
   name: string,
   object: T,
   handle: (event: FinalizerEvent<T>) => Promise<Action>,
-  options: CallOptions = {},
+  options: FinalizerOptions<T> = {},
 ): Promise<Action> {
+  const { waitForCache, ...callOptions } = options;
   const meta = object.metadata ?? {};
   const finalizers = meta.finalizers ?? [];
   const has = finalizers.includes(name);
+  const uid = meta.uid;
+  const carries = (o: T | undefined) =>
+    o !== undefined && o.metadata?.uid === uid && (o.metadata?.finalizers ?? []).includes(name);
   if (meta.deletionTimestamp) {
     if (!has) return Actions.awaitChange();
     const action = await handle({ type: 'cleanup', object });
@@ -42,12 +56,17 @@ export async function finalizer<T extends HasMetadata>(
       resource,
       object,
       finalizers.filter((f) => f !== name),
-      options,
+      callOptions,
     );
+    // Found twice without this: the object was gone, the cache not yet, and cleanup ran again.
+    await waitForCache?.((cached) => !carries(cached));
     return action;
   }
   let current = object;
-  if (!has) current = await patchFinalizers(resource, object, [...finalizers, name], options);
+  if (!has) {
+    current = await patchFinalizers(resource, object, [...finalizers, name], callOptions);
+    await waitForCache?.((cached) => cached === undefined || carries(cached));
+  }
   return handle({ type: 'apply', object: current });
 }
 

@@ -121,7 +121,7 @@ export {
 export { checkStructural } from './crd/structural.ts';
 export { isTerminalError, KubeError, KubeErrorCode, TerminalError } from './errors.ts';
 export { type EventInput, EventRecorder, type EventRecorderOptions } from './events.ts';
-export { type FinalizerEvent, finalizer } from './finalizer.ts';
+export { type FinalizerEvent, type FinalizerOptions, finalizer } from './finalizer.ts';
 export { type LeaderElectionOptions, LeaderElector } from './leader-election.ts';
 export { Manager, type ManagerOptions } from './manager.ts';
 export {

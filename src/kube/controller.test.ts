@@ -1,0 +1,345 @@
+// The controller runtime against a real kube-apiserver, etcd and kube-controller-manager (one control plane
+// for the file, one namespace per test): a ConfigMap "mirror" controller that owns a derived ConfigMap.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MetricsRegistry, type RunningProcess, startProcess } from '../runtime/index.ts';
+import { type ControlPlane, startControlPlane } from '../testing/index.ts';
+import { Action } from './action.ts';
+import { ConfigMap, Event, Namespace } from './builtin.ts';
+import { KubeClient } from './client.ts';
+import { controller } from './controller.ts';
+import { KubeError, KubeErrorCode, TerminalError } from './errors.ts';
+import type { Reconciler } from './reconcile.ts';
+import type { WatcherNotice } from './watcher.ts';
+
+const FINALIZER = 'test.capstan.dev/mirror-cleanup';
+
+let cp: ControlPlane;
+let client: KubeClient;
+let restarted: RunningProcess | undefined;
+
+before(async () => {
+  cp = await startControlPlane({ controllerManager: true });
+  client = await KubeClient.fromKubeconfig({ path: cp.kubeconfigPath });
+});
+
+after(async () => {
+  await client?.close();
+  await restarted?.stop();
+  await cp?.stop();
+});
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) assert.fail(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
+    await sleep(100);
+  }
+}
+
+async function namespace(name: string): Promise<string> {
+  await client.resource(Namespace).create({ metadata: { name } });
+  return name;
+}
+
+interface Mirror {
+  /** Reconciles per key. */
+  calls: Map<string, number>;
+  cleanups: Map<string, number>;
+  registry: MetricsRegistry;
+  notices: WatcherNotice[];
+  stop: AbortController;
+  done: Promise<void>;
+}
+
+/** Start the mirror controller in `ns`: every ConfigMap labelled mirror=yes gets `<name>-derived`. */
+function startMirror(ns: string, options: { backoffMs?: number } = {}): Mirror {
+  const calls = new Map<string, number>();
+  const cleanups = new Map<string, number>();
+  const registry = new MetricsRegistry();
+  const notices: WatcherNotice[] = [];
+  const stop = new AbortController();
+  const reconcile: Reconciler<ConfigMap> = async (request, ctx) => {
+    const key = `${request.namespace}/${request.name}`;
+    calls.set(key, (calls.get(key) ?? 0) + 1);
+    // The state comes from the cache, never from the event that woke us.
+    const source = ctx.get();
+    if (!source) return Action.awaitChange();
+    return ctx.finalize(FINALIZER, async (event) => {
+      if (event.type === 'cleanup') {
+        cleanups.set(key, (cleanups.get(key) ?? 0) + 1);
+        await ctx.event({ reason: 'CleanedUp', action: 'Cleanup' });
+        return Action.awaitChange();
+      }
+      const mode = source.data?.['fail'];
+      if (mode === 'terminal') throw new TerminalError(`${key}: asks for the impossible`);
+      if (mode === 'yes') throw new Error(`${key}: flaky`);
+      await ctx.apply(ConfigMap, {
+        metadata: { name: `${request.name}-derived`, labels: { derived: 'yes' } },
+        data: { ...source.data, from: request.name },
+      });
+      await ctx.event({ reason: 'Mirrored', action: 'Apply', note: `into ${request.name}-derived` });
+      return Action.requeueAfter(10 * 60_000);
+    });
+  };
+  const done = controller(ConfigMap)
+    .named('mirror')
+    .inNamespace(ns)
+    .withLabelSelector({ mirror: 'yes' })
+    .owns(ConfigMap)
+    .withTuning({ concurrency: 2, backoff: { initialMs: options.backoffMs ?? 100, maxMs: 2_000 } })
+    .run(reconcile, undefined, {
+      client,
+      metrics: registry,
+      signal: stop.signal,
+      drainTimeoutMs: 5_000,
+      onNotice: (notice) => notices.push(notice),
+    });
+  return { calls, cleanups, registry, notices, stop, done };
+}
+
+async function metric(
+  registry: MetricsRegistry,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const values = (await m.get()).values;
+  const hit = values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  return hit?.value ?? 0;
+}
+
+const derivedOf = (ns: string, name: string) => client.resource(ConfigMap, ns).getOptional(`${name}-derived`);
+
+test('create → the owned object is applied with an owner reference; delete it → recreated; update → converges', async () => {
+  const ns = await namespace('mirror-basic');
+  const mirror = startMirror(ns);
+  try {
+    const sources = client.resource(ConfigMap, ns);
+    const source = await sources.create({
+      metadata: { name: 'site', labels: { mirror: 'yes' } },
+      data: { color: 'blue', size: 'L' },
+    });
+    const derived = await eventually('derived created', () => derivedOf(ns, 'site'));
+    assert.deepEqual(derived.data, { color: 'blue', size: 'L', from: 'site' });
+    assert.deepEqual(
+      derived.metadata?.ownerReferences?.map((r) => [r.kind, r.name, r.uid, r.controller]),
+      [['ConfigMap', 'site', source.metadata?.uid, true]],
+    );
+    assert.ok(
+      derived.metadata?.managedFields?.some(
+        (f) =>
+          (f as { manager?: string; operation?: string }).manager === 'capstan-mirror' &&
+          (f as { operation?: string }).operation === 'Apply',
+      ),
+      'written by server-side apply as the controller',
+    );
+
+    // A child deleted by hand comes back: the owns watch wakes its owner.
+    await sources.delete('site-derived');
+    const recreated = await eventually('derived recreated', async () => {
+      const d = await derivedOf(ns, 'site');
+      return d && d.metadata?.uid !== derived.metadata?.uid ? d : undefined;
+    });
+    assert.equal(recreated.data?.['color'], 'blue');
+
+    // A spec change converges, and a field dropped from the source is dropped from the child (SSA ownership).
+    await sources.patch('site', { data: { color: 'green', size: null } });
+    await eventually('derived converged', async () => {
+      const d = await derivedOf(ns, 'site');
+      return d?.data?.['color'] === 'green' && !('size' in (d.data ?? {})) ? d : undefined;
+    });
+
+    // Events: recorded about the source, a repeat counted in a series.
+    const events = await eventually('Mirrored event', async () => {
+      const list = (await client.resource(Event, ns).list()).items.filter(
+        (e) => e.reason === 'Mirrored' && e.regarding?.name === 'site',
+      );
+      return list.length > 0 ? list : undefined;
+    });
+    assert.equal(events[0]?.reportingController, 'mirror');
+    assert.equal(events[0]?.regarding?.kind, 'ConfigMap');
+    assert.equal(events[0]?.regarding?.uid, source.metadata?.uid);
+    assert.ok(
+      events.length === 1 && (events[0]?.series?.count ?? 1) >= 2,
+      `one event with a series, got ${events.length} (${JSON.stringify(events.map((e) => e.series))})`,
+    );
+    assert.ok(
+      (await metric(mirror.registry, 'controller_runtime_reconcile_total', { result: 'requeue_after' })) >= 3,
+    );
+    assert.ok((await metric(mirror.registry, 'capstan_kube_cache_objects', { kind: 'ConfigMap' })) >= 2);
+  } finally {
+    mirror.stop.abort();
+    await mirror.done;
+  }
+});
+
+test('finalizer: added on the first reconcile; on delete the cleanup runs once, then the object and (GC) its child go', async () => {
+  const ns = await namespace('mirror-finalizer');
+  const mirror = startMirror(ns);
+  try {
+    const sources = client.resource(ConfigMap, ns);
+    await sources.create({ metadata: { name: 'app', labels: { mirror: 'yes' } }, data: { a: '1' } });
+    await eventually('derived created', () => derivedOf(ns, 'app'));
+    const withFinalizer = await sources.get('app');
+    assert.deepEqual(withFinalizer.metadata?.finalizers, [FINALIZER]);
+
+    await sources.delete('app');
+    await eventually('source gone', async () => ((await sources.getOptional('app')) ? undefined : true));
+    // The garbage collector of kube-controller-manager follows the owner reference.
+    await eventually(
+      'derived collected',
+      async () => ((await derivedOf(ns, 'app')) ? undefined : true),
+      60_000,
+    );
+    await sleep(500);
+    assert.equal(mirror.cleanups.get(`${ns}/app`), 1, 'cleanup ran exactly once');
+    const cleaned = (await client.resource(Event, ns).list()).items.filter((e) => e.reason === 'CleanedUp');
+    assert.equal(cleaned.length, 1);
+  } finally {
+    mirror.stop.abort();
+    await mirror.done;
+  }
+});
+
+test('errors back off and retry (visible in metrics) until fixed; a TerminalError is not retried', async () => {
+  const ns = await namespace('mirror-errors');
+  const mirror = startMirror(ns, { backoffMs: 100 });
+  try {
+    const sources = client.resource(ConfigMap, ns);
+    await sources.create({ metadata: { name: 'flaky', labels: { mirror: 'yes' } }, data: { fail: 'yes' } });
+    await sources.create({
+      metadata: { name: 'doomed', labels: { mirror: 'yes' } },
+      data: { fail: 'terminal' },
+    });
+    await eventually('retries counted', async () =>
+      (await metric(mirror.registry, 'workqueue_retries_total', { name: 'mirror' })) >= 4 ? true : undefined,
+    );
+    const errors = await metric(mirror.registry, 'controller_runtime_reconcile_errors_total', {
+      controller: 'mirror',
+    });
+    assert.ok(errors >= 5, `errors ${errors}`);
+    // Backoff, not a hot loop: 100 ms doubling (jittered down to half) gives a handful in a few seconds.
+    const flakyCalls = mirror.calls.get(`${ns}/flaky`) ?? 0;
+    assert.ok(flakyCalls < 40, `flaky reconciled ${flakyCalls} times`);
+
+    await sleep(2_000);
+    // The first reconcile adds the finalizer and fails; the finalizer's own event wakes it once more.
+    const doomedCalls = mirror.calls.get(`${ns}/doomed`) ?? 0;
+    assert.ok(doomedCalls >= 1 && doomedCalls <= 2, `doomed reconciled ${doomedCalls} times`);
+    assert.equal(
+      await metric(mirror.registry, 'controller_runtime_terminal_reconcile_errors_total', {
+        controller: 'mirror',
+      }),
+      doomedCalls,
+    );
+    assert.equal(await derivedOf(ns, 'doomed'), undefined);
+
+    // Fixed: both converge (a change wakes the terminal one too).
+    await sources.patch('flaky', { data: { fail: 'no' } });
+    await sources.patch('doomed', { data: { fail: 'no' } });
+    await eventually('flaky converged', () => derivedOf(ns, 'flaky'));
+    await eventually('doomed converged', () => derivedOf(ns, 'doomed'));
+  } finally {
+    mirror.stop.abort();
+    await mirror.done;
+  }
+});
+
+test('a watch the apiserver refuses for good (RBAC) ends the controller with its error, not silently', async () => {
+  const ns = await namespace('mirror-forbidden');
+  const nobody = new KubeClient({ ...(await loadAdmin()), impersonateUser: 'nobody' });
+  try {
+    const run = controller(ConfigMap)
+      .inNamespace(ns)
+      .run(async () => Action.awaitChange(), undefined, { client: nobody, drainTimeoutMs: 1_000 });
+    await assert.rejects(run, (e: unknown) => e instanceof KubeError && e.code === KubeErrorCode.forbidden);
+  } finally {
+    await nobody.close();
+  }
+});
+
+async function loadAdmin() {
+  const { loadKubeconfig } = await import('./config.ts');
+  return loadKubeconfig({ path: cp.kubeconfigPath });
+}
+
+/** Stop the apiserver, and start the same program with the same flags again (etcd keeps the data). */
+async function restartApiServer(whileDown: () => Promise<void>): Promise<void> {
+  const api = cp.processes.find((p) => p.name === 'kube-apiserver');
+  assert.ok(api, 'kube-apiserver process');
+  const argv = readFileSync(`/proc/${api.pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a) => a.length > 0);
+  await api.stop();
+  await whileDown();
+  const probe = new KubeClient(await loadAdmin(), { http: { retry: false } });
+  try {
+    restarted = await startProcess({
+      name: 'kube-apiserver-restarted',
+      command: argv[0]!,
+      args: argv.slice(1),
+      readyTimeoutMs: 120_000,
+      ready: async () => {
+        try {
+          const res = await probe.request({ path: '/readyz', timeoutMs: 5_000 });
+          await res.body.dump();
+          return res.status === 200;
+        } catch {
+          return false;
+        }
+      },
+    });
+  } finally {
+    await probe.close();
+  }
+}
+
+test('the apiserver restarts mid-run: the controller reconnects (reported, not silent) and converges', async () => {
+  const ns = await namespace('mirror-restart');
+  const mirror = startMirror(ns);
+  try {
+    const sources = client.resource(ConfigMap, ns);
+    for (let i = 0; i < 20; i++) {
+      await sources.create({ metadata: { name: `s${i}`, labels: { mirror: 'yes' } }, data: { v: '1' } });
+    }
+    await eventually('20 derived', async () => {
+      const list = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
+      return list.items.length === 20 ? true : undefined;
+    });
+    await restartApiServer(() => sleep(2_000));
+    // Changes after the restart reach the controller through its resumed watches.
+    for (let i = 0; i < 20; i++) await sources.patch(`s${i}`, { data: { v: '2' } });
+    await sources.create({ metadata: { name: 'late', labels: { mirror: 'yes' } }, data: { v: '2' } });
+    await eventually(
+      'all converged after the restart',
+      async () => {
+        const list = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
+        return list.items.length === 21 && list.items.every((d) => d.data?.['v'] === '2') ? true : undefined;
+      },
+      60_000,
+    );
+    const kinds = new Set(mirror.notices.map((n) => n.type));
+    assert.ok(kinds.has('reconnecting'), `notices: ${[...kinds].join(', ')}`);
+    // No duplicate children: one derived object per source.
+    const derived = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
+    assert.equal(new Set(derived.items.map((d) => d.metadata?.name)).size, 21);
+  } finally {
+    mirror.stop.abort();
+    await mirror.done;
+  }
+});
