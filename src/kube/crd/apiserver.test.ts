@@ -288,12 +288,11 @@ describe('a generated CRD on the real apiserver', () => {
 
   test('the custom resource is a ResourceType: the typed kube client creates, reads, scales it', async () => {
     const widgets = kube.resource(Widget, ns);
-    const created = await widgets.create({
-      apiVersion: 'crd.capstan.dev/v1',
-      kind: 'Widget',
-      metadata: { name: 'typed' },
-      spec: { size: 'large', name: 'typed', replicas: 3, mode: 'b' },
-    });
+    // newObject: the spec as users write it (replicas and mode have defaults), parsed by zod.
+    const created = await widgets.create(
+      Widget.newObject({ name: 'typed' }, { size: 'large', name: 'typed', replicas: 3 }),
+    );
+    assert.equal(created.spec.mode, 'a');
     // Typed from the zod schema: spec.replicas is a number, spec.size one of three strings.
     const replicas: number = created.spec.replicas;
     const size: 'small' | 'medium' | 'large' = created.spec.size;

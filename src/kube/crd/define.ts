@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { KubeError, KubeErrorCode } from '../errors.ts';
 import type { ObjectMeta } from '../objects.ts';
-import type { ResourceType } from '../resource-type.ts';
+import { apiVersionOf, type ResourceType } from '../resource-type.ts';
 
 /** A column `kubectl get` prints (`additionalPrinterColumns`). */
 export interface PrinterColumn {
@@ -151,6 +151,13 @@ export interface CustomResource<
   readonly definition: CustomResourceData;
   /** The resource type of another version, e.g. to read objects as `v1beta1` while `v1` is stored. */
   forVersion<K extends keyof V & string>(name: K): ResourceType<ObjectOfVersion<V[K]>>;
+  /**
+   * A new object of the storage version, for `create` or `apply`: `apiVersion` and `kind` filled in, and
+   * `spec` written as users write it (defaulted fields may be left out) and parsed by its zod schema, so
+   * the defaults the apiserver would apply are there and a bad spec fails here, not at the apiserver.
+   * Throws {@link KubeError} `CAP_ERR_KUBE_INVALID` whose `problems` list every issue.
+   */
+  newObject(metadata: ObjectMeta, spec: z.input<V[S]['spec']>): ObjectOfVersion<V[S]>;
 }
 
 /**
@@ -227,6 +234,26 @@ export function defineCustomResource<V extends CustomResourceVersionsInput, S ex
         });
       }
       return Object.freeze(typeFor(name));
+    },
+    newObject(metadata: ObjectMeta, spec: unknown) {
+      const storage = versions.find((v) => v.storage);
+      const parsed = storage ? storage.spec.safeParse(spec) : undefined;
+      if (!parsed?.success) {
+        const problems = parsed
+          ? parsed.error.issues.map((i) => `${['spec', ...i.path.map(String)].join('.')}: ${i.message}`)
+          : [`no storage version ${input.storage}`];
+        throw new KubeError(
+          KubeErrorCode.invalid,
+          `${definition.kind} ${metadata.name ?? ''}: ${problems.join('; ')}`,
+          { problems },
+        );
+      }
+      return {
+        apiVersion: apiVersionOf(typeFor(input.storage)),
+        kind: definition.kind,
+        metadata,
+        spec: parsed.data,
+      };
     },
   };
   // Not enumerable: a spread copy is a plain object, not a definition the CLI would pick up.

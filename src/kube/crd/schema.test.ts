@@ -672,6 +672,28 @@ describe('custom resources and their CRD', () => {
     assert.equal(replicas + old.old.length, 3);
   });
 
+  test('newObject: apiVersion and kind filled in, spec parsed with its defaults; a bad spec lists every issue', () => {
+    const r = defineCustomResource({
+      group: 'x.dev',
+      kind: 'Thing',
+      versions: { v1beta1: { spec: z.object({ old: z.string() }) }, v1: { spec: Spec } },
+      storage: 'v1',
+    });
+    // replicas has a default: the input type lets it out, the object has it.
+    const obj = r.newObject({ name: 'a', namespace: 'ns' }, { image: 'nginx' });
+    assert.deepEqual(obj, {
+      apiVersion: 'x.dev/v1',
+      kind: 'Thing',
+      metadata: { name: 'a', namespace: 'ns' },
+      spec: { image: 'nginx', replicas: 1 },
+    });
+    const err = catchKubeError(() => r.newObject({ name: 'b' }, { image: 7, replicas: 0 } as never));
+    assert.equal(err.code, KubeErrorCode.invalid);
+    assert.equal(err.problems.length, 2);
+    assert.match(err.problems[0]!, /^spec\.replicas: Too small/);
+    assert.match(err.problems[1]!, /^spec\.image: Invalid input: expected string/);
+  });
+
   test('exportedCustomResources finds branded exports, sorted by name; isCustomResource', () => {
     const a = defineCustomResource({
       group: 'x.dev',
