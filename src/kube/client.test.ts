@@ -348,6 +348,75 @@ describe('KubeClient against a real apiserver', () => {
     await assert.rejects(kube.apiResources('nope.capstan.dev/v1'), isKube('CAP_ERR_KUBE_NOT_FOUND'));
   });
 
+  test('a kubeconfig with an exec credential plugin: the plugin runs, its token authenticates', async () => {
+    const ns = await namespace('exec');
+    await kube.resource(ServiceAccount, ns).create({ metadata: { name: 'plugin' } });
+    const { token } = (
+      await kube.json<{ status: { token: string } }>({
+        method: 'POST',
+        path: `/api/v1/namespaces/${ns}/serviceaccounts/plugin/token`,
+        json: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} },
+      })
+    ).status;
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-exec-'));
+    try {
+      const plugin = join(dir, 'plugin.mjs');
+      const credential = {
+        apiVersion: 'client.authentication.k8s.io/v1',
+        kind: 'ExecCredential',
+        status: { token },
+      };
+      writeFileSync(plugin, `process.stdout.write(${JSON.stringify(JSON.stringify(credential))});\n`);
+      const kubeconfig = join(dir, 'config');
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            {
+              name: 'c',
+              cluster: {
+                server: cp.server,
+                'certificate-authority-data': Buffer.from(cp.caPem).toString('base64'),
+              },
+            },
+          ],
+          users: [
+            {
+              name: 'u',
+              user: {
+                exec: {
+                  apiVersion: 'client.authentication.k8s.io/v1',
+                  command: process.execPath,
+                  args: [plugin],
+                  interactiveMode: 'Never',
+                },
+              },
+            },
+          ],
+          contexts: [{ name: 'x', context: { cluster: 'c', user: 'u', namespace: ns } }],
+          'current-context': 'x',
+        }),
+      );
+      await using viaPlugin = await KubeClient.fromKubeconfig({ path: kubeconfig });
+      assert.equal(viaPlugin.namespace, ns);
+      const review = await viaPlugin.json<{ status: { userInfo: { username: string } } }>({
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        json: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+      assert.equal(review.status.userInfo.username, `system:serviceaccount:${ns}:plugin`);
+      // The account may not list config maps: RBAC answers 403 for it.
+      await assert.rejects(viaPlugin.resource(ConfigMap, ns).list(), isKube('CAP_ERR_KUBE_FORBIDDEN'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a token file is re-read after a 401: a rotated service-account token is picked up', async () => {
     const ns = await namespace('tokens');
     const accounts = kube.resource(ServiceAccount, ns);

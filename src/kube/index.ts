@@ -168,6 +168,7 @@ export { apiVersionOf, type ResourceType } from './resource-type.ts';
 export { type Indexer, labelIndexer, reflector, Store, type StoreOptions } from './store.ts';
 export {
   isPermanentWatchError,
+  stripManagedFields,
   type WatcherEvent,
   type WatcherNotice,
   type WatcherOptions,

@@ -17,6 +17,7 @@ import {
   reflector,
   Secret,
   Store,
+  stripManagedFields,
   type WatcherEvent,
   type WatcherNotice,
   type WatcherOptions,
@@ -61,7 +62,10 @@ async function until(what: string, check: () => boolean, state: () => unknown, t
 }
 
 /** A watcher + store running in the background, recording events and notices. */
-function watch<T extends PartialObjectMetadata>(resource: ResourceClient<T>, options: WatcherOptions = {}) {
+function watch<T extends PartialObjectMetadata>(
+  resource: ResourceClient<T>,
+  options: WatcherOptions<T> = {},
+) {
   const stop = new AbortController();
   const store = new Store<T>();
   const events: WatcherEvent<T>[] = [];
@@ -346,6 +350,30 @@ describe('watch against a real apiserver', () => {
     console.log(`initialList stream: the apiserver ${vias.length === 1 ? 'streamed' : 'refused; listed'}`);
     await w.stop();
     assert.equal(w.error, undefined);
+  });
+
+  test('a watch the apiserver ends at its timeout goes on from the last version; transform strips managedFields', async () => {
+    const ns = await namespace('timeout');
+    const cms = kube.resource(ConfigMap, ns);
+    await cms.apply({ metadata: { name: 'a' }, data: { n: '0' } });
+    const w = watch(cms, { watchTimeoutSeconds: 2, transform: stripManagedFields });
+    await w.synced();
+    assert.equal(w.store.get(`${ns}/a`)?.metadata?.managedFields, undefined);
+    await until(
+      'the apiserver ended a watch',
+      () => noticeTypes(w.notices).includes('watchEnded'),
+      () => w.notices,
+    );
+    await cms.apply({ metadata: { name: 'a' }, data: { n: '1' } });
+    await until(
+      'the change after the end',
+      () => w.store.get(`${ns}/a`)?.data?.n === '1',
+      () => w.store.list(),
+    );
+    assert.equal(w.store.get(`${ns}/a`)?.metadata?.managedFields, undefined);
+    assert.equal(w.types().filter((t) => t === 'init').length, 1, 'resumed, not relisted');
+    assert.ok(!noticeTypes(w.notices).includes('reconnecting'), 'a clean end is not a failure');
+    await w.stop();
   });
 
   test('permanent errors end the watcher with the error: a kind not served, RBAC forbidding the list', async () => {

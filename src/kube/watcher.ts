@@ -45,7 +45,7 @@ export type WatcherNotice =
   | { type: 'watchEnded'; resourceVersion: string | undefined };
 
 /** Options of {@link watcher}. */
-export interface WatcherOptions extends SelectorOptions {
+export interface WatcherOptions<T = unknown> extends SelectorOptions {
   /** Objects per page of the (re)list. Default 500; smaller pages keep memory flat on big lists. */
   pageSize?: number;
   /**
@@ -76,6 +76,13 @@ export interface WatcherOptions extends SelectorOptions {
    * (`INVALID`: a bad selector), a certificate that does not verify (`CONFIG`) and `USAGE`.
    */
   isPermanent?: (error: unknown) => boolean;
+  /**
+   * Applied to every object before it is delivered (and cached): drop what the consumer never reads. A
+   * cache of many objects keeps far less memory without `metadata.managedFields` ({@link stripManagedFields},
+   * what controller-runtime's cache does by default). Mutating the object in place is fine: it is fresh
+   * from the wire.
+   */
+  transform?: (object: T) => T;
   /** Reconnects, relists, stalls: log them or count them. */
   onNotice?: (notice: WatcherNotice) => void;
   /** Ends the watcher cleanly (the iteration ends), from any state. */
@@ -121,7 +128,7 @@ function resourceVersionOf(object: unknown): string | undefined {
  */
 export async function* watcher<T>(
   resource: ResourceClient<T>,
-  options: WatcherOptions = {},
+  options: WatcherOptions<T> = {},
 ): AsyncGenerator<WatcherEvent<T>> {
   const stop = linkedController(options.signal, resource.client.closedSignal);
   const notify = options.onNotice ?? (() => {});
@@ -157,12 +164,13 @@ export async function* watcher<T>(
   };
 
   let streamInitial = options.initialList === 'stream';
+  const transform = options.transform ?? ((object: T) => object);
   /** Items of a list carry no apiVersion/kind; events do: make cached objects look alike. */
   const typed = (item: unknown): T => {
     const object = item as { apiVersion?: string; kind?: string };
     object.apiVersion ??= apiVersion;
     object.kind ??= kind;
-    return object as T;
+    return transform(object as T);
   };
 
   async function* connect(from: string | undefined, signal: AbortSignal): AsyncGenerator<Item<T>[]> {
@@ -246,10 +254,10 @@ export async function* watcher<T>(
           switch (event.type) {
             case 'ADDED':
             case 'MODIFIED':
-              yield [{ type: 'apply', object: event.object }];
+              yield [{ type: 'apply', object: transform(event.object) }];
               break;
             case 'DELETED':
-              yield [{ type: 'delete', object: event.object }];
+              yield [{ type: 'delete', object: transform(event.object) }];
               break;
             case 'BOOKMARK': {
               const bookmarkRv = resourceVersionOf(event.object);
@@ -311,4 +319,15 @@ export async function* watcher<T>(
       if (item.type !== 'bookmark') yield item;
     }
   }
+}
+
+/**
+ * A {@link WatcherOptions.transform} that drops `metadata.managedFields` (server-side apply's bookkeeping,
+ * often the largest part of an object and never read by a controller). Objects cached without it cannot be
+ * sent back as an update that keeps field ownership; apply and patch do not need it.
+ */
+export function stripManagedFields<T>(object: T): T {
+  const meta = (object as { metadata?: { managedFields?: unknown } }).metadata;
+  if (meta && 'managedFields' in meta) delete meta.managedFields;
+  return object;
 }
