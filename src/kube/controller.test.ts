@@ -309,35 +309,57 @@ async function restartApiServer(whileDown: () => Promise<void>): Promise<void> {
   }
 }
 
-test('the apiserver restarts mid-run: the controller reconnects (reported, not silent) and converges', async () => {
+test('the apiserver restarts while 200 objects reconcile: the controller reconnects (reported) and all converge, one child each', async () => {
   const ns = await namespace('mirror-restart');
   const mirror = startMirror(ns);
+  const derivedList = async () =>
+    (await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } })).items;
   try {
     const sources = client.resource(ConfigMap, ns);
-    for (let i = 0; i < 20; i++) {
-      await sources.create({ metadata: { name: `s${i}`, labels: { mirror: 'yes' } }, data: { v: '1' } });
+    const uids = new Map<string, string>();
+    const names = Array.from({ length: 200 }, (_, i) => `s${i}`);
+    for (let i = 0; i < names.length; i += 20) {
+      await Promise.all(
+        names.slice(i, i + 20).map(async (name) => {
+          const created = await sources.create({
+            metadata: { name, labels: { mirror: 'yes' } },
+            data: { v: '1' },
+          });
+          uids.set(name, created.metadata?.uid ?? '');
+        }),
+      );
     }
-    await eventually('20 derived', async () => {
-      const list = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
-      return list.items.length === 20 ? true : undefined;
-    });
+    const before = (await derivedList()).length;
     await restartApiServer(() => sleep(2_000));
-    // Changes after the restart reach the controller through its resumed watches.
+    console.log(`apiserver restarted with ${before} of 200 children made`);
+    // Changes after the restart reach the controller through its resumed (or relisted) watches.
     for (let i = 0; i < 20; i++) await sources.patch(`s${i}`, { data: { v: '2' } });
     await sources.create({ metadata: { name: 'late', labels: { mirror: 'yes' } }, data: { v: '2' } });
-    await eventually(
+    const converged = await eventually(
       'all converged after the restart',
       async () => {
-        const list = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
-        return list.items.length === 21 && list.items.every((d) => d.data?.['v'] === '2') ? true : undefined;
+        const list = await derivedList();
+        const ok =
+          list.length === 201 &&
+          list.every((d) => {
+            const from = d.data?.['from'] ?? '';
+            const want = from === 'late' || Number(from.slice(1)) < 20 ? '2' : '1';
+            return d.data?.['v'] === want;
+          });
+        return ok ? list : undefined;
       },
-      60_000,
+      120_000,
     );
     const kinds = new Set(mirror.notices.map((n) => n.type));
     assert.ok(kinds.has('reconnecting'), `notices: ${[...kinds].join(', ')}`);
-    // No duplicate children: one derived object per source.
-    const derived = await client.resource(ConfigMap, ns).list({ labelSelector: { derived: 'yes' } });
-    assert.equal(new Set(derived.items.map((d) => d.metadata?.name)).size, 21);
+    // No duplicate children: one per source, owned by that source (by uid).
+    assert.equal(new Set(converged.map((d) => d.metadata?.name)).size, 201);
+    for (const d of converged) {
+      const refs = d.metadata?.ownerReferences ?? [];
+      assert.equal(refs.length, 1, d.metadata?.name);
+      const from = d.data?.['from'] ?? '';
+      if (from !== 'late') assert.equal(refs[0]?.uid, uids.get(from), d.metadata?.name);
+    }
   } finally {
     mirror.stop.abort();
     await mirror.done;
