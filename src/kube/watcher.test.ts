@@ -419,4 +419,50 @@ describe('watch against a real apiserver', () => {
     await w.done;
     assert.equal(w.error, undefined);
   });
+  // Last: it restarts the apiserver the other tests share.
+  test('the apiserver restarts: watches resume (etcd path without a relist), caches end equal to the apiserver', async () => {
+    const ns = await namespace('restart');
+    const cms = kube.resource(ConfigMap, ns);
+    const secrets = kube.resource(Secret, ns);
+    await cms.create({ metadata: { name: 'counter' } });
+    await secrets.create({ metadata: { name: 'counter' } });
+    const watchCm = watch(cms);
+    const watchSecret = watch(secrets);
+    await watchCm.synced();
+    await watchSecret.synced();
+    const start = watchCm.events.length;
+    const expected: string[] = [];
+    const write = async (n: number) => {
+      await cms.patch('counter', { data: { n: String(n) } });
+      await secrets.patch('counter', { data: { n: Buffer.from(String(n)).toString('base64') } });
+      expected.push(`counter=${n}`);
+    };
+    for (let n = 1; n <= 10; n++) await write(n);
+    await cp.restartApiServer();
+    for (let n = 11; n <= 20; n++) await write(n);
+    await until(
+      'the config map watcher saw all 20',
+      () => watchCm.applied(start).length >= 20,
+      () => watchCm.applied(start),
+    );
+    await sleep(300);
+    assert.deepEqual(watchCm.applied(start), expected);
+    assert.equal(watchCm.types().filter((t) => t === 'init').length, 1, 'resumed from its resourceVersion');
+    assert.ok(noticeTypes(watchCm.notices).includes('reconnecting'), 'the restart was reported');
+    // The watch cache starts afresh after a restart: a secret watcher may have to relist (410) instead.
+    const truth = (await secrets.get('counter')).metadata?.resourceVersion;
+    await until(
+      'the secret cache caught up',
+      () => watchSecret.store.get(`${ns}/counter`)?.metadata?.resourceVersion === truth,
+      () => watchSecret.notices,
+    );
+    assert.ok(noticeTypes(watchSecret.notices).includes('reconnecting'));
+    await watchCm.stop();
+    await watchSecret.stop();
+    assert.equal(watchCm.error, undefined);
+    assert.equal(watchSecret.error, undefined);
+    console.log(
+      `after the restart the secret watcher ${watchSecret.types().filter((t) => t === 'init').length > 1 ? 'relisted' : 'resumed'}`,
+    );
+  });
 });

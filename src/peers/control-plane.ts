@@ -130,6 +130,13 @@ export interface ControlPlane {
   request(path: string, init?: RawRequestInit): Promise<{ status: number; body: string }>;
   /** Install more CRDs (objects or YAML) and wait until they are Established and served. */
   installCrds(crds: Array<KubeObject | string>, options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Stop kube-apiserver (SIGTERM, as an upgrade or a crash-restart does), run `whileDown` if given, and start
+   * it again with the same flags and certificates; resolves once it is ready. etcd keeps the data, so
+   * clients see a restart: connections and watches break, resourceVersions carry on. `processes` then holds
+   * the new process.
+   */
+  restartApiServer(options?: { whileDown?: () => Promise<void> }): Promise<void>;
   /** Stop every program (last started first) and remove the folder. Idempotent. */
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -367,6 +374,22 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       clientConfig: pki.admin,
       request: rawRequest,
       installCrds: (crds, opts) => installCrds(admin, toKubeObjects(crds), opts?.timeoutMs ?? 60_000, log),
+      restartApiServer: async (opts = {}) => {
+        const at = processes.findIndex((p) => p.name === 'kube-apiserver');
+        const old = processes[at];
+        if (!old) throw new PeerError('CAP_ERR_PEER_EXITED', 'kube-apiserver is not running', '');
+        await old.stop();
+        await opts.whileDown?.();
+        log('restarting kube-apiserver');
+        processes[at] = await startApiServer(
+          assets,
+          root,
+          pki,
+          admin,
+          options.apiServerFlags ?? [],
+          readyTimeoutMs,
+        );
+      },
       stop,
       close: stop,
       [Symbol.asyncDispose]: stop,
@@ -624,7 +647,8 @@ function startApiServer(
   readyTimeoutMs: number,
 ): Promise<PeerProcess> {
   const apiDir = join(root, 'kube-apiserver');
-  mkdirSync(apiDir);
+  // A restart reuses the folder (and appends to the log).
+  mkdirSync(apiDir, { recursive: true });
   return startPeerProcess({
     name: 'kube-apiserver',
     command: assets.kubeApiserver,
