@@ -40,6 +40,9 @@ const WidgetSpec = z.object({
   step: z.int().multipleOf(5).optional(),
   when: z.iso.datetime().optional(),
   note: z.string().nullable().optional(),
+  // A nullable enum: the apiserver refuses null for an enum, nullable or not, so the choice is a CEL rule.
+  color: z.enum(['red', 'blue']).nullable().optional(),
+  level: z.int().min(1).nullable().optional(),
   mode: z.union([z.literal('a'), z.literal('b')]).default('a'),
   ports: listMap(
     z
@@ -168,6 +171,8 @@ describe('a generated CRD on the real apiserver', () => {
         extra: { anything: { goes: [1, 2] } },
         template: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 'b' } },
         note: null,
+        color: null,
+        level: null,
         labels: { app: 'web' },
         source: { type: 'git', url: 'https://example.com/site.git' },
         bogus: 'pruned',
@@ -183,6 +188,8 @@ describe('a generated CRD on the real apiserver', () => {
     assert.equal(spec.template.data.a, 'b');
     assert.equal(spec.maxUnavailable, '25%');
     assert.equal(spec.note, null);
+    assert.equal(spec.color, null, 'a nullable enum takes null');
+    assert.equal(spec.level, null, 'a nullable bounded integer takes null');
     assert.deepEqual(
       spec.source,
       { type: 'git', url: 'https://example.com/site.git' },
@@ -273,6 +280,11 @@ describe('a generated CRD on the real apiserver', () => {
       'discriminated union: an unknown tag',
       { size: 'small', name: 'a', source: { type: 'svn' } },
       /spec\.source\.type: Unsupported value: "svn"/,
+    ],
+    [
+      'nullable enum: another value',
+      { size: 'small', name: 'a', color: 'green' },
+      /spec\.color: Invalid value: "string": must be one of "red", "blue"/,
     ],
     // A null in a field that is not nullable is pruned before validation: the field is then missing.
     ['null where not nullable', { size: 'small', name: null }, /spec\.name: Required value/],

@@ -78,8 +78,25 @@ describe('zod to structural schema: each construct', () => {
     ['enum', z.enum(['a', 'b']), { type: 'string', enum: ['a', 'b'] }],
     ['literal', z.literal('x'), { type: 'string', enum: ['x'] }],
     ['literal union', z.union([z.literal('x'), z.literal('y')]), { type: 'string', enum: ['x', 'y'] }],
+    [
+      'literal or null',
+      z.union([z.literal('x'), z.null()]),
+      {
+        type: 'string',
+        nullable: true,
+        'x-kubernetes-validations': [{ rule: 'self in ["x"]', message: 'must be one of "x"' }],
+      },
+    ],
     ['number enum', z.literal([1, 2, 3]), { type: 'integer', enum: [1, 2, 3] }],
-    ['enum or null', z.enum(['a']).nullable(), { type: 'string', enum: ['a'], nullable: true }],
+    [
+      'nullable enum: a CEL rule (the apiserver refuses null for an enum, nullable or not)',
+      z.enum(['a', 'b']).nullable(),
+      {
+        type: 'string',
+        nullable: true,
+        'x-kubernetes-validations': [{ rule: 'self in ["a", "b"]', message: 'must be one of "a", "b"' }],
+      },
+    ],
     ['union with null', z.union([z.string(), z.null()]), { type: 'string', nullable: true }],
     ['nullable', z.string().nullable(), { type: 'string', nullable: true }],
     ['int-or-string union', z.union([z.int(), z.string()]), { 'x-kubernetes-int-or-string': true }],
@@ -486,6 +503,11 @@ describe('checkStructural on hand-written schemas', () => {
         },
       },
       /the default \{"n":2\} is invalid: missing the required field m/,
+    ],
+    [
+      'a nullable enum',
+      { type: 'object', properties: { a: { type: 'string', enum: ['x'], nullable: true } } },
+      /a nullable enum: the apiserver refuses null for it all the same/,
     ],
     [
       'min above max',

@@ -346,6 +346,18 @@ function convert(input: z.core.$ZodType, path: string, walk: Walk): Converted {
   if (options.maxProperties !== undefined) out.maxProperties = options.maxProperties;
   Object.assign(out, extras);
   if (nullable) out.nullable = true;
+  // The apiserver refuses null for an enum field even when it is nullable, null listed or not (Kubernetes
+  // 1.34, tried: "Unsupported value: null"); CEL rules skip null values. So a nullable enum's choice
+  // becomes a rule, which says the same for every other value.
+  if (out.nullable && out.enum) {
+    const values = out.enum.filter((v) => v !== null);
+    delete out.enum;
+    const list = values.map((v) => JSON.stringify(v)).join(', ');
+    out['x-kubernetes-validations'] = [
+      { rule: `self in [${list}]`, message: `must be one of ${list}` },
+      ...(out['x-kubernetes-validations'] ?? []),
+    ];
+  }
   if (hasDefault) {
     if (isJsonValue(defaultValue)) out.default = defaultValue;
     else

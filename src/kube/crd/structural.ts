@@ -110,9 +110,15 @@ function visit(
   }
   if (node.enum !== undefined) {
     if (!Array.isArray(node.enum) || node.enum.length === 0) say('enum must list at least one value');
-    else {
+    else if (node.nullable) {
+      say(
+        'a nullable enum: the apiserver refuses null for it all the same (put the choice in a CEL rule, `self in [...]`, which skips null)',
+      );
+    } else {
       for (const v of node.enum) {
-        if (!valueHasType(v, node.type)) say(`enum value ${JSON.stringify(v)} is not of type ${node.type}`);
+        if (v === null ? !node.nullable : !valueHasType(v, node.type)) {
+          say(`enum value ${JSON.stringify(v)} is not of type ${node.type}`);
+        }
       }
     }
   }
