@@ -12,6 +12,7 @@ import {
   type ResourceType,
   ServiceAccount,
 } from 'capstan/kube';
+import { createCertAuthority } from 'capstan/runtime';
 import { type ControlPlane, startControlPlane } from 'capstan/testing';
 
 interface Widget extends KubeObject {
@@ -319,6 +320,24 @@ describe('KubeClient against a real apiserver', () => {
     await widgets.create({ metadata: { name: 'w' }, spec: { replicas: 2 } });
     assert.equal((await widgets.scale('w', 4)).spec?.replicas, 4);
     assert.equal((await widgets.get('w')).spec?.replicas, 4);
+  });
+
+  test('TLS: a CA that did not sign the apiserver fails with CAP_ERR_KUBE_CONFIG; no credentials is anonymous', async () => {
+    const other = await createCertAuthority('not-the-cluster-ca');
+    await using wrongCa = new KubeClient({ ...cp.clientConfig, caPem: other.certPem });
+    await assert.rejects(wrongCa.version(), isKube('CAP_ERR_KUBE_CONFIG'));
+    // Skipping verification reaches it; without credentials the request is anonymous, which RBAC refuses.
+    const { certPem: _c, keyPem: _k, ...anonymous } = cp.clientConfig;
+    await using insecure = new KubeClient({
+      ...anonymous,
+      caPem: other.certPem,
+      insecureSkipTlsVerify: true,
+    });
+    await assert.rejects(
+      insecure.resource(ConfigMap, 'default').list(),
+      (e: unknown) =>
+        isKube('CAP_ERR_KUBE_FORBIDDEN')(e) && /system:anonymous/.test((e as KubeError).message),
+    );
   });
 
   test('an impersonated user without RBAC rights gets CAP_ERR_KUBE_FORBIDDEN', async () => {
