@@ -4,13 +4,19 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { MetricsRegistry, type RunningProcess, startProcess } from '../runtime/index.ts';
 import { type ControlPlane, startControlPlane } from '../testing/index.ts';
 import { Action } from './action.ts';
-import { ConfigMap, Event, Namespace } from './builtin.ts';
+import { ConfigMap, Deployment, Event, Namespace } from './builtin.ts';
 import { KubeClient } from './client.ts';
+import { findCondition, setCondition } from './conditions.ts';
 import { controller } from './controller.ts';
+import { customResource } from './crd/define.ts';
+import { crdYaml } from './crd/manifest.ts';
+import { statusConditions } from './crd/schema.ts';
 import { KubeError, KubeErrorCode, TerminalError } from './errors.ts';
+import { predicates } from './predicates.ts';
 import type { Reconciler } from './reconcile.ts';
 import type { WatcherNotice } from './watcher.ts';
 
@@ -363,5 +369,148 @@ test('the apiserver restarts while 200 objects reconcile: the controller reconne
   } finally {
     mirror.stop.abort();
     await mirror.done;
+  }
+});
+
+/** A custom resource with a status subresource, defined with capstan/kube's CRD builder. */
+const Widget = customResource('Widget')
+  .inGroup('test.capstan.dev')
+  .version('v1', {
+    spec: z.object({ replicas: z.int32().min(0).default(1), image: z.string() }),
+    status: z.object({ replicas: z.int32().optional(), conditions: statusConditions().optional() }),
+  })
+  .storedAs('v1');
+
+test('a CRD controller: owns a Deployment, watches ConfigMaps through a mapper, reports conditions; status writes do not wake it', async () => {
+  await cp.installCrds([crdYaml(Widget)]);
+  const ns = await namespace('widgets');
+  let reconciles = 0;
+  const stop = new AbortController();
+  const done = controller(Widget)
+    .inNamespace(ns)
+    .withPredicates(predicates.generationChanged())
+    .owns(Deployment, { predicates: [predicates.generationChanged()] })
+    .watches(ConfigMap, (cm) => {
+      const widget = cm.metadata?.labels?.['widget'];
+      return widget ? [{ namespace: cm.metadata?.namespace, name: widget }] : [];
+    })
+    .withTuning({ resyncMs: 0 })
+    .run(
+      async (request, ctx) => {
+        reconciles++;
+        const widget = ctx.get();
+        if (!widget) return Action.awaitChange();
+        const config = ctx.cache(ConfigMap).getObject(`${request.name}-config`, request.namespace);
+        const greeting = config?.data?.['greeting'] ?? 'none';
+        const labels = { widget: request.name };
+        await ctx.apply(Deployment, {
+          metadata: { name: request.name },
+          spec: {
+            replicas: widget.spec.replicas,
+            selector: { matchLabels: labels },
+            template: {
+              metadata: { labels },
+              spec: {
+                containers: [
+                  { name: 'app', image: widget.spec.image, env: [{ name: 'GREETING', value: greeting }] },
+                ],
+              },
+            },
+          },
+        });
+        const running = widget.spec.replicas > 0;
+        await ctx.applyStatus({
+          replicas: widget.spec.replicas,
+          conditions: setCondition(
+            widget.status?.conditions,
+            {
+              type: 'Ready',
+              status: running ? 'True' : 'False',
+              reason: running ? 'Running' : 'ScaledToZero',
+              message: `greeting ${greeting}`,
+              observedGeneration: widget.metadata?.generation,
+            },
+            ctx.now(),
+          ),
+        });
+        return Action.awaitChange();
+      },
+      undefined,
+      { client, signal: stop.signal, drainTimeoutMs: 5_000 },
+    );
+  try {
+    const widgets = client.resource(Widget, ns);
+    await widgets.create({ metadata: { name: 'w' }, spec: { replicas: 2, image: 'nginx:1.27' } } as never);
+    const deployment = await eventually('deployment', () => client.resource(Deployment, ns).getOptional('w'));
+    assert.equal(deployment.spec?.replicas, 2);
+    assert.equal(deployment.metadata?.ownerReferences?.[0]?.kind, 'Widget');
+    const ready1 = await eventually('Ready', async () => {
+      const c = findCondition((await widgets.get('w')).status?.conditions, 'Ready');
+      return c?.status === 'True' ? c : undefined;
+    });
+    assert.equal(ready1.observedGeneration, 1);
+    assert.equal(ready1.message, 'greeting none');
+
+    // A ConfigMap mapped to the widget wakes it; the condition's message changes, its transition time not.
+    await sleep(1_100); // so a moved transition time would show (second precision)
+    await client.resource(ConfigMap, ns).create({
+      metadata: { name: 'w-config', labels: { widget: 'w' } },
+      data: { greeting: 'hello' },
+    });
+    await eventually('greeting applied', async () => {
+      const d = await client.resource(Deployment, ns).get('w');
+      return d.spec?.template?.spec?.containers?.[0]?.env?.[0]?.value === 'hello' ? true : undefined;
+    });
+    const ready2 = await eventually('condition message', async () => {
+      const c = findCondition((await widgets.get('w')).status?.conditions, 'Ready');
+      return c?.message === 'greeting hello' ? c : undefined;
+    });
+    assert.equal(ready2.lastTransitionTime, ready1.lastTransitionTime, 'same status: transition time kept');
+
+    // A spec change (generation 2) converges: replicas, and a new status with a new transition time.
+    await widgets.patch('w', { spec: { replicas: 0 } });
+    await eventually('scaled to zero', async () =>
+      (await client.resource(Deployment, ns).get('w')).spec?.replicas === 0 ? true : undefined,
+    );
+    const ready3 = await eventually('not ready', async () => {
+      const c = findCondition((await widgets.get('w')).status?.conditions, 'Ready');
+      return c?.status === 'False' ? c : undefined;
+    });
+    assert.equal(ready3.observedGeneration, 2);
+    assert.notEqual(ready3.lastTransitionTime, ready1.lastTransitionTime);
+
+    // Status writes (ours, another manager's, the Deployment controller's) do not move a generation: no wake.
+    await sleep(1_500);
+    const before = reconciles;
+    await widgets.patchStatus('w', { status: { replicas: 7 } });
+    await sleep(1_500);
+    assert.equal(reconciles, before, 'a status write woke the controller');
+  } finally {
+    stop.abort();
+    await done;
+  }
+});
+
+test('periodic resync reconciles unchanged objects', async () => {
+  const ns = await namespace('resync');
+  await client.resource(ConfigMap, ns).create({ metadata: { name: 'quiet' } });
+  const runs: number[] = [];
+  const stop = new AbortController();
+  const done = controller(ConfigMap)
+    .inNamespace(ns)
+    .withTuning({ resyncMs: 700 })
+    .run(
+      async (request) => {
+        if (request.name === 'quiet') runs.push(Date.now());
+        return Action.awaitChange();
+      },
+      undefined,
+      { client, signal: stop.signal },
+    );
+  try {
+    await eventually('three resyncs', () => (runs.length >= 4 ? true : undefined), 20_000);
+  } finally {
+    stop.abort();
+    await done;
   }
 });
