@@ -135,7 +135,9 @@ const seg = encodeURIComponent;
  * `KubeClient.resource`; cheap to make, holds no connection of its own.
  */
 export class ResourceClient<T> {
+  /** The API client every call goes through. */
   readonly client: KubeApi;
+  /** The kind this client reads and writes. */
   readonly type: ResourceType<T>;
   /** The namespace of every call, or undefined for all namespaces (and for cluster-scoped kinds). */
   readonly namespace: string | undefined;

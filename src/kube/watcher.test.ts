@@ -193,7 +193,9 @@ describe('watch against a real apiserver', () => {
     assert.equal(w.store.get(`${ns}/s0`)?.kind, 'Secret');
     await secrets.patch('s1', { stringData: { v: '1' } });
     await secrets.delete('s2');
-    await secrets.create({ metadata: { name: 's5' } });
+    const s5 = await secrets.create({ metadata: { name: 's5' } });
+    // Read-your-own-writes: wait until the cache shows the object just created.
+    await w.store.waitFor(`${ns}/s5`, (o) => o?.metadata?.uid === s5.metadata?.uid, { timeoutMs: 30_000 });
     await until(
       'store mirrors the apiserver',
       () => w.store.size === 5 && w.store.get(`${ns}/s5`) !== undefined && !w.store.get(`${ns}/s2`),
