@@ -105,6 +105,7 @@ export {
   type CelRule,
   type ConversionResult,
   embeddedResource,
+  immutable,
   intOrString,
   type KubeFieldOptions,
   knownFormats,

@@ -15,6 +15,7 @@ import {
   crdManifest,
   customResource,
   embeddedResource,
+  immutable,
   installCustomResources,
   intOrString,
   KubeClient,
@@ -40,6 +41,7 @@ const WidgetSpec = z.object({
   step: z.int().multipleOf(5).optional(),
   when: z.iso.datetime().optional(),
   note: z.string().nullable().optional(),
+  region: immutable(z.string().max(20)).optional(),
   // A nullable enum: the apiserver refuses null for an enum, nullable or not, so the choice is a CEL rule.
   color: z.enum(['red', 'blue']).nullable().optional(),
   level: z.int().min(1).nullable().optional(),
@@ -315,6 +317,22 @@ describe('a generated CRD on the real apiserver', () => {
       widgets.create({ ...created, metadata: { name: 'typed-bad' }, spec: { ...created.spec, replicas: 0 } }),
       (err: unknown) => err instanceof KubeError && err.code === KubeErrorCode.invalid && err.status === 422,
     );
+  });
+
+  test('an immutable field: set on create, an update changing it refused, one keeping it accepted', async () => {
+    const created = await call(base, 'POST', widget('fixed', { size: 'small', name: 'fixed', region: 'eu' }));
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const changed = await call(`${base}/fixed`, 'PUT', {
+      ...created.json,
+      spec: { ...created.json.spec, region: 'us' },
+    });
+    assert.equal(changed.status, 422, JSON.stringify(changed.json));
+    assert.match(changed.json.message, /spec\.region: Invalid value: "string": is immutable/);
+    const kept = await call(`${base}/fixed`, 'PUT', {
+      ...created.json,
+      spec: { ...created.json.spec, size: 'large' },
+    });
+    assert.equal(kept.status, 200, JSON.stringify(kept.json));
   });
 
   test('status subresource: /status writes status only, the main resource ignores status', async () => {

@@ -17,6 +17,7 @@ import {
   defineCustomResource,
   embeddedResource,
   exportedCustomResources,
+  immutable,
   intOrString,
   isCustomResource,
   KubeError,
@@ -273,6 +274,12 @@ describe('zod to structural schema: each construct', () => {
     assert.deepEqual(parsed, written);
     assert.equal(schema.safeParse([{ ...written[0], reason: '' }]).success, false);
     assert.match(conditionTime(0), /Z$/);
+  });
+
+  test('immutable: a transition rule', () => {
+    assert.deepEqual(field(immutable(z.string()))['x-kubernetes-validations'], [
+      { rule: 'self == oldSelf', message: 'is immutable' },
+    ]);
   });
 
   test('marking returns a copy: the original schema stays plain', () => {

@@ -89,6 +89,14 @@ export function withRules<S extends z.ZodType>(schema: S, ...rules: Array<CelRul
   return kubeField(schema, { validations: rules.map((r) => (typeof r === 'string' ? { rule: r } : r)) });
 }
 
+/**
+ * A field that cannot change once set (a transition rule, `self == oldSelf`): the apiserver refuses an
+ * update that changes it. It may still be set later if it was absent, or removed, unless it is required.
+ */
+export function immutable<S extends z.ZodType>(schema: S, message = 'is immutable'): S {
+  return withRules(schema, { rule: 'self == oldSelf', message });
+}
+
 /** An array of objects merged by key (`x-kubernetes-list-type: map`), e.g. containers by `name`. */
 export function listMap<S extends z.ZodArray>(schema: S, ...keys: [string, ...string[]]): S {
   return kubeField(schema, { listType: 'map', listMapKeys: keys });
