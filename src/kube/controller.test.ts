@@ -1,11 +1,10 @@
 // The controller runtime against a real kube-apiserver, etcd and kube-controller-manager (one control plane
 // for the file, one namespace per test): a ConfigMap "mirror" controller that owns a derived ConfigMap.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { MetricsRegistry, type RunningProcess, startProcess } from '../runtime/index.ts';
+import { MetricsRegistry } from '../runtime/index.ts';
 import { type ControlPlane, startControlPlane } from '../testing/index.ts';
 import { Action } from './action.ts';
 import { ConfigMap, Deployment, Event, Namespace } from './builtin.ts';
@@ -24,7 +23,6 @@ const FINALIZER = 'test.capstan.dev/mirror-cleanup';
 
 let cp: ControlPlane;
 let client: KubeClient;
-let restarted: RunningProcess | undefined;
 
 before(async () => {
   cp = await startControlPlane({ controllerManager: true });
@@ -33,7 +31,6 @@ before(async () => {
 
 after(async () => {
   await client?.close();
-  await restarted?.stop();
   await cp?.stop();
 });
 
@@ -268,7 +265,7 @@ test('errors back off and retry (visible in metrics) until fixed; a TerminalErro
 
 test('a watch the apiserver refuses for good (RBAC) ends the controller with its error, not silently', async () => {
   const ns = await namespace('mirror-forbidden');
-  const nobody = new KubeClient({ ...(await loadAdmin()), impersonateUser: 'nobody' });
+  const nobody = new KubeClient({ ...cp.clientConfig, impersonateUser: 'nobody' });
   try {
     const run = controller(ConfigMap)
       .inNamespace(ns)
@@ -278,42 +275,6 @@ test('a watch the apiserver refuses for good (RBAC) ends the controller with its
     await nobody.close();
   }
 });
-
-async function loadAdmin() {
-  const { loadKubeconfig } = await import('./config.ts');
-  return loadKubeconfig({ path: cp.kubeconfigPath });
-}
-
-/** Stop the apiserver, and start the same program with the same flags again (etcd keeps the data). */
-async function restartApiServer(whileDown: () => Promise<void>): Promise<void> {
-  const api = cp.processes.find((p) => p.name === 'kube-apiserver');
-  assert.ok(api, 'kube-apiserver process');
-  const argv = readFileSync(`/proc/${api.pid}/cmdline`, 'utf8')
-    .split('\0')
-    .filter((a) => a.length > 0);
-  await api.stop();
-  await whileDown();
-  const probe = new KubeClient(await loadAdmin(), { http: { retry: false } });
-  try {
-    restarted = await startProcess({
-      name: 'kube-apiserver-restarted',
-      command: argv[0]!,
-      args: argv.slice(1),
-      readyTimeoutMs: 120_000,
-      ready: async () => {
-        try {
-          const res = await probe.request({ path: '/readyz', timeoutMs: 5_000 });
-          await res.body.dump();
-          return res.status === 200;
-        } catch {
-          return false;
-        }
-      },
-    });
-  } finally {
-    await probe.close();
-  }
-}
 
 test('the apiserver restarts while 200 objects reconcile: the controller reconnects (reported) and all converge, one child each', async () => {
   const ns = await namespace('mirror-restart');
@@ -336,7 +297,7 @@ test('the apiserver restarts while 200 objects reconcile: the controller reconne
       );
     }
     const before = (await derivedList()).length;
-    await restartApiServer(() => sleep(2_000));
+    await cp.restartApiServer({ whileDown: () => sleep(2_000) });
     console.log(`apiserver restarted with ${before} of 200 children made`);
     // Changes after the restart reach the controller through its resumed (or relisted) watches.
     for (let i = 0; i < 20; i++) await sources.patch(`s${i}`, { data: { v: '2' } });
