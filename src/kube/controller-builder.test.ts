@@ -16,7 +16,7 @@ test('the builder records plain data, and each step returns a new builder', asyn
     .named('config-mirror')
     .inNamespace('apps')
     .withLabelSelector({ mirror: 'yes' })
-    .owns(Deployment)
+    .owns(Deployment, { metadataOnly: true })
     .watches(Secret, mapper)
     .withPredicates(generation)
     .withTuning({ concurrency: 3, resyncMs: 60_000 });
@@ -36,6 +36,8 @@ test('the builder records plain data, and each step returns a new builder', asyn
   );
   assert.equal(spec.watches[0]?.predicates[0], generation);
   assert.equal(spec.watches[2]?.mapper, mapper);
+  assert.equal(spec.watches[1]?.metadataOnly, true);
+  assert.equal(spec.watches[2]?.metadataOnly, undefined);
   assert.deepEqual(spec.tuning, { concurrency: 3, resyncMs: 60_000 });
   const reconcile = async () => Action.awaitChange();
   const def = built.build(reconcile);

@@ -475,3 +475,48 @@ test('periodic resync reconciles unchanged objects', async () => {
     await done;
   }
 });
+
+test('a metadata-only owns watch: children map to owners and come back, and their cache holds no data', async () => {
+  const ns = await namespace('metadata-only');
+  const seen: Array<{ hasChild: boolean; childHasData: boolean }> = [];
+  const stop = new AbortController();
+  const done = controller(ConfigMap)
+    .inNamespace(ns)
+    .withLabelSelector({ parent: 'yes' })
+    .owns(ConfigMap, { metadataOnly: true })
+    .run(
+      async (request, ctx) => {
+        const parent = ctx.get();
+        if (!parent) return Action.awaitChange();
+        const child = ctx.metadataCache(ConfigMap).getObject(`${request.name}-child`, request.namespace);
+        seen.push({ hasChild: child !== undefined, childHasData: child !== undefined && 'data' in child });
+        await ctx.apply(ConfigMap, {
+          metadata: { name: `${request.name}-child` },
+          data: { big: 'x'.repeat(1000) },
+        });
+        return Action.awaitChange();
+      },
+      undefined,
+      { client, signal: stop.signal },
+    );
+  try {
+    const configMaps = client.resource(ConfigMap, ns);
+    await configMaps.create({ metadata: { name: 'p', labels: { parent: 'yes' } } });
+    const child = await eventually('child', () => configMaps.getOptional('p-child'));
+    await configMaps.delete('p-child');
+    await eventually('child recreated', async () => {
+      const again = await configMaps.getOptional('p-child');
+      return again && again.metadata?.uid !== child.metadata?.uid ? true : undefined;
+    });
+    await eventually('a reconcile saw the child in the metadata cache', () =>
+      seen.some((s) => s.hasChild) ? true : undefined,
+    );
+    assert.ok(
+      seen.every((s) => !s.childHasData),
+      'metadata-only: no data in the cache',
+    );
+  } finally {
+    stop.abort();
+    await done;
+  }
+});

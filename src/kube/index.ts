@@ -69,6 +69,7 @@ export {
   type ControllerOptions,
   type ControllerSpec,
   type ControllerTuning,
+  type ControllerWatchOptions,
   controller,
   type Mapper,
   type WatchSpec,

@@ -7,6 +7,7 @@ import type { Condition } from './conditions.ts';
 import { isTerminalError } from './errors.ts';
 import type { EventInput } from './events.ts';
 import type { FinalizerEvent } from './finalizer.ts';
+import type { PartialObjectMetadata } from './objects.ts';
 import type { ApplyOptions, ResourceClient } from './resource-client.ts';
 import type { ResourceType } from './resource-type.ts';
 import type { Store } from './store.ts';
@@ -50,6 +51,8 @@ export interface ReconcileContext<T> {
    * has its own cache; for a kind watched twice (the primary kind also owned), the first watch's.
    */
   cache<U>(type: ResourceType<U>): Store<U>;
+  /** The cache of a kind watched with `metadataOnly: true`: names, labels, owners, no spec or status. */
+  metadataCache(type: ResourceType): Store<PartialObjectMetadata>;
   /**
    * Server-side apply `object` (of `type`) as the controller's field manager, with `force` (a controller owns
    * what it writes), and with the reconciled object as its controlling owner unless `owned: false`. Creates or
