@@ -184,7 +184,10 @@ test('a leader whose lease is taken stops reconciling and run() rejects with LEA
   const reconciledBy = new Map<string, string[]>();
   const a = await replica(ns, 'replica-a', reconciledBy);
   try {
+    const health = new Health();
+    a.manager.attach({ health });
     await eventually('a leads', async () => ((await holder(ns)) === 'replica-a' ? true : undefined));
+    await eventually('alive', () => (health.check('kube-manager')?.status === 'ok' ? true : undefined));
     // Someone else writes the lease (a replica that judged it expired, or an operator by hand).
     const leases = admin.resource(Lease, ns);
     const lease = await leases.get('mirror-operator');
@@ -202,6 +205,13 @@ test('a leader whose lease is taken stops reconciling and run() rejects with LEA
       `run() ended with ${String(outcome)}`,
     );
     assert.equal(a.manager.isLeader, false);
+    // Liveness fails, so the kubelet restarts the container (controller-runtime exits instead).
+    const live = await eventually('liveness fails', () => {
+      const check = health.check('kube-manager');
+      return check?.status === 'failing' ? check : undefined;
+    });
+    assert.equal(live.lastErrorCode, KubeErrorCode.leaseLost);
+    health.close();
     await admin.resource(ConfigMap, ns).create({ metadata: { name: 'unseen', labels: { watched: 'yes' } } });
     await sleep(1_000);
     assert.equal(reconciledBy.get('unseen'), undefined, 'no reconcile after losing the lease');

@@ -36,6 +36,8 @@ export class Manager {
   readonly #elector: LeaderElector | undefined;
   #controllers: Array<Controller<unknown>> = [];
   #running = false;
+  /** Why run() ended on its own (lost lease, failed watch); undefined while fine or after a clean stop. */
+  #stoppedWith: unknown;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
@@ -92,9 +94,13 @@ export class Manager {
     if (this.#running) throw new KubeError(KubeErrorCode.usage, 'manager: already running');
     if (this.#definitions.length === 0) throw new KubeError(KubeErrorCode.usage, 'manager: no controllers');
     this.#running = true;
+    this.#stoppedWith = undefined;
     try {
       if (this.#elector) await this.#elector.run(signal, (leading) => this.#runControllers(leading));
       else await this.#runControllers(signal);
+    } catch (err) {
+      this.#stoppedWith = err;
+      throw err;
     } finally {
       this.#running = false;
     }
@@ -131,9 +137,10 @@ export class Manager {
   }
 
   /**
-   * Wire into a service: a readiness check `kube-controllers` on `health` ({@link ready}), and a job on
-   * `lifecycle` that runs the manager until shutdown (which drains reconciles and releases the lease).
-   * A manager that stops on its own (lost lease, failed watch) is reported by the lifecycle as a failed job.
+   * Wire into a service: on `health`, a readiness check `kube-controllers` ({@link ready}) and a liveness
+   * check `kube-manager` that fails once the manager stopped on its own (lost lease, failed watch), so the
+   * kubelet restarts the container as controller-runtime's exit would; on `lifecycle`, a job that runs the
+   * manager until shutdown (which drains reconciles and releases the lease).
    */
   attach(services: { health?: Health; lifecycle?: Lifecycle }): void {
     services.health?.register({
@@ -142,6 +149,20 @@ export class Manager {
       check: async () => {
         if (!this.ready) throw new KubeError(KubeErrorCode.api, 'controller caches not synced yet');
         return { detail: this.isLeader ? 'leading, caches synced' : 'standby' };
+      },
+    });
+    services.health?.register({
+      name: 'kube-manager',
+      kind: 'liveness',
+      intervalMs: 1_000,
+      check: async () => {
+        if (this.#stoppedWith !== undefined) {
+          throw new KubeError(
+            this.#stoppedWith instanceof KubeError ? this.#stoppedWith.code : KubeErrorCode.api,
+            `the controller manager stopped: ${(this.#stoppedWith as Error)?.message ?? String(this.#stoppedWith)}`,
+            { cause: this.#stoppedWith },
+          );
+        }
       },
     });
     services.lifecycle?.addJob('kube-manager', (signal) => this.run(signal));
