@@ -102,11 +102,19 @@ describe('capstan logs / capstan docker watch (CLI) against a real dockerd', () 
   test('logs -f: the default grace (5 s) carries a restart 1.5 s later into the same output; Ctrl-C exits 130', async () => {
     const id = await run(['sh', '-c', 'echo run'], 'cli-grace');
     await client.waitContainer(id);
-    const restartLater = (async () => {
-      await new Promise((r) => setTimeout(r, 1_500));
-      await client.startContainer(id);
-    })();
-    const r = await cli(['logs', '-f', '--verbose', 'cli-grace']);
+    // The restart is timed from the CLI's first line, not from the test: on a loaded machine the CLI can take
+    // longer than 1.5 s to start, and would then find both runs already over.
+    let restartLater: Promise<void> | undefined;
+    const r = await cli(['logs', '-f', '--verbose', 'cli-grace'], 60_000, {
+      onStart: (child) => {
+        child.stdout!.on('data', () => {
+          restartLater ??= (async () => {
+            await new Promise((resolve) => setTimeout(resolve, 1_500));
+            await client.startContainer(id);
+          })();
+        });
+      },
+    });
     await restartLater;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'cli-grace run\ncli-grace run\n');

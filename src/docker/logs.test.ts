@@ -596,7 +596,9 @@ describe('followLogs against a real dockerd', () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 300));
-    const first = await run(['sh', '-c', 'echo g1-a; sleep 2; echo g1-b'], {
+    // join-1 runs until the test stops it (its TERM trap prints g1-b), so join-2 joins while it is still
+    // running however slowly a loaded machine starts containers; a fixed sleep here made the test flaky.
+    const first = await run(['sh', '-c', 'echo g1-a; trap "echo g1-b; exit 0" TERM; sleep 120 & wait'], {
       name: 'join-1',
       labels: { team: 'green' },
     });
@@ -604,7 +606,10 @@ describe('followLogs against a real dockerd', () => {
     await new Promise((r) => setTimeout(r, 500));
     // Joins while the first one is still running; prints before the tail even sees its start event.
     await run(['sh', '-c', 'echo g2-a; echo g2-b'], { name: 'join-2', labels: { team: 'green' } });
-    await client.waitContainer(first);
+    for (let waited = 0; !got.includes('join-2 g2-b') && waited < 60_000; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await client.stopContainer(first);
     await tail;
     assert.deepEqual(got.sort(), ['join-1 g1-a', 'join-1 g1-b', 'join-2 g2-a', 'join-2 g2-b']);
     const joined = notices.filter((n) => n.type === 'joined').map((n) => n.container);
