@@ -1,6 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) from a controller: what `kubectl describe` and `kubectl events` show.
 // Recording is best effort, as in client-go: a failed write is reported, never thrown into a reconcile; and a
 // repeat of the same event within the series window updates a count instead of creating another object.
+import { hostname } from 'node:os';
 import { Event } from './builtin.ts';
 import type { KubeClient } from './client.ts';
 import type { Clock } from './clock.ts';
@@ -25,7 +26,7 @@ export interface EventRecorderOptions {
   client: KubeClient;
   /** `reportingController`: the controller's name, e.g. `example.com/website-controller`. */
   controller: string;
-  /** `reportingInstance`: which replica; default the host name. */
+  /** `reportingInstance`: which replica; default the host name (a pod's name in a cluster). */
   instance?: string;
   /** Repeats within this window update the first event's series. Default 10 min (client-go's). */
   seriesWindowMs?: number;
@@ -68,7 +69,7 @@ export class EventRecorder {
   constructor(options: EventRecorderOptions) {
     this.#client = options.client;
     this.#controller = options.controller;
-    this.#instance = options.instance ?? process.env['HOSTNAME'] ?? 'capstan';
+    this.#instance = options.instance ?? hostname();
     this.#windowMs = options.seriesWindowMs ?? 600_000;
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? systemClock;
