@@ -127,6 +127,12 @@ export { type FinalizerEvent, type FinalizerOptions, finalizer } from './finaliz
 export { type LeaderElectionOptions, LeaderElector } from './leader-election.ts';
 export { Manager, type ManagerOptions } from './manager.ts';
 export {
+  OPERATOR_PORT,
+  type OperatorManifest,
+  type OperatorManifestOptions,
+  operatorManifests,
+} from './manifests.ts';
+export {
   isStatus,
   type KubeObject,
   type KubeStatus,
@@ -138,8 +144,19 @@ export {
   type WatchEvent,
   type Wire,
 } from './objects.ts';
+export {
+  defineOperator,
+  type ExtraRule,
+  exportedOperators,
+  isOperator,
+  type Operator,
+  type OperatorData,
+  type OperatorInput,
+  type PolicyRule,
+} from './operator.ts';
 export { controllerOf, groupOf, type HasMetadata, ownerReference } from './owner.ts';
 export { type Predicate, predicates, type WatchChange } from './predicates.ts';
+export { leaseNameOf, type OperatorRules, operatorRules, type RbacObject, rbacManifests } from './rbac.ts';
 export {
   defaultErrorPolicy,
   type ErrorPolicy,
@@ -167,6 +184,14 @@ export {
   type WriteOptions,
 } from './resource-client.ts';
 export { apiVersionOf, type ResourceType } from './resource-type.ts';
+export {
+  operatorConfig,
+  operatorShutdown,
+  type RunningOperator,
+  type RunOperatorOptions,
+  runOperator,
+  terminationGraceSeconds,
+} from './run-operator.ts';
 export { type Indexer, labelIndexer, reflector, Store, type StoreOptions } from './store.ts';
 export {
   isPermanentWatchError,
