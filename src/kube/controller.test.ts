@@ -20,6 +20,8 @@ import type { Reconciler } from './reconcile.ts';
 import type { WatcherNotice } from './watcher.ts';
 
 const FINALIZER = 'test.capstan.dev/mirror-cleanup';
+/** Reconciles that found `managedFields` in the cache (controllers strip them by default). */
+let cachedManagedFields = 0;
 
 let cp: ControlPlane;
 let client: KubeClient;
@@ -81,6 +83,7 @@ function startMirror(ns: string, options: { backoffMs?: number } = {}): Mirror {
     // The state comes from the cache, never from the event that woke us.
     const source = ctx.get();
     if (!source) return Action.awaitChange();
+    if (source.metadata?.managedFields !== undefined) cachedManagedFields++;
     return ctx.finalize(FINALIZER, async (event) => {
       if (event.type === 'cleanup') {
         cleanups.set(key, (cleanups.get(key) ?? 0) + 1);
@@ -185,6 +188,7 @@ test('create → the owned object is applied with an owner reference; delete it 
       (await metric(mirror.registry, 'controller_runtime_reconcile_total', { result: 'requeue_after' })) >= 3,
     );
     assert.ok((await metric(mirror.registry, 'capstan_kube_cache_objects', { kind: 'ConfigMap' })) >= 2);
+    assert.equal(cachedManagedFields, 0, 'the cache keeps objects without managedFields');
   } finally {
     mirror.stop.abort();
     await mirror.done;

@@ -33,7 +33,7 @@ import {
 import type { ResourceClient, Selector } from './resource-client.ts';
 import { apiVersionOf, type ResourceType } from './resource-type.ts';
 import { Store } from './store.ts';
-import { type WatcherNotice, type WatcherOptions, watcher } from './watcher.ts';
+import { stripManagedFields, type WatcherNotice, type WatcherOptions, watcher } from './watcher.ts';
 import { type QueueBackoffOptions, type RateLimit, WorkQueue } from './work-queue.ts';
 
 /** Maps a changed object of a watched kind to the primary objects to reconcile. */
@@ -219,8 +219,15 @@ export interface ControllerOptions {
   events?: EventRecorder;
   /** How long shutdown waits for reconciles in progress before aborting them (ms). Default 30 000. */
   drainTimeoutMs?: number;
-  /** Watch tuning (stall timeout, page size, backoff) for every watch of the controller. */
-  watcher?: Pick<WatcherOptions, 'stallTimeoutMs' | 'pageSize' | 'backoff' | 'watchTimeoutSeconds'>;
+  /**
+   * Watch tuning for every watch of the controller (stall timeout, page size, backoff, initial list). The
+   * caches keep objects without `metadata.managedFields` ({@link stripManagedFields}: often the largest part
+   * of an object, and a controller writes by apply or patch) unless `transform` says otherwise.
+   */
+  watcher?: Pick<
+    WatcherOptions<unknown>,
+    'stallTimeoutMs' | 'pageSize' | 'backoff' | 'watchTimeoutSeconds' | 'initialList' | 'transform'
+  >;
   /** Watch notices (reconnects, relists, stalls); default: logged at info. */
   onNotice?: (notice: WatcherNotice, type: ResourceType) => void;
   clock?: Clock;
@@ -443,6 +450,7 @@ export class Controller<T> {
     const isPrimary = source === this.#primary;
     const selector = isPrimary ? this.#definition.spec.labelSelector : undefined;
     const events = watcher(source.resource, {
+      transform: stripManagedFields,
       ...this.#watcherOptions,
       ...(selector !== undefined ? { labelSelector: selector } : {}),
       signal,
