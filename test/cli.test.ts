@@ -18,7 +18,7 @@ test('capstan --help lists the command groups and loads none of the heavy depend
     { encoding: 'utf8', env: { ...process.env, RECORD_IMPORTS: record } },
   );
   assert.match(out, /Usage: capstan/);
-  for (const group of ['up', 'config', 'dev', 'docker', 'crd', 'logs']) {
+  for (const group of ['up', 'config', 'dev', 'docker', 'crd', 'kube', 'logs']) {
     assert.match(out, new RegExp(`^\\s+${group}\\b`, 'm'), `--help lists ${group}`);
   }
   const loaded = JSON.parse(readFileSync(record, 'utf8')) as string[];

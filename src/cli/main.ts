@@ -39,6 +39,11 @@ const groups: CommandGroup[] = [
     load: () => import('./crd.ts'),
   },
   {
+    name: 'kube',
+    summary: 'Operators: least-privilege RBAC, deploy manifests, a new project',
+    load: () => import('./kube.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

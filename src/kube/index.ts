@@ -192,6 +192,7 @@ export {
   runOperator,
   terminationGraceSeconds,
 } from './run-operator.ts';
+export { type ScaffoldFile, type ScaffoldOptions, scaffoldOperator } from './scaffold.ts';
 export { type Indexer, labelIndexer, reflector, Store, type StoreOptions } from './store.ts';
 export {
   isPermanentWatchError,
