@@ -211,8 +211,11 @@ export class LeaderElector {
       this.#observe(updated, now);
       return true;
     } catch (err) {
-      // A conflict is another candidate's write winning; anything else is retried the same way.
-      if (!(err instanceof KubeError) || err.code !== KubeErrorCode.conflict) {
+      // A conflict is another candidate's write winning; anything else is retried the same way. RBAC refusing
+      // the Lease is a warning on every try (client-go logs an error): quiet, it looked like a healthy standby.
+      if (err instanceof KubeError && err.code === KubeErrorCode.forbidden) {
+        this.#logger?.warn({ err, lease: this.#name }, 'lease attempt forbidden');
+      } else if (!(err instanceof KubeError) || err.code !== KubeErrorCode.conflict) {
         this.#logger?.debug({ err, lease: this.#name }, 'lease attempt failed');
       }
       return false;

@@ -15,6 +15,7 @@ import {
   ConfigMap,
   Deployment,
   Event,
+  Lease,
   Namespace,
   Role,
   RoleBinding,
@@ -268,18 +269,7 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
       const ready = await fetch(`${running.url}/readyz`);
       assert.equal(ready.status, 200);
       assert.equal(running.manager.isLeader, true);
-      const lease = await admin
-        .resource(
-          {
-            group: 'coordination.k8s.io',
-            version: 'v1',
-            kind: 'Lease',
-            plural: 'leases',
-            namespaced: true,
-          } as ResourceType<{ spec?: { holderIdentity?: string } }>,
-          OPERATOR_NS,
-        )
-        .get('gadget-operator');
+      const lease = await admin.resource(Lease, OPERATOR_NS).get('gadget-operator');
       assert.equal(lease.spec?.holderIdentity, 'pod-a');
       await gadgets().delete('g1');
       await eventually('finalizer removed, gadget gone', async () =>
@@ -384,5 +374,45 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
         ),
       );
     });
+  });
+
+  test('without create on leases, the replica never leads and warns on every try', async () => {
+    const role = rbacManifests(operator).find(
+      (o) => o.kind === 'Role' && o.metadata?.name === 'gadget-operator-leader-election',
+    ) as Role;
+    await admin.resource(Role, OPERATOR_NS).delete('gadget-operator-leader-election');
+    await admin.resource(Role, OPERATOR_NS).create({
+      ...role,
+      rules: (role.rules ?? []).filter((r) => !r.verbs.includes('create')),
+    });
+    await admin
+      .resource(Lease, OPERATOR_NS)
+      .delete('gadget-operator')
+      .catch(() => {});
+    await eventually('create leases revoked', async () =>
+      (await allowed({
+        verb: 'create',
+        group: 'coordination.k8s.io',
+        resource: 'leases',
+        namespace: OPERATOR_NS,
+      }))
+        ? undefined
+        : true,
+    );
+    logs.length = 0;
+    const running = await start();
+    try {
+      await eventually('a warning naming the refusal', async () =>
+        logs.find(
+          (l) =>
+            l['msg'] === 'lease attempt forbidden' &&
+            JSON.stringify(l['err']).includes('CAP_ERR_KUBE_FORBIDDEN'),
+        ),
+      );
+      assert.equal(running.manager.isLeader, false);
+    } finally {
+      await running.stop();
+      await applyAll(rbacManifests(operator));
+    }
   });
 });
