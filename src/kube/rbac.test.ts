@@ -204,10 +204,14 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
     await cp.installCrds(crdManifests([Gadget]));
     for (const name of [OPERATOR_NS, APPS]) await admin.resource(Namespace).create({ metadata: { name } });
     await applyAll(rbacManifests(operator));
-    // A token for the ServiceAccount from the TokenRequest API, as the kubelet would project into the pod.
+    sa = await clientAs(OPERATOR_NS, 'gadget-operator');
+  });
+
+  /** A client authenticated as a ServiceAccount, with a token from the TokenRequest API (what the kubelet projects). */
+  async function clientAs(namespace: string, name: string): Promise<KubeClient> {
     const res = await admin.request({
       method: 'POST',
-      path: `/api/v1/namespaces/${OPERATOR_NS}/serviceaccounts/gadget-operator/token`,
+      path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
       json: {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenRequest',
@@ -216,8 +220,8 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
     });
     const token = (JSON.parse(await res.body.text()) as { status: { token: string } }).status.token;
     const { certPem: _c, keyPem: _k, ...rest } = cp.clientConfig;
-    sa = new KubeClient({ ...rest, token });
-  });
+    return new KubeClient({ ...rest, token });
+  }
 
   after(async () => {
     await sa?.close();
@@ -413,6 +417,61 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
     } finally {
       await running.stop();
       await applyAll(rbacManifests(operator));
+    }
+  });
+
+  test('a controller scoped to one namespace runs on a Role there, and sees nothing elsewhere', async () => {
+    const scopedNs = 'gadget-scoped';
+    const scoped = defineOperator({
+      name: 'scoped-operator',
+      namespace: OPERATOR_NS,
+      leaderElection: false,
+      controllers: [
+        controller(Gadget).named('scoped').inNamespace(scopedNs).owns(ConfigMap).build(reconcile),
+      ],
+    });
+    const objects = rbacManifests(scoped);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      ['ServiceAccount', 'Role', 'RoleBinding'],
+    );
+    await admin.resource(Namespace).create({ metadata: { name: scopedNs } });
+    await applyAll(objects);
+    await using client = await clientAs(OPERATOR_NS, 'scoped-operator');
+    const review = async (namespace: string) => {
+      const res = await client.request({
+        method: 'POST',
+        path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        json: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: { verb: 'list', group: 'rbac.capstan.dev', resource: 'gadgets', namespace },
+          },
+        },
+      });
+      return (
+        (JSON.parse(await res.body.text()) as { status?: { allowed?: boolean } }).status?.allowed === true
+      );
+    };
+    assert.equal(await review(scopedNs), true);
+    assert.equal(await review(APPS), false, 'no rights outside its namespace');
+    const running = await runOperator(scoped, {
+      client,
+      handleSignals: false,
+      logger: createLogger({ level: 'warn', format: 'json', destination: { write: () => {} } }),
+      env: { PORT: '0', HOST: '127.0.0.1' },
+    });
+    try {
+      await admin
+        .resource(Gadget, scopedNs)
+        .create(Gadget.newObject({ name: 's1', namespace: scopedNs }, { colour: 'teal' }));
+      const child = await eventually('child in the scoped namespace', () =>
+        admin.resource(ConfigMap, scopedNs).getOptional('s1-child'),
+      );
+      assert.equal(child.data?.['colour'], 'teal');
+    } finally {
+      await running.stop();
     }
   });
 });
