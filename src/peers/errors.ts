@@ -54,6 +54,8 @@ export const PeerErrorCode = {
   nodeBusy: 'CAP_ERR_PEER_NODE_BUSY',
   /** A node (containerd, the CNI bridge, its images) could not be set up. */
   node: 'CAP_ERR_PEER_NODE',
+  /** An image could not be built (a program to bundle fails to compile, a file is missing). */
+  image: 'CAP_ERR_PEER_IMAGE',
   /** No background cluster is running. */
   clusterAbsent: 'CAP_ERR_PEER_CLUSTER_ABSENT',
 } as const;

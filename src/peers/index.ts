@@ -3,6 +3,12 @@
 // behind `capstan dev cluster`. Serves `capstan dev`, `capstan/testing` and the tool areas.
 
 export {
+  bundleEntry,
+  type CapstanImageOptions,
+  capstanImageSpec,
+  nodeRuntimeImageSpec,
+} from './capstan-image.ts';
+export {
   buildStamp,
   cacheRoot,
   ensurePeers,
@@ -40,13 +46,36 @@ export {
 } from './control-plane.ts';
 export { PeerError, PeerErrorCode } from './errors.ts';
 export {
+  type ImageReference,
+  type PushImageOptions,
+  type PushResult,
+  parseImageReference,
+  pushImage,
+} from './image-push.ts';
+export {
+  type BuildImageOptions,
+  type BuiltImage,
   binaryWithLibraries,
+  buildImage,
   buildImageArchive,
   busyboxImageSpec,
+  debianPackageFiles,
+  type ImageBlob,
+  type ImageDir,
   type ImageFile,
+  type ImageLayer,
+  ImageMediaType,
   type ImageSpec,
+  type ImageUser,
+  imageCacheDir,
+  type NginxImageOptions,
+  nginxImageSpec,
+  type ProgramImageOptions,
   pauseImageSpec,
+  programImageSpec,
+  redisImageSpec,
   tarArchive,
+  writeDockerArchive,
 } from './images.ts';
 export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
 export {

@@ -10,10 +10,10 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttpTransport, httpRequest, processesWithCommandLine } from '../runtime/index.ts';
 import {
-  binaryWithLibraries,
   buildImageArchive,
   busyboxImageSpec,
   type ControlPlane,
+  capstanImageSpec,
   holdNodeLock,
   nodeHostState,
   nodeLockPath,
@@ -253,10 +253,10 @@ test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { 
   assert.doesNotMatch(routes, /default/);
 });
 
-test('a Capstan service runs as a pod (Node 24 and the bundled service in an image); /readyz answers on the pod IP', {
+test('a Capstan service runs as a pod (capstanImageSpec: Node 24 and the bundled service); /readyz answers on the pod IP', {
   skip,
 }, async () => {
-  // The service: capstan/runtime's createService, bundled into one file with esbuild.
+  // The service: capstan/runtime's createService; capstanImageSpec bundles it (esbuild) on the Node base layer.
   const work = mkdtempSync(join(tmpdir(), 'capstan-pod-app-'));
   try {
     const entry = join(work, 'entry.ts');
@@ -269,30 +269,8 @@ await service.start();
 service.handleSignals();
 `,
     );
-    const { build } = await import('esbuild');
-    await build({
-      entryPoints: [entry],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      conditions: ['capstan-source'],
-      // Bundled CommonJS dependencies call require().
-      banner: {
-        js: "import { createRequire as cr } from 'node:module'; const require = cr(import.meta.url);",
-      },
-      outfile: join(work, 'app.mjs'),
-      logLevel: 'silent',
-    });
-    await cp.node!.loadImage({
-      name: 'capstan.local/capstan-service:1',
-      files: [
-        ...binaryWithLibraries(process.execPath, '/usr/local/bin/node'),
-        { path: 'app/app.mjs', from: join(work, 'app.mjs') },
-      ],
-      dirs: ['etc'],
-      cmd: ['/usr/local/bin/node', '/app/app.mjs'],
-    });
+    const spec = await capstanImageSpec({ entry, conditions: ['capstan-source'] });
+    await cp.node!.loadImage({ ...spec, name: 'capstan.local/capstan-service:1' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

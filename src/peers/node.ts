@@ -25,7 +25,14 @@ import {
   processesWithCommandLine,
 } from '../runtime/index.ts';
 import { PeerError } from './errors.ts';
-import { buildImageArchive, busyboxImageSpec, type ImageSpec, pauseImageSpec } from './images.ts';
+import {
+  type BuiltImage,
+  buildImage,
+  busyboxImageSpec,
+  type ImageSpec,
+  pauseImageSpec,
+  writeDockerArchive,
+} from './images.ts';
 import type { KubeAssets } from './kube-assets.ts';
 import { type PeerProcess, startPeerProcess } from './process.ts';
 
@@ -34,7 +41,9 @@ export interface NodeOptions {
   /** How long to wait for the machine-wide node lock (one node per machine). Default 15 min. */
   lockTimeoutMs?: number;
   /** Extra images to load into the node's containerd (built with the image builder). */
-  images?: ImageSpec[];
+  images?: Array<ImageSpec | BuiltImage>;
+  /** Registries on this machine (`127.0.0.1:5000`) pods may pull from over plain HTTP ({@link KubeNode.useRegistry}). */
+  registries?: string[];
 }
 
 /** A kubelet on a private containerd, with a CNI bridge of its own: pods actually run. */
@@ -52,8 +61,14 @@ export interface KubeNode {
   readonly containerdAddress: string;
   /** containerd, kube-scheduler, kubelet. */
   readonly processes: readonly PeerProcess[];
-  /** Pack an image and load it into the node's containerd. */
-  loadImage(spec: ImageSpec): Promise<void>;
+  /** Pack an image (or take a built one) and load it into the node's containerd: `imagePullPolicy: Never` runs it. */
+  loadImage(image: ImageSpec | BuiltImage): Promise<void>;
+  /**
+   * Let pods pull from a registry on this machine over plain HTTP (`image: 127.0.0.1:5000/app:1`, any pull
+   * policy): writes its `hosts.toml` in containerd's registry config folder, read at every pull, so a
+   * registry started after the node works too.
+   */
+  useRegistry(host: string): void;
   /** Stop everything and put the host back (see {@link startNode}). Idempotent. */
   stop(): Promise<void>;
 }
@@ -468,7 +483,7 @@ function toml(value: string): string {
   return JSON.stringify(value);
 }
 
-function containerdConfig(dir: string, cniConfDir: string): string {
+function containerdConfig(dir: string, cniConfDir: string, registryDir: string): string {
   return `version = 2
 root = ${toml(join(dir, 'root'))}
 state = ${toml(join(dir, 'state'))}
@@ -510,6 +525,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = ${toml(cniConfDir)}
+
+  # hosts.toml per registry (<dir>/<host:port>/hosts.toml), read at each pull: useRegistry() adds one.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = ${toml(registryDir)}
 `;
 }
 
@@ -612,20 +631,38 @@ async function httpHealthz(port: number): Promise<boolean> {
   }
 }
 
-function importImage(spec: ImageSpec, dir: string, socket: string): void {
-  const { archive } = buildImageArchive(spec);
-  const file = join(dir, `${spec.name.replace(/[^a-z0-9.-]/gi, '_')}.tar`);
-  writeFileSync(file, archive);
+function importImage(image: ImageSpec | BuiltImage, dir: string, socket: string): void {
+  const built = 'manifestDigest' in image ? image : buildImage(image);
+  const file = join(dir, `${built.name.replace(/[^a-z0-9.-]/gi, '_')}.tar`);
+  writeDockerArchive(built, file);
   try {
     execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', file], {
       stdio: 'pipe',
     });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new PeerError('CAP_ERR_PEER_NODE', `ctr images import ${spec.name} failed`, stderr, { cause: err });
+    throw new PeerError('CAP_ERR_PEER_NODE', `ctr images import ${built.name} failed`, stderr, {
+      cause: err,
+    });
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/** A registry on this machine, reached over plain HTTP: its containerd `hosts.toml`. */
+function writeRegistryHosts(registryDir: string, host: string): void {
+  if (!/^[a-z0-9.-]+(:\d+)?$/i.test(host)) {
+    throw new PeerError('CAP_ERR_PEER_CONFIG', `not a registry host[:port]: ${host}`);
+  }
+  mkdirSync(join(registryDir, host), { recursive: true });
+  writeFileSync(
+    join(registryDir, host, 'hosts.toml'),
+    `server = ${toml(`http://${host}`)}
+
+[host.${toml(`http://${host}`)}]
+  capabilities = ["pull", "resolve"]
+`,
+  );
 }
 
 /**
@@ -698,7 +735,10 @@ export async function startNode(
     mkdirSync(join(cniDir, 'net.d'), { recursive: true });
     mkdirSync(ctrDir, { recursive: true });
     writeFileSync(join(cniDir, 'net.d', '10-capstan.conflist'), cniConfig(join(cniDir, 'ipam')));
-    writeFileSync(join(ctrDir, 'config.toml'), containerdConfig(ctrDir, join(cniDir, 'net.d')));
+    const registryDir = join(ctrDir, 'registries');
+    mkdirSync(registryDir);
+    for (const host of options.registries ?? []) writeRegistryHosts(registryDir, host);
+    writeFileSync(join(ctrDir, 'config.toml'), containerdConfig(ctrDir, join(cniDir, 'net.d'), registryDir));
     const socket = join(ctrDir, 'containerd.sock');
     const env = { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
 
@@ -809,7 +849,8 @@ export async function startNode(
       images: { pause: PAUSE_IMAGE, busybox: BUSYBOX_IMAGE },
       containerdAddress: socket,
       processes,
-      loadImage: async (spec) => importImage(spec, imagesDir, socket),
+      loadImage: async (image) => importImage(image, imagesDir, socket),
+      useRegistry: (host) => writeRegistryHosts(registryDir, host),
       stop,
     };
   } catch (err) {
