@@ -179,6 +179,8 @@ function userFiles(users: ImageUser[]): ImageFile[] {
   return [
     { path: 'etc/passwd', content: passwd },
     { path: 'etc/group', content: group },
+    // glibc's lookups (nginx's getpwnam): files only, built into libc since 2.34, so nothing to dlopen.
+    { path: 'etc/nsswitch.conf', content: 'passwd: files\ngroup: files\nhosts: files dns\n' },
   ];
 }
 
