@@ -225,7 +225,15 @@ async function upNodeAndDown(snapshot: () => unknown): Promise<void> {
   };
   assert.deepEqual(
     st.processes.map((p) => p.name),
-    ['etcd', 'kube-apiserver', 'kube-controller-manager', 'containerd', 'kube-scheduler', 'kubelet'],
+    [
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'containerd',
+      'kube-scheduler',
+      'kubelet',
+      'kube-proxy',
+    ],
   );
   assert.equal(capstan('down').status, 0);
   assert.deepEqual([st.pid, ...st.processes.map((p) => p.pid)].filter(alive), []);

@@ -26,7 +26,14 @@ import {
 } from '../runtime/index.ts';
 import { PeerError, type PeerErrorCode } from './errors.ts';
 import { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
-import { type KubeNode, type NodeOptions, startNode } from './node.ts';
+import {
+  CLUSTER_NETWORK,
+  type KubeNode,
+  type NodeOptions,
+  type NodeReservation,
+  reserveNode,
+  startNode,
+} from './node.ts';
 import { type PeerProcess, startPeerProcess } from './process.ts';
 
 /** A Kubernetes object as plain JSON (a CRD, a webhook configuration...). */
@@ -102,7 +109,10 @@ export interface ControlPlaneWebhookServer {
 
 /** A running etcd + kube-apiserver (+ kube-controller-manager). */
 export interface ControlPlane {
-  /** Apiserver URL, e.g. `https://127.0.0.1:40123`. */
+  /**
+   * Apiserver URL, e.g. `https://127.0.0.1:40123`; with a node `https://10.244.0.1:40123` (the bridge
+   * address, which pods reach too: it is the `kubernetes` Service's endpoint).
+   */
   readonly server: string;
   /** A kubeconfig file (credentials embedded) for the `system:masters` admin user. */
   readonly kubeconfigPath: string;
@@ -299,19 +309,28 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   });
   const run = openRun(options.dir);
   const { root, processes } = run;
+  const nodeOptions = typeof options.node === 'object' ? options.node : {};
+  let reservation: NodeReservation | undefined;
   let node: KubeNode | undefined;
   let client: KubeClient | undefined;
-  // The node first: its pods and mounts go before the programs it talks to; the client last, as the
-  // node's teardown may still call the apiserver.
+  // The node first: its pods and mounts go before the programs it talks to; the client after, as the
+  // node's teardown may still call the apiserver. The reservation last (a no-op after the node's stop): it
+  // also covers a start that failed before the node's programs ran.
   const stop = async () => {
     await node?.stop();
     await run.stop();
     await client?.destroy();
+    reservation?.release();
   };
 
   try {
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-    const pki = await createPki(root, options.webhooks, options.etcdTls ?? false);
+    if (withNode) {
+      // Before the apiserver: it listens on the node's bridge, so that pods reach it (the `kubernetes`
+      // Service), and the bridge exists only under the machine's node lock.
+      reservation = await reserveNode({ ...nodeOptions, log });
+    }
+    const pki = await createPki(root, options.webhooks, options.etcdTls ?? false, reservation?.ip);
     // No transparent retries: the readiness probe polls by itself, and a test's raw request sees each answer.
     client = new KubeClient(pki.admin, { http: { retry: false } });
     const admin = client;
@@ -347,15 +366,11 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       await installWebhooks(admin, webhookConfigs, webhook);
     }
     checkAborted(signal);
-    if (withNode) {
+    if (reservation) {
       node = await startNode(
         { kubeconfigPath: pki.kubeconfigPath, caPath: pki.caPath, assets, request: rawRequest },
-        {
-          ...(typeof options.node === 'object' ? options.node : {}),
-          readyTimeoutMs,
-          log,
-          ...(signal ? { signal } : {}),
-        },
+        reservation,
+        { ...nodeOptions, readyTimeoutMs, log, ...(signal ? { signal } : {}) },
       );
     }
 
@@ -457,7 +472,11 @@ async function startPrograms(
 interface ControlPlanePki {
   ca: CertAuthority;
   etcd: EtcdPki;
+  /** Where the apiserver listens: 127.0.0.1, or with a node the node's bridge address. */
+  apiAddress: string;
   apiPort: number;
+  /** With a node: pods get ServiceAccount tokens (the admission plugin is on). */
+  serviceAccountTokens: boolean;
   /** Apiserver URL. */
   server: string;
   caPath: string;
@@ -538,11 +557,15 @@ async function createEtcdPki(pki: string, tls: boolean): Promise<EtcdPki> {
   };
 }
 
-/** Pick the ports, make the CA and every certificate and key, write them under `<root>/pki` and the kubeconfig. */
+/**
+ * Pick the ports, make the CA and every certificate and key, write them under `<root>/pki` and the kubeconfig.
+ * `nodeIp` (with a node): the apiserver listens there instead of on loopback.
+ */
 async function createPki(
   root: string,
   webhooks: ControlPlaneWebhookOptions | undefined,
   etcdTls: boolean,
+  nodeIp: string | undefined,
 ): Promise<ControlPlanePki> {
   const pki = join(root, 'pki');
   mkdirSync(pki, { recursive: true });
@@ -556,8 +579,16 @@ async function createPki(
   const [serving, admin, kubeletClient, webhookCert] = await Promise.all([
     ca.issue({
       commonName: 'kube-apiserver',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      // The names and addresses clients use: pods the `kubernetes` Service's ClusterIP (or its DNS names,
+      // given a DNS), this machine loopback or the node's bridge address.
+      dnsNames: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
+      ipAddresses: ['127.0.0.1', CLUSTER_NETWORK.kubernetesServiceIp, ...(nodeIp ? [nodeIp] : [])],
       usage: 'server',
     }),
     ca.issue({ commonName: 'capstan-admin', organizations: ['system:masters'], usage: 'client' }),
@@ -573,13 +604,16 @@ async function createPki(
     writeFileSync(path, content, { mode: 0o600 });
     return path;
   };
-  const server = `https://127.0.0.1:${apiPort}`;
+  const apiAddress = nodeIp ?? '127.0.0.1';
+  const server = `https://${apiAddress}:${apiPort}`;
   const kubeconfigPath = join(root, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfigYaml(server, ca.certPem, admin), { mode: 0o600 });
   return {
     ca,
     etcd,
+    apiAddress,
     apiPort,
+    serviceAccountTokens: nodeIp !== undefined,
     server,
     caPath: file('ca.crt', ca.certPem),
     caKeyPath: file('ca.key', ca.keyPem),
@@ -653,8 +687,9 @@ function startApiServer(
     name: 'kube-apiserver',
     command: assets.kubeApiserver,
     args: [
-      '--advertise-address=127.0.0.1',
-      '--bind-address=127.0.0.1',
+      // The `kubernetes` Service's endpoint: with a node, its bridge address, which pods reach.
+      `--advertise-address=${pki.apiAddress}`,
+      `--bind-address=${pki.apiAddress}`,
       `--secure-port=${pki.apiPort}`,
       `--cert-dir=${apiDir}`,
       `--tls-cert-file=${pki.servingCertPath}`,
@@ -672,14 +707,15 @@ function startApiServer(
       `--kubelet-client-key=${pki.kubeletClientKeyPath}`,
       // The node's name resolves nowhere (no DNS for it): reach kubelets at their InternalIP.
       '--kubelet-preferred-address-types=InternalIP,Hostname',
-      '--service-cluster-ip-range=10.0.0.0/24',
+      `--service-cluster-ip-range=${CLUSTER_NETWORK.serviceSubnet}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPubPath}`,
       `--service-account-signing-key-file=${pki.saKeyPath}`,
       '--authorization-mode=RBAC',
-      // No kubelet will ever mount tokens, and without the controller manager no `default`
-      // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same).
-      '--disable-admission-plugins=ServiceAccount',
+      // Without a node no kubelet will ever mount tokens, and without the controller manager no `default`
+      // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same). With a
+      // node it is on: pods get the projected token, ca.crt and namespace, as in any cluster.
+      ...(pki.serviceAccountTokens ? [] : ['--disable-admission-plugins=ServiceAccount']),
       '--allow-privileged=true',
       '--profiling=false',
       // Last, so they override the defaults above.

@@ -79,11 +79,13 @@ export {
 } from './images.ts';
 export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
 export {
+  CLUSTER_NETWORK,
   cleanStaleNode,
   holdNodeLock,
   type KubeNode,
   type NodeHostState,
   type NodeOptions,
+  nodeFirewallRules,
   nodeHostState,
   nodeLockPath,
   nodeMounts,

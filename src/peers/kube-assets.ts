@@ -18,6 +18,8 @@ export interface KubeAssets {
   kubelet?: string;
   /** kube-scheduler of the same release, when the folder has one (the `kube` peer builds it). */
   kubeScheduler?: string;
+  /** kube-proxy of the same release, when the folder has one (the `kube` peer builds it): a node's Services. */
+  kubeProxy?: string;
   /** `option`, `CAPSTAN_KUBE_ASSETS`, `KUBEBUILDER_ASSETS` or `peer cache`. */
   source: string;
   dir: string;
@@ -68,6 +70,7 @@ export function resolveKubeAssets(options: {
   if (executable(join(dir, 'kubectl'))) assets.kubectl = join(dir, 'kubectl');
   if (executable(join(dir, 'kubelet'))) assets.kubelet = join(dir, 'kubelet');
   if (executable(join(dir, 'kube-scheduler'))) assets.kubeScheduler = join(dir, 'kube-scheduler');
+  if (executable(join(dir, 'kube-proxy'))) assets.kubeProxy = join(dir, 'kube-proxy');
   const missing = [assets.etcd, assets.kubeApiserver, assets.kubeControllerManager]
     .filter((p): p is string => p !== undefined)
     .filter((p) => !executable(p));

@@ -15,6 +15,7 @@ import {
   type ControlPlane,
   capstanImageSpec,
   holdNodeLock,
+  nodeFirewallRules,
   nodeHostState,
   nodeLockPath,
   nodeMounts,
@@ -35,7 +36,7 @@ function interfaces(): string[] {
 function hostSnapshot() {
   // Shim sockets in /run/containerd/s come and go with dockerd's containers (other test files): not compared.
   const { shimSockets: _, ...state } = nodeHostState();
-  return { ...state, mounts: nodeMounts(), interfaces: interfaces() };
+  return { ...state, mounts: nodeMounts(), interfaces: interfaces(), firewall: nodeFirewallRules() };
 }
 
 let beforeState: ReturnType<typeof hostSnapshot> | undefined;
@@ -97,8 +98,15 @@ async function httpGet(url: string): Promise<{ status: number; body: string }> {
   }
 }
 
-function namespace(name: string): string {
+/**
+ * A namespace whose `default` ServiceAccount exists: with the ServiceAccount admission plugin on (a node),
+ * a pod created before the controller manager made it is refused, as in any cluster.
+ */
+async function namespace(name: string): Promise<string> {
   kubectl(['create', 'namespace', name]);
+  await until('default ServiceAccount', () =>
+    kubectl(['-n', name, 'get', 'sa', 'default']) ? true : undefined,
+  );
   return name;
 }
 
@@ -140,7 +148,7 @@ test('the image builder writes a docker archive that containerd imports', { skip
 });
 
 test('a pod runs and kubectl logs shows its output; exec works', { skip }, async () => {
-  const ns = namespace('logs');
+  const ns = await namespace('logs');
   kubectl([
     '-n',
     ns,
@@ -164,7 +172,7 @@ test('a pod runs and kubectl logs shows its output; exec works', { skip }, async
 });
 
 test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced', { skip }, async () => {
-  const ns = namespace('deploy');
+  const ns = await namespace('deploy');
   kubectl([
     '-n',
     ns,
@@ -201,7 +209,7 @@ test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced
 });
 
 test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { skip }, async () => {
-  const ns = namespace('http');
+  const ns = await namespace('http');
   kubectl(
     ['-n', ns, 'apply', '-f', '-'],
     JSON.stringify({
@@ -274,7 +282,7 @@ service.handleSignals();
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const ns = namespace('capstan');
+  const ns = await namespace('capstan');
   kubectl([
     '-n',
     ns,
@@ -294,7 +302,7 @@ service.handleSignals();
   assert.equal((await httpGet(`http://${ip}:8080/hello`)).body, 'hello from capstan');
 });
 
-test('after teardown the host is as before: sysctls, mounts, interfaces, processes, cgroups', {
+test('after teardown the host is as before: sysctls, mounts, interfaces, processes, cgroups, nftables and iptables rules', {
   skip,
 }, async () => {
   const root = cp.node!.containerdAddress.split('/containerd/')[0]!;

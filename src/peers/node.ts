@@ -11,6 +11,7 @@ import {
   renameSync,
   rmdirSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import {
   onExitAfterProcesses,
   processesWithCommandLine,
 } from '../runtime/index.ts';
+import { ensurePeers } from './catalogue.ts';
 import { PeerError } from './errors.ts';
 import {
   type BuiltImage,
@@ -54,12 +56,17 @@ export interface KubeNode {
   readonly ip: string;
   /** Pod addresses come from this subnet, on bridge {@link KubeNode.bridge}; there is no route out. */
   readonly podSubnet: string;
+  /**
+   * Service ClusterIPs come from this range; pods route it to the node, where kube-proxy sends it on. The
+   * first address is the `kubernetes` Service: pods reach the apiserver at `$KUBERNETES_SERVICE_HOST`.
+   */
+  readonly serviceSubnet: string;
   readonly bridge: string;
   /** Images loaded at start: `pause` (the sandbox) and `busybox`, both `imagePullPolicy: Never`-ready. */
   readonly images: { readonly pause: string; readonly busybox: string };
   /** containerd's gRPC socket (for `ctr -a <socket> -n k8s.io ...`). */
   readonly containerdAddress: string;
-  /** containerd, kube-scheduler, kubelet. */
+  /** containerd, kube-scheduler, kubelet, kube-proxy. */
   readonly processes: readonly PeerProcess[];
   /** Pack an image (or take a built one) and load it into the node's containerd: `imagePullPolicy: Never` runs it. */
   loadImage(image: ImageSpec | BuiltImage): Promise<void>;
@@ -85,6 +92,21 @@ const NODE_NAME = 'capstan-node';
 const BRIDGE = 'capstan0';
 const SUBNET = '10.244.0.0/24';
 const GATEWAY = '10.244.0.1';
+
+/**
+ * The cluster's addresses, the same for every control plane (kubeadm's defaults): Services get ClusterIPs
+ * from `serviceSubnet`, the first of which is the `kubernetes` Service (the apiserver, for pods). With a
+ * node, the apiserver listens on `nodeIp` (the bridge's gateway): reachable from pods and this machine only.
+ */
+export const CLUSTER_NETWORK = {
+  serviceSubnet: '10.96.0.0/12',
+  kubernetesServiceIp: '10.96.0.1',
+  nodeIp: GATEWAY,
+  podSubnet: SUBNET,
+} as const;
+
+/** The nftables tables kube-proxy (nftables mode) owns; it touches nothing else. */
+const KUBE_PROXY_TABLES = ['ip kube-proxy', 'ip6 kube-proxy'];
 const PAUSE_IMAGE = 'capstan.local/pause:1';
 const BUSYBOX_IMAGE = 'capstan.local/busybox:1';
 
@@ -100,6 +122,9 @@ const SYSCTLS = [
   'vm/overcommit_memory',
   'vm/panic_on_oom',
   'net/ipv4/ip_forward',
+  // Replies from a Service's pod to a pod on the same bridge are bridged, not routed: only with this on do
+  // they pass conntrack and get their ClusterIP back. Set on start if it was off.
+  'net/bridge/bridge-nf-call-iptables',
 ];
 
 /** Fixed paths the kubelet or CNI use whatever their configuration says; removed after if they were absent. */
@@ -142,6 +167,8 @@ export interface NodeHostState {
   shimSockets: string[];
   /** kubepods cgroup folders (every level) that existed. */
   cgroups: string[];
+  /** nftables tables (`family name`, e.g. `ip kube-proxy`) that existed; absent in locks of older runs. */
+  nftTables?: string[];
 }
 
 /** The lock file's content: who holds the node and what to put back. */
@@ -190,7 +217,38 @@ function listDir(dir: string): string[] {
   }
 }
 
-/** Sysctls, fixed paths, shim sockets and cgroups, as a test compares them before and after a node. */
+/** The nftables tables on the machine (`family name`), or none without the `nft` program. */
+function nftTables(): string[] {
+  return programOutput('nft', ['list', 'tables'])
+    .split('\n')
+    .map((l) => l.trim().replace(/^table /, ''))
+    .filter(Boolean)
+    .sort();
+}
+
+/** What a program prints, or '' when it fails or is not installed. */
+function programOutput(command: string, args: string[]): string {
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout : '';
+}
+
+/**
+ * The machine's packet-filter rules, as a test compares them before and after a node: the whole nftables
+ * ruleset (iptables-nft's rules are in it) without counters, and legacy iptables rules without counters.
+ * Empty strings where the programs are missing (nftables comes with the first node start).
+ */
+export function nodeFirewallRules(): { nft: string; iptablesLegacy: string } {
+  return {
+    nft: programOutput('nft', ['--stateless', 'list', 'ruleset']),
+    iptablesLegacy: programOutput('iptables-legacy-save', [])
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+      .join('\n'),
+  };
+}
+
+/** Sysctls, fixed paths, shim sockets, cgroups and nftables tables, as a test compares them before and after a node. */
 export function nodeHostState(): NodeHostState {
   const sysctls: Record<string, string> = {};
   for (const key of SYSCTLS) {
@@ -202,6 +260,7 @@ export function nodeHostState(): NodeHostState {
     existing: FIXED_PATHS.filter((p) => existsSync(p)),
     shimSockets: listDir('/run/containerd/s'),
     cgroups: kubepodsCgroups(),
+    nftTables: nftTables(),
   };
 }
 
@@ -412,8 +471,9 @@ function sleepSync(ms: number): void {
 
 /**
  * Put the host back after a node in `root` (synchronous: it also runs in an exit hook): kill what is left
- * (programs naming `root`, anything in the new kubepods cgroups), unmount, delete the bridge, remove the
- * cgroups, write the sysctls back, remove fixed paths that did not exist, and `root`.
+ * (programs naming `root`, anything in the new kubepods cgroups), unmount, delete the bridge and
+ * kube-proxy's nftables tables, remove the cgroups, write the sysctls back, remove fixed paths that did not
+ * exist, and `root`.
  */
 export function restoreHost(root: string, before: NodeHostState): void {
   for (const pid of processesUnder(root)) {
@@ -431,6 +491,15 @@ export function restoreHost(root: string, before: NodeHostState): void {
     if (!run('umount', [point])) run('umount', ['-l', point]);
   }
   if (existsSync(`/sys/class/net/${BRIDGE}`)) run('ip', ['link', 'delete', BRIDGE]);
+  // kube-proxy never removes its rules when it stops: its tables go here (the same as `kube-proxy
+  // --cleanup`'s nftables part, without its iptables and IPVS parts, which would flush every IPVS service on
+  // the machine). A table that was there before is not ours.
+  const tables = nftTables();
+  for (const table of KUBE_PROXY_TABLES) {
+    if (!(before.nftTables ?? []).includes(table) && tables.includes(table)) {
+      run('nft', ['delete', 'table', ...table.split(' ')]);
+    }
+  }
   for (const dir of cgroups) {
     for (let i = 0; i < 20; i++) {
       try {
@@ -548,6 +617,9 @@ function cniConfig(ipamDir: string): string {
           ipam: {
             type: 'host-local',
             ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]],
+            // The one route besides the pod subnet: Service ClusterIPs, via the gateway, where kube-proxy's
+            // rules send them on (to a pod, or to the apiserver for the `kubernetes` Service).
+            routes: [{ dst: CLUSTER_NETWORK.serviceSubnet }],
             dataDir: join(ipamDir),
           },
         },
@@ -665,25 +737,96 @@ function writeRegistryHosts(registryDir: string, host: string): void {
   );
 }
 
+/** Where the `nft` program is (Debian's nftables, part of the `node` peer). */
+function nftPath(): string {
+  const found = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p));
+  if (!found)
+    throw new PeerError('CAP_ERR_PEER_NODE', 'no nft program (Debian package nftables) for kube-proxy');
+  return found;
+}
+
+function kubeProxyConfig(opts: { kubeconfigPath: string; healthzPort: number; metricsPort: number }): string {
+  return JSON.stringify(
+    {
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      // nftables mode: everything kube-proxy writes lives in its own two tables (ip and ip6 kube-proxy).
+      mode: 'nftables',
+      clientConnection: { kubeconfig: opts.kubeconfigPath },
+      hostnameOverride: NODE_NAME,
+      bindAddress: GATEWAY,
+      // Loopback, on free ports: upstream's default healthz address is 0.0.0.0:10256.
+      healthzBindAddress: `127.0.0.1:${opts.healthzPort}`,
+      metricsBindAddress: `127.0.0.1:${opts.metricsPort}`,
+      bindAddressHardFail: true,
+      clusterCIDR: SUBNET,
+      detectLocalMode: 'ClusterCIDR',
+      // NodePorts on the node's InternalIP (the bridge's gateway) only.
+      nodePortAddresses: ['primary'],
+      // Zero: leave the machine's conntrack table size and timeouts alone (the defaults write four sysctls).
+      conntrack: {
+        maxPerCore: 0,
+        min: 0,
+        tcpEstablishedTimeout: '0s',
+        tcpCloseWaitTimeout: '0s',
+        udpTimeout: '0s',
+        udpStreamTimeout: '0s',
+      },
+      // A Service or endpoint change is programmed at once (upstream waits at least 1 s between syncs).
+      nftables: { syncPeriod: '30s', minSyncPeriod: '0s' },
+      // Upstream asks for -999, which these VMs refuse (no CAP_SYS_RESOURCE): keep the inherited score.
+      oomScoreAdj: 0,
+    },
+    null,
+    2,
+  );
+}
+
 /**
- * Join a node to a control plane: a private containerd (own root, state and sockets; CRI on), a CNI
- * bridge `capstan0` on 10.244.0.0/24 with no route out, kube-scheduler and a kubelet. Resolves when the
- * node is Ready and the `default` ServiceAccount exists. Root only; one node per machine (a lock file,
- * {@link nodeLockPath}; a previous run that crashed is cleaned up first).
- *
- * `stop()` (also run on process exit) puts the host back: processes, mounts, the bridge, kubepods
- * cgroups, the sysctls the kubelet changed, and the fixed paths it created.
+ * An HTTPS exchange with the `kubernetes` Service's ClusterIP, checking the apiserver's certificate against
+ * `caPem` for that IP: true once kube-proxy routes it (any HTTP status will do).
  */
-export async function startNode(
-  cp: NodeControlPlane,
-  options: NodeOptions & { readyTimeoutMs: number; log: (l: string) => void; signal?: AbortSignal },
-): Promise<KubeNode> {
-  const { log, readyTimeoutMs } = options;
+async function kubernetesServiceAnswers(caPem: string): Promise<boolean> {
+  const http = createHttpTransport({
+    origin: `https://${CLUSTER_NETWORK.kubernetesServiceIp}:443`,
+    tls: { ca: caPem },
+    retry: false,
+  });
+  try {
+    const res = await httpRequest(http, { path: '/readyz', timeouts: { deadlineMs: 2_000 } });
+    await res.body.text();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await http.destroy();
+  }
+}
+
+/**
+ * The first half of a node, taken before its control plane starts, because the apiserver listens on the
+ * bridge: the machine-wide lock, the node's folder, the bridge `capstan0` with its gateway address.
+ */
+export interface NodeReservation {
+  /** The node's folder (outside the control plane's, which is removed recursively). */
+  readonly root: string;
+  /** The bridge's gateway address: the node's InternalIP, where the apiserver and the kubelet listen. */
+  readonly ip: string;
+  /** Put the host back and release the lock (see {@link restoreHost}). Idempotent; the node's `stop()` ends with it. */
+  release(): void;
+}
+
+/**
+ * Take the machine's node (the lock; a crashed run's leftovers are cleaned up first) and make the bridge
+ * `capstan0` on 10.244.0.0/24 with no route out. Root only. Installs the `node` apt peer if a package is
+ * missing. Every later step of the node ({@link startNode}) runs inside this reservation.
+ */
+export async function reserveNode(
+  options: NodeOptions & { log: (l: string) => void },
+): Promise<NodeReservation> {
+  const { log } = options;
   if (process.getuid?.() !== 0) {
     throw new PeerError('CAP_ERR_PEER_USER', 'a node (kubelet, containerd, a bridge) needs root');
-  }
-  if (!cp.assets.kubelet || !cp.assets.kubeScheduler) {
-    throw new PeerError('CAP_ERR_PEER_ASSETS', `no kubelet or kube-scheduler in ${cp.assets.dir}`);
   }
   // Not under the control plane's folder: that one is removed recursively, and nothing may recurse into
   // a node's folder before its mounts are gone.
@@ -705,8 +848,7 @@ export async function startNode(
   const state = nodeHostState();
   const lock: NodeLock = { pid: process.pid, root, before: state, owner, ...(previous ? { previous } : {}) };
   rewriteLock(nodeLockPath(), lock);
-  const processes: PeerProcess[] = [];
-  let stopped = false;
+  let released = false;
   const restore = () => {
     restoreHost(root, state);
     // Back to the hold this node ran inside, if any; else free.
@@ -714,22 +856,72 @@ export async function startNode(
     else rmSync(nodeLockPath(), { force: true });
   };
   const forget = onExitAfterProcesses(restore);
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const p of [...processes].reverse()) await p.stop();
+  const release = () => {
+    if (released) return;
+    released = true;
     restore();
     forget();
   };
   try {
+    // Under the lock: no two nodes run apt at once. A no-op (dpkg queries) when all is installed.
+    ensurePeers(['node'], log);
     if (execFileSync('ip', ['route', 'show', SUBNET]).toString().trim() !== '') {
       throw new PeerError('CAP_ERR_PEER_NODE', `${SUBNET} is already routed on this machine`);
     }
-    // The bridge exists before the kubelet, which listens on its gateway address.
+    const foreign = KUBE_PROXY_TABLES.filter((t) => state.nftTables?.includes(t));
+    if (foreign.length > 0) {
+      throw new PeerError(
+        'CAP_ERR_PEER_NODE',
+        `nftables table ${foreign.join(', ')} exists: another kube-proxy runs on this machine (or left its rules: nft delete table ${foreign[0]})`,
+      );
+    }
+    // The bridge exists before the apiserver and the kubelet, which listen on its gateway address.
     execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
     execFileSync('ip', ['addr', 'add', `${GATEWAY}/24`, 'dev', BRIDGE]);
     execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
+    if (readSysctl('net/bridge/bridge-nf-call-iptables') === '0') {
+      writeFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', '1');
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { root, ip: GATEWAY, release };
+}
 
+/**
+ * Join a node to a control plane, inside a {@link reserveNode} reservation: a private containerd (own root,
+ * state and sockets; CRI on) whose pods get addresses on the bridge, kube-scheduler, a kubelet and
+ * kube-proxy (nftables mode: Service ClusterIPs route, the `kubernetes` Service to the apiserver). Resolves
+ * when the node is Ready, the `default` ServiceAccount exists and the `kubernetes` Service answers on its
+ * ClusterIP.
+ *
+ * `stop()` (also run on process exit) puts the host back: processes, mounts, the bridge, kubepods
+ * cgroups, kube-proxy's nftables tables, the sysctls the kubelet changed, and the fixed paths it created.
+ */
+export async function startNode(
+  cp: NodeControlPlane,
+  reservation: NodeReservation,
+  options: NodeOptions & { readyTimeoutMs: number; log: (l: string) => void; signal?: AbortSignal },
+): Promise<KubeNode> {
+  const { log, readyTimeoutMs } = options;
+  const { root } = reservation;
+  if (!cp.assets.kubelet || !cp.assets.kubeScheduler || !cp.assets.kubeProxy) {
+    reservation.release();
+    throw new PeerError(
+      'CAP_ERR_PEER_ASSETS',
+      `no kubelet, kube-scheduler or kube-proxy in ${cp.assets.dir}`,
+    );
+  }
+  const processes: PeerProcess[] = [];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const p of [...processes].reverse()) await p.stop();
+    reservation.release();
+  };
+  try {
     const ctrDir = join(root, 'containerd');
     const cniDir = join(root, 'cni');
     mkdirSync(join(cniDir, 'net.d'), { recursive: true });
@@ -816,7 +1008,39 @@ export async function startNode(
       }),
     );
 
-    log('waiting for the node to be Ready and the default ServiceAccount');
+    log('starting kube-proxy');
+    const proxyDir = join(root, 'kube-proxy');
+    const proxyBin = join(proxyDir, 'bin');
+    mkdirSync(proxyBin, { recursive: true });
+    // `nft` is the only program on kube-proxy's PATH. At start-up it "cleans up" after the other proxy modes
+    // with whatever it finds: iptables (deleting KUBE-* chains from the machine's nat table) and IPVS
+    // (flushing every IPVS service on the machine). Without iptables and modprobe it can do neither.
+    symlinkSync(nftPath(), join(proxyBin, 'nft'));
+    const [proxyHealthzPort, proxyMetricsPort] = await Promise.all([freePort(), freePort()]);
+    const proxyConfigPath = join(proxyDir, 'config.json');
+    writeFileSync(
+      proxyConfigPath,
+      kubeProxyConfig({
+        kubeconfigPath: cp.kubeconfigPath,
+        healthzPort: proxyHealthzPort,
+        metricsPort: proxyMetricsPort,
+      }),
+    );
+    processes.push(
+      await startPeerProcess({
+        name: 'kube-proxy',
+        command: cp.assets.kubeProxy,
+        args: [`--config=${proxyConfigPath}`, '--v=1'],
+        env: { ...process.env, PATH: proxyBin },
+        dir: proxyDir,
+        keepDir: true,
+        ready: () => httpHealthz(proxyHealthzPort),
+        readyTimeoutMs,
+      }),
+    );
+
+    log('waiting for the node to be Ready, the default ServiceAccount and the kubernetes Service');
+    const caPem = readFileSync(cp.caPath, 'utf8');
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
       const nodeRes = await cp.request(`/api/v1/nodes/${NODE_NAME}`);
@@ -826,12 +1050,15 @@ export async function startNode(
           JSON.parse(nodeRes.body) as { status?: { conditions?: Array<{ type: string; status: string }> } }
         ).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       const sa = await cp.request('/api/v1/namespaces/default/serviceaccounts/default');
-      if (ready && sa.status === 200) break;
+      if (ready && sa.status === 200 && (await kubernetesServiceAnswers(caPem))) break;
       if (Date.now() > deadline) {
         throw new PeerError(
           'CAP_ERR_PEER_NOT_READY',
-          `node ${NODE_NAME} not Ready (or no default ServiceAccount) in time`,
-          processes.at(-1)?.logTail(40) ?? '',
+          `node ${NODE_NAME} not Ready (or no default ServiceAccount, or the kubernetes Service unrouted) in time`,
+          processes
+            .slice(-2)
+            .map((p) => `${p.name}:\n${p.logTail(30)}`)
+            .join('\n'),
         );
       }
       if (options.signal?.aborted) {
@@ -845,6 +1072,7 @@ export async function startNode(
       name: NODE_NAME,
       ip: GATEWAY,
       podSubnet: SUBNET,
+      serviceSubnet: CLUSTER_NETWORK.serviceSubnet,
       bridge: BRIDGE,
       images: { pause: PAUSE_IMAGE, busybox: BUSYBOX_IMAGE },
       containerdAddress: socket,
