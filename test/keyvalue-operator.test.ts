@@ -1,0 +1,380 @@
+// The KeyValueStore operator (examples/keyvalue-operator/), run as users run it (its own process, with a
+// kubeconfig) against a real control plane with a real node: Redis pods run and answer PING, a killed pod
+// and a deleted Deployment come back, /scale scales, an image change rolls out one pod at a time, the backup
+// Job writes an .rdb and shows in status, and delete takes a last backup behind the finalizer.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  ConfigMap,
+  CronJob,
+  crdYaml,
+  Deployment,
+  EndpointSlice,
+  Event,
+  findCondition,
+  Job,
+  type KubeClient,
+  Namespace,
+  Pod,
+  Service,
+} from 'capstan/kube';
+import {
+  binaryWithLibraries,
+  busyboxImageSpec,
+  type ControlPlane,
+  type ImageFile,
+  type ImageSpec,
+  startControlPlane,
+} from 'capstan/testing';
+import { KeyValueStore, type KeyValueStoreObject } from '../examples/keyvalue-operator/crd.ts';
+import { FINALIZER, STORE_LABEL } from '../examples/keyvalue-operator/operator.ts';
+import { type JsonProcess, spawnJson } from './fixtures/json-process.ts';
+
+const operatorMain = fileURLToPath(new URL('../examples/keyvalue-operator/operator.ts', import.meta.url));
+const NS = 'kv';
+const IMAGE_A = 'capstan.local/redis:7.0-a';
+const IMAGE_B = 'capstan.local/redis:7.0-b';
+
+/**
+ * Debian's redis-server and redis-cli (one Redis version only) with busybox for `sh` and `date`: the two tags
+ * differ only in a file naming the tag, so "upgrading" from A to B is a real image change with the same Redis.
+ */
+function redisImage(name: string): ImageSpec {
+  const base = busyboxImageSpec(name);
+  const files = new Map<string, ImageFile>();
+  for (const f of [
+    ...base.files,
+    ...binaryWithLibraries('/usr/bin/redis-server'),
+    ...binaryWithLibraries('/usr/bin/redis-cli'),
+    { path: 'etc/capstan-image', content: `${name}\n` },
+  ]) {
+    files.set(f.path.replace(/^\//, ''), f);
+  }
+  return { ...base, files: [...files.values()], dirs: [...(base.dirs ?? []), 'data'] };
+}
+
+let cp: ControlPlane;
+let client: KubeClient;
+let operator: JsonProcess | undefined;
+const backups = mkdtempSync('/tmp/capstan-kv-backups-');
+
+before(async () => {
+  cp = await startControlPlane({ node: true });
+  client = cp.client;
+  assert.ok(cp.node);
+  await cp.node.loadImage(redisImage(IMAGE_A));
+  await cp.node.loadImage(redisImage(IMAGE_B));
+  await cp.installCrds([crdYaml(KeyValueStore)]);
+  await client.resource(Namespace).create({ metadata: { name: NS } });
+});
+after(async () => {
+  operator?.kill();
+  await cp?.stop();
+  rmSync(backups, { recursive: true, force: true });
+});
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${operator?.stderr() ?? ''}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** One RESP command over TCP; resolves with the first reply line. */
+function redis(host: string, command: string[], timeoutMs = 3_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port: 6379, timeout: timeoutMs });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => {
+      socket.write(
+        `*${command.length}\r\n${command.map((c) => `$${Buffer.byteLength(c)}\r\n${c}\r\n`).join('')}`,
+      );
+    });
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const end = data.indexOf('\r\n');
+      if (end >= 0) {
+        socket.destroy();
+        resolve(data.slice(0, end));
+      }
+    });
+    socket.on('timeout', () => socket.destroy(new Error(`redis ${host}: timeout`)));
+    socket.on('error', reject);
+  });
+}
+
+const stores = () => client.resource(KeyValueStore, NS);
+const store = () => stores().get('cache') as Promise<KeyValueStoreObject>;
+
+function condition(s: KeyValueStoreObject, type: string) {
+  return findCondition(s.status?.conditions, type);
+}
+
+/** The store is Available at its current generation, its rollout complete. */
+async function settled(what: string): Promise<KeyValueStoreObject> {
+  return eventually(what, async () => {
+    const s = await store();
+    const ok =
+      s.status?.observedGeneration === s.metadata?.generation &&
+      condition(s, 'Available')?.status === 'True' &&
+      condition(s, 'Progressing')?.status === 'False';
+    return ok ? s : undefined;
+  });
+}
+
+/** Server pods of the store that are Ready and not terminating. */
+async function readyPods(): Promise<Pod[]> {
+  const { items } = await client
+    .resource(Pod, NS)
+    .list({ labelSelector: `${STORE_LABEL}=cache,app.kubernetes.io/component=server` });
+  return items.filter(
+    (p) =>
+      !p.metadata?.deletionTimestamp &&
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
+}
+
+/** Addresses the Service's EndpointSlices list as ready: the pods behind the Service. */
+async function serviceEndpoints(): Promise<string[]> {
+  const { items } = await client
+    .resource(EndpointSlice, NS)
+    .list({ labelSelector: 'kubernetes.io/service-name=cache' });
+  return items.flatMap((s) =>
+    (s.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses ?? []),
+  );
+}
+
+async function events(reason: string): Promise<number> {
+  const { items } = await client.resource(Event, NS).list();
+  return items.filter((e) => e.reason === reason && e.regarding?.kind === 'KeyValueStore').length;
+}
+
+test('the operator starts as its own process and installs a store: ConfigMap, Service, Deployment; Redis answers PING through the Service', async () => {
+  operator = spawnJson(operatorMain, [], {
+    KUBECONFIG: cp.kubeconfigPath,
+    PORT: '0',
+    LOG_FORMAT: 'json',
+  });
+  await operator.waitFor((l) => l['msg'] === 'operator started', 30_000);
+  await stores().create({
+    metadata: { name: 'cache' },
+    spec: {
+      image: IMAGE_A,
+      replicas: 2,
+      maxMemory: '32mb',
+      backup: { schedule: '0 3 * * *', hostPath: backups },
+    },
+  } as never);
+  const s = await settled('store available');
+  assert.equal(s.status?.readyReplicas, 2);
+  assert.equal(s.status?.image, IMAGE_A);
+  assert.ok(s.metadata?.finalizers?.includes(FINALIZER));
+  assert.equal(condition(s, 'Degraded')?.status, 'False');
+  for (const type of ['Available', 'Progressing', 'Degraded']) {
+    assert.equal(condition(s, type)?.observedGeneration, s.metadata?.generation, type);
+  }
+  const children = [
+    await client.resource(ConfigMap, NS).get('cache'),
+    await client.resource(Service, NS).get('cache'),
+    await client.resource(Deployment, NS).get('cache'),
+    await client.resource(CronJob, NS).get('cache-backup'),
+  ];
+  for (const child of children) {
+    const owner = child.metadata?.ownerReferences?.find((o) => o.controller);
+    assert.equal(owner?.uid, s.metadata?.uid, `${child.kind} owned by the store`);
+  }
+  const conf = await client.resource(ConfigMap, NS).get('cache');
+  assert.match(conf.data?.['redis.conf'] ?? '', /maxmemory 32mb/);
+  // The Service selects exactly the Redis pods, and each answers PING from this machine.
+  const endpoints = await eventually('2 endpoints', async () => {
+    const e = await serviceEndpoints();
+    return e.length === 2 ? e : undefined;
+  });
+  const pods = (await readyPods()).map((p) => p.status?.podIP);
+  assert.deepEqual([...endpoints].sort(), [...pods].sort());
+  for (const ip of endpoints) assert.equal(await redis(ip, ['PING']), '+PONG');
+  assert.equal(await redis(endpoints[0] ?? '', ['CONFIG', 'GET', 'maxmemory-policy']), '*2');
+  assert.ok((await events('Created')) >= 1);
+});
+
+test('a killed pod comes back, and a deleted Deployment is applied again', async () => {
+  const [victim] = await readyPods();
+  assert.ok(victim?.metadata?.name);
+  await client.resource(Pod, NS).delete(victim.metadata.name, { gracePeriodSeconds: 0 });
+  const replaced = await eventually('pod replaced', async () => {
+    const pods = await readyPods();
+    return pods.length === 2 && !pods.some((p) => p.metadata?.uid === victim.metadata?.uid)
+      ? pods
+      : undefined;
+  });
+  for (const p of replaced) assert.equal(await redis(p.status?.podIP ?? '', ['PING']), '+PONG');
+
+  const old = await client.resource(Deployment, NS).get('cache');
+  await client.resource(Deployment, NS).delete('cache');
+  const again = await eventually('deployment recreated', async () => {
+    const d = await client.resource(Deployment, NS).getOptional('cache');
+    return d && d.metadata?.uid !== old.metadata?.uid && !d.metadata?.deletionTimestamp ? d : undefined;
+  });
+  assert.equal(again.spec?.replicas, 2);
+  await eventually('Recreated event', async () => ((await events('Recreated')) >= 1 ? true : undefined));
+  await settled('available after recreate');
+  await eventually('2 pods after recreate', async () =>
+    (await readyPods()).length === 2 ? true : undefined,
+  );
+});
+
+test('scaling through the scale subresource: /scale → spec.replicas → the Deployment → 3 pods', async () => {
+  const scale = await stores().getScale('cache');
+  assert.equal(scale.spec?.replicas, 2);
+  await stores().replaceScale('cache', { ...scale, spec: { replicas: 3 } });
+  await eventually('3 ready pods', async () => ((await readyPods()).length === 3 ? true : undefined));
+  const s = await settled('available at 3');
+  assert.equal(s.spec.replicas, 3);
+  const after = await stores().getScale('cache');
+  assert.equal(after.status?.replicas, 3);
+  assert.equal(after.status?.selector, `${STORE_LABEL}=cache,app.kubernetes.io/component=server`);
+});
+
+test('an image change rolls out one pod at a time, never below 3 ready pods, with progress in status', async () => {
+  const samples: Array<{ total: number; ready: number; readyNew: number }> = [];
+  const progress = new Set<string>();
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const { items } = await client
+        .resource(Pod, NS)
+        .list({ labelSelector: `${STORE_LABEL}=cache,app.kubernetes.io/component=server` });
+      const live = items.filter((p) => !p.metadata?.deletionTimestamp);
+      const ready = live.filter((p) =>
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      samples.push({
+        total: live.length,
+        ready: ready.length,
+        readyNew: ready.filter((p) => p.spec?.containers[0]?.image === IMAGE_B).length,
+      });
+      const s = await store();
+      const p = condition(s, 'Progressing');
+      if (p?.status === 'True') progress.add(`${s.status?.updatedReplicas}`);
+      await sleep(150);
+    }
+  })();
+  try {
+    await stores().patch('cache', { spec: { image: IMAGE_B } });
+    await eventually('rolled out', async () => {
+      const s = await store();
+      return s.status?.image === IMAGE_B && condition(s, 'Progressing')?.status === 'False' ? s : undefined;
+    });
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const maxTotal = Math.max(...samples.map((s) => s.total));
+  const minReady = Math.min(...samples.map((s) => s.ready));
+  const seen = [...new Set(samples.map((s) => s.readyNew))].sort();
+  assert.ok(maxTotal <= 4, `at most one surge pod: saw ${maxTotal}`);
+  assert.ok(minReady >= 3, `maxUnavailable 0: saw ${minReady} ready`);
+  assert.deepEqual(seen, [0, 1, 2, 3], 'new pods became ready one by one');
+  assert.ok(progress.size >= 1, 'status reported the rollout in progress');
+  assert.equal((await readyPods()).length, 3);
+  for (const p of await readyPods()) {
+    assert.equal(p.spec?.containers[0]?.image, IMAGE_B);
+    assert.equal(await redis(p.status?.podIP ?? '', ['PING']), '+PONG');
+  }
+  assert.ok((await events('Upgrading')) >= 1);
+  await eventually('RolloutComplete event', async () =>
+    (await events('RolloutComplete')) >= 1 ? true : undefined,
+  );
+});
+
+test('a backup Job from the CronJob writes an .rdb of Redis and shows in status.lastBackup', async (t) => {
+  // What `kubectl create job --from=cronjob/cache-backup` does: a Job of the CronJob's template.
+  const cron = await client.resource(CronJob, NS).get('cache-backup');
+  const template = structuredClone(cron.spec?.jobTemplate);
+  assert.ok(template?.spec);
+  const service = await client.resource(Service, NS).get('cache');
+  const clusterIp = service.spec?.clusterIP ?? '';
+  const env = template.spec.template.spec?.containers[0]?.env ?? [];
+  assert.equal(env.find((e) => e.name === 'REDIS_HOST')?.value, clusterIp);
+  const routed = await redis(clusterIp, ['PING'], 1_000).catch(() => undefined);
+  if (routed !== '+PONG') {
+    // No kube-proxy on this node yet: ClusterIPs route nowhere, so point this one Job at a pod of the Service.
+    const [ip] = await serviceEndpoints();
+    t.diagnostic(`ClusterIP ${clusterIp} not routed (no kube-proxy); the Job uses pod ${ip}`);
+    for (const e of env) if (e.name === 'REDIS_HOST') e.value = ip ?? '';
+  }
+  const pods = await readyPods();
+  for (const p of pods) await redis(p.status?.podIP ?? '', ['SET', 'greeting', 'hello']);
+  await client.resource(Job, NS).create({
+    metadata: {
+      name: 'cache-backup-manual',
+      labels: template.metadata?.labels ?? {},
+      annotations: { 'cronjob.kubernetes.io/instantiate': 'manual' },
+    },
+    spec: template.spec,
+  });
+  const s = await eventually('lastBackup', async () => {
+    const s = await store();
+    return s.status?.lastBackup?.job === 'cache-backup-manual' ? s : undefined;
+  });
+  assert.ok(s.status?.lastBackup?.completionTime);
+  const files = readdirSync(backups).filter((f) => /^cache-.*\.rdb$/.test(f));
+  assert.equal(files.length, 1, `backup files: ${files.join(', ')}`);
+  const rdb = readFileSync(`${backups}/${files[0]}`);
+  assert.equal(rdb.subarray(0, 5).toString(), 'REDIS', 'an RDB file');
+  assert.ok(rdb.includes('greeting'), 'holds the key written before');
+  await eventually('BackupCompleted event', async () =>
+    (await events('BackupCompleted')) >= 1 ? true : undefined,
+  );
+});
+
+test('delete: the finalizer takes a last backup, then the store and its children go', async (t) => {
+  const before = readdirSync(backups).length;
+  const uid = (await store()).metadata?.uid ?? '';
+  const service = await client.resource(Service, NS).get('cache');
+  const routed = await redis(service.spec?.clusterIP ?? '', ['PING'], 1_000).catch(() => undefined);
+  if (routed !== '+PONG') {
+    t.skip('the final backup Job reaches Redis through the ClusterIP: needs kube-proxy on the node');
+    await stores().patch('cache', { spec: { backup: { onDelete: false } } });
+  }
+  await stores().delete('cache');
+  await eventually(
+    'store gone',
+    async () => ((await stores().getOptional('cache')) ? undefined : true),
+    120_000,
+  );
+  if (routed === '+PONG') {
+    const job = await client.resource(Job, NS).get(`cache-final-${uid.slice(0, 8)}`);
+    assert.ok(job.status?.succeeded, 'final backup Job succeeded');
+    assert.equal(readdirSync(backups).length, before + 1);
+    assert.equal(await events('FinalBackupCompleted'), 1);
+  }
+  await eventually('children collected', async () =>
+    (await client.resource(Deployment, NS).getOptional('cache')) ? undefined : true,
+  );
+  operator?.child.kill('SIGTERM');
+  const { code } = await (operator as JsonProcess).exited;
+  assert.equal(code, 0, operator?.stderr());
+  assert.ok(existsSync(backups));
+});
