@@ -12,7 +12,8 @@
 // Run it against the cluster of your kubeconfig (or in a pod, with its ServiceAccount):
 //
 //   node examples/keyvalue-operator/crd.ts | kubectl apply -f -
-//   PORT=8080 node examples/keyvalue-operator/operator.ts
+//   PORT=8080 node examples/keyvalue-operator/operator.ts      # or in the cluster:
+//   capstan kube manifests examples/keyvalue-operator/operator.ts | kubectl apply -f -
 //   kubectl apply -f - <<< '{"apiVersion":"keyvalue.example.capstan.dev/v1","kind":"KeyValueStore",
 //     "metadata":{"name":"cache"},"spec":{"image":"redis:7.0"}}'
 import { createHash } from 'node:crypto';
@@ -23,25 +24,16 @@ import {
   CronJob,
   controller,
   Deployment,
+  defineOperator,
   findCondition,
   Job,
-  KubeClient,
-  Manager,
   Pod,
   type ReconcileContext,
   type ReconcileRequest,
+  runOperator,
   Service,
   setCondition,
 } from 'capstan/kube';
-import {
-  createLogger,
-  createService,
-  defineConfig,
-  env,
-  listenConfig,
-  loadConfigOrExit,
-  logConfig,
-} from 'capstan/runtime';
 import { KeyValueStore, type KeyValueStoreObject } from './crd.ts';
 
 /** The finalizer that takes a last backup before a store is deleted. */
@@ -461,40 +453,22 @@ function storeOf(o: {
   return store && o.metadata?.namespace ? [{ namespace: o.metadata.namespace, name: store }] : [];
 }
 
-/** Environment of the operator's process (PORT and HOST for health and metrics, LOG_*, and these). */
-export const operatorConfig = defineConfig({
-  fields: {
-    leaderElectionNamespace: env
-      .string()
-      .optional()
-      .describe('Namespace of the leader Lease; unset: no leader election (one replica)'),
-  },
-  prefix: 'OPERATOR_',
+/**
+ * The operator, as `capstan kube manifests` and `capstan kube rbac` read it: the CRD, the controller, and
+ * what the reconciler does beyond what the controller records (the runtime derives the rest of its RBAC).
+ */
+export const operator = defineOperator({
+  name: 'keyvalue-operator',
+  resources: [KeyValueStore],
+  controllers: [keyValueStoreController],
+  rules: [
+    // The CronJob is deleted when spec.backup goes away.
+    { apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['delete'] },
+    // The last backup is a Job the store does not own (applied with `owned: false`).
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'patch'] },
+  ],
 });
 
-/** Start the operator: /readyz once every cache synced, /metrics, SIGTERM drains and releases the lease. */
-export async function startOperator(vars: Record<string, string | undefined> = process.env) {
-  const listen = loadConfigOrExit(listenConfig, vars);
-  const config = loadConfigOrExit(operatorConfig, vars);
-  const logger = createLogger({ name: 'keyvalue-operator', ...loadConfigOrExit(logConfig, vars) });
-  const client = await KubeClient.fromDefault();
-  const service = createService({ name: 'keyvalue-operator', ...listen, logger });
-  const manager = new Manager({
-    client,
-    metrics: service.metrics,
-    logger,
-    ...(config.leaderElectionNamespace
-      ? { leaderElection: { name: 'keyvalue-operator', namespace: config.leaderElectionNamespace } }
-      : {}),
-  });
-  manager.add(keyValueStoreController);
-  manager.attach(service);
-  const url = await service.start();
-  logger.info({ url }, 'operator started');
-  return service;
-}
-
-if (import.meta.main) {
-  const service = await startOperator();
-  service.handleSignals();
-}
+// `PORT`, `LEADER_ELECTION`, `POD_NAMESPACE`, `LOG_LEVEL`... (see runOperator): /readyz once every cache
+// synced, /metrics, SIGTERM drains and releases the lease.
+if (import.meta.main) await runOperator(operator);
