@@ -199,7 +199,11 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
   }
 
   before(async () => {
-    cp = await startControlPlane();
+    // OwnerReferencesPermissionEnforcement (on in OpenShift and hardened clusters): an owner reference with
+    // blockOwnerDeletion needs `update` on the owner's finalizers, which the generated role grants.
+    cp = await startControlPlane({
+      apiServerFlags: ['--enable-admission-plugins=OwnerReferencesPermissionEnforcement'],
+    });
     admin = cp.client;
     await cp.installCrds(crdManifests([Gadget]));
     for (const name of [OPERATOR_NS, APPS]) await admin.resource(Namespace).create({ metadata: { name } });
@@ -365,6 +369,14 @@ describe('against the real apiserver, as the generated ServiceAccount', () => {
     await without('gadgets', 'patch', async () => {
       await gadgets().create(Gadget.newObject({ name: 'g4', namespace: APPS }, { colour: 'pink' }));
       await reconcileForbidden(/gadgets/);
+    });
+  });
+
+  test('without update on the finalizers subresource, a child with blockOwnerDeletion is refused', async () => {
+    await without('gadgets/finalizers', 'update', async () => {
+      await gadgets().create(Gadget.newObject({ name: 'g6', namespace: APPS }, { colour: 'gold' }));
+      await reconcileForbidden(/blockOwnerDeletion|finalizers/);
+      assert.equal(await admin.resource(ConfigMap, APPS).getOptional('g6-child'), undefined);
     });
   });
 
