@@ -1,5 +1,9 @@
-import { readFileSync } from 'node:fs';
 // The benchmark contract shared by every bench/*.bench.ts file, plus small measuring helpers.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** One measured figure for one subject (Capstan or a peer) in a benchmark. */
@@ -121,4 +125,38 @@ export function peakRssMb(): number {
     if (Number.isFinite(kb)) return kb / 1024;
   } catch {}
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Build a Go peer of bench/peers/ (a module folder: go.mod, go.sum, *.go) with `go build`, once per hash of
+ * its sources, into ~/.cache/capstan/bench/<folder>-<hash>; returns the binary. Only `npm run bench` builds
+ * peers: they are part of the comparison, so a failed build fails the benchmark.
+ */
+export function buildGoPeer(dir: string, log: (msg: string) => void): string {
+  const hash = createHash('sha256');
+  for (const f of readdirSync(dir)
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go'))
+    .sort()) {
+    hash.update(f).update(readFileSync(join(dir, f)));
+  }
+  const cache = join(process.env.CAPSTAN_CACHE_DIR ?? join(homedir(), '.cache', 'capstan'), 'bench');
+  const bin = join(cache, `${basename(dir)}-${hash.digest('hex').slice(0, 12)}`);
+  if (!existsSync(bin)) {
+    mkdirSync(cache, { recursive: true });
+    log(`go build -> ${bin}`);
+    execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], {
+      cwd: dir,
+      env: { ...process.env, CGO_ENABLED: '0' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
+  return bin;
+}
+
+/** The version a Go peer's go.mod requires of `module` (for the report's notes), or `?`. */
+export function goModuleVersion(dir: string, module: string): string {
+  const line = readFileSync(join(dir, 'go.mod'), 'utf8')
+    .split('\n')
+    .find((l) => l.trim().startsWith(`${module} `));
+  return line?.trim().split(/\s+/)[1] ?? '?';
 }

@@ -2,12 +2,9 @@
 // while a collector's source takes 2 s. Each Node subject runs in its own process
 // (bench/metrics-worker.ts); the Go peer is built from bench/peers/client_golang (pinned go.sum).
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Benchmark, type BenchResult, summarize } from './harness.ts';
+import { type Benchmark, type BenchResult, buildGoPeer, goModuleVersion, summarize } from './harness.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const goDir = join(here, 'peers', 'client_golang');
@@ -30,24 +27,6 @@ function runWorker(mode: string, iterations: number): WorkerOutput {
     { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 },
   );
   return JSON.parse(out.trim().split('\n').pop()!) as WorkerOutput;
-}
-
-/** Build the Go peer once per source hash into ~/.cache/capstan/bench/. */
-function buildGoPeer(log: (m: string) => void): string {
-  const hash = createHash('sha256');
-  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(goDir, f)));
-  const cache = join(process.env.CAPSTAN_CACHE_DIR ?? join(homedir(), '.cache', 'capstan'), 'bench');
-  const bin = join(cache, `client_golang-${hash.digest('hex').slice(0, 12)}`);
-  if (!existsSync(bin)) {
-    mkdirSync(cache, { recursive: true });
-    log(`go build -> ${bin}`);
-    execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], {
-      cwd: goDir,
-      env: { ...process.env, CGO_ENABLED: '0' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-  }
-  return bin;
 }
 
 const metricsBench: Benchmark = {
@@ -171,7 +150,7 @@ const metricsBench: Benchmark = {
 
     // The peer is part of the comparison: if it cannot be built or run, the benchmark fails (no silent NaN).
     {
-      const bin = buildGoPeer(log);
+      const bin = buildGoPeer(goDir, log);
       log(`client_golang: exposition x${iters}`);
       const out = JSON.parse(
         execFileSync(bin, ['-mode', 'encode', '-iters', String(quick ? 6 : 21)], { encoding: 'utf8' }),
@@ -187,7 +166,7 @@ const metricsBench: Benchmark = {
         unit: 'ms',
         ...summarize(out.ms.slice(1)),
         peakRssMb: out.maxRssKb / 1024,
-        notes: `${(out.bytes / 1e6).toFixed(1)} MB text; Gather + expfmt text encode, client_golang ${goVersion()}`,
+        notes: `${(out.bytes / 1e6).toFixed(1)} MB text; Gather + expfmt text encode, client_golang ${goModuleVersion(goDir, 'github.com/prometheus/client_golang')}`,
       });
       results.push({
         subject: 'client_golang',
@@ -235,10 +214,5 @@ const metricsBench: Benchmark = {
     return results;
   },
 };
-
-function goVersion(): string {
-  const m = /github\.com\/prometheus\/client_golang (v\S+)/.exec(readFileSync(join(goDir, 'go.mod'), 'utf8'));
-  return m?.[1] ?? '?';
-}
 
 export default metricsBench;
