@@ -3,6 +3,7 @@
 // and a deleted Deployment come back, /scale scales, an image change rolls out one pod at a time, the backup
 // Job writes an .rdb and shows in status, and delete takes a last backup behind the finalizer.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import {
   findCondition,
   Job,
   type KubeClient,
+  Lease,
   Namespace,
   Pod,
   type ResourceType,
@@ -31,6 +33,7 @@ import {
   Service,
   ServiceAccount,
 } from 'capstan/kube';
+import { capstanImageSpec } from 'capstan/peers';
 import {
   binaryWithLibraries,
   busyboxImageSpec,
@@ -47,6 +50,7 @@ import {
 } from '../examples/keyvalue-operator/operator.ts';
 import { type JsonProcess, spawnJson } from './fixtures/json-process.ts';
 
+const mainTs = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const operatorMain = fileURLToPath(new URL('../examples/keyvalue-operator/operator.ts', import.meta.url));
 const NS = 'kv';
 const IMAGE_A = 'capstan.local/redis:7.0-a';
@@ -467,4 +471,79 @@ test('delete: the finalizer takes a last backup, then the store and its children
   operator?.child.kill('SIGTERM');
   const { code } = await (operator as JsonProcess).exited;
   assert.equal(code, 0, operator?.stderr());
+});
+
+test('in the cluster: the operator image (capstanImageSpec) deployed with `capstan kube manifests` runs a store', async () => {
+  // The program users ship: the operator module bundled onto the Node base layer, loaded into the node.
+  const image = await capstanImageSpec({ entry: operatorMain, conditions: ['capstan-source'] });
+  assert.ok(cp.node);
+  await cp.node.loadImage(image);
+  const gen = spawnSync(
+    process.execPath,
+    [
+      '--conditions=capstan-source',
+      mainTs,
+      'kube',
+      'manifests',
+      operatorMain,
+      '--image',
+      image.name,
+      '--image-pull-policy',
+      'Never',
+      '--replicas',
+      '1',
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(gen.status, 0, gen.stderr);
+  assert.ok(cp.assets.kubectl);
+  const apply = spawnSync(
+    cp.assets.kubectl,
+    ['--kubeconfig', cp.kubeconfigPath, 'apply', '--server-side', '--force-conflicts', '-f', '-'],
+    { encoding: 'utf8', timeout: 60_000, input: gen.stdout },
+  );
+  assert.equal(apply.status, 0, apply.stderr);
+  const { namespace, name } = operatorDefinition.definition;
+  await eventually(
+    'operator pod ready',
+    async () => {
+      const d = await client.resource(Deployment, namespace).get(name);
+      return (d.status?.readyReplicas ?? 0) >= 1 ? d : undefined;
+    },
+    180_000,
+  );
+  await stores().create({
+    metadata: { name: 'incluster' },
+    spec: { image: IMAGE_B, replicas: 1, backup: { schedule: '0 3 * * *', hostPath: backups } },
+  } as never);
+  const s = await eventually(
+    'in-cluster store available',
+    async () => {
+      const s = await stores().get('incluster');
+      return condition(s, 'Available')?.status === 'True' && s.status?.observedGeneration === 1
+        ? s
+        : undefined;
+    },
+    180_000,
+  );
+  const host = (s.status?.service ?? '').split(':')[0] ?? '';
+  const [ip] = (await client.resource(Pod, NS).list({ labelSelector: `${STORE_LABEL}=incluster` })).items.map(
+    (p) => p.status?.podIP,
+  );
+  assert.equal(await redis(ip ?? '', ['PING']), '+PONG');
+  assert.match(host, /^10\./);
+  const lease = await eventually('lease held by the pod', async () => {
+    const { items } = await client.resource(Pod, namespace).list();
+    const l = await client.resource(Lease, namespace).getOptional(name);
+    return l?.spec?.holderIdentity && items.some((p) => p.metadata?.name === l.spec?.holderIdentity)
+      ? l
+      : undefined;
+  });
+  assert.ok(lease.spec?.holderIdentity);
+  await stores().delete('incluster');
+  await eventually(
+    'in-cluster store gone',
+    async () => ((await stores().getOptional('incluster')) ? undefined : true),
+    180_000,
+  );
 });
