@@ -23,7 +23,8 @@ import { cleanStaleNode } from './node.ts';
 
 /** What the background control plane records in `<state dir>/state.json`. */
 export interface ClusterState {
-  status: 'starting' | 'ready' | 'failed';
+  /** `stopped`: the daemon's last word, written after it stopped everything (with `hostCheck`). */
+  status: 'starting' | 'ready' | 'failed' | 'stopped';
   /** The daemon's pid. */
   pid: number;
   /** Apiserver URL, once ready. */
@@ -37,9 +38,28 @@ export interface ClusterState {
   kubeconfigPath?: string;
   /** The programs the daemon runs, so `down` can end them even when the daemon was killed hard. */
   processes?: Array<{ name: string; pid: number; logPath: string }>;
+  /** kubectl of the same release, once ready, when the asset folder has one. */
+  kubectl?: string;
+  /** The node, once ready (with `--node`): where its containerd listens, its images and addresses. */
+  node?: ClusterNodeState;
+  /**
+   * With `checkHost`, after the daemon stopped: how the host differs from before the node started (sysctls,
+   * fixed paths, mounts, interfaces, cgroups, processes left); empty when it was put back.
+   */
+  hostCheck?: { differences: string[] };
   /** Why start-up failed. */
   error?: string;
   startedAt: string;
+}
+
+/** The node of a background cluster, as its state records it (see `KubeNode`). */
+export interface ClusterNodeState {
+  name: string;
+  ip: string;
+  podSubnet: string;
+  bridge: string;
+  images: { pause: string; busybox: string };
+  containerdAddress: string;
 }
 
 /** Where the background cluster keeps its state: `<cache root>/cluster`. */
@@ -77,6 +97,17 @@ export interface StartClusterOptions {
   onAssets?: (assets: KubeAssets) => void;
   /** Stop waiting for readiness (rejecting with its reason); the background daemon keeps starting. */
   signal?: AbortSignal;
+  /** Where the state lives; default {@link clusterStateDir} (the one `capstan dev cluster` uses). */
+  stateDir?: string;
+  /** The daemon stops by itself once this process is gone (a test run's runner, killed or crashed). */
+  ownerPid?: number;
+  /**
+   * The daemon holds the node lock across the whole cluster's life, snapshots the host before the node and
+   * compares after stopping it, and records the differences as `hostCheck` in its last state.
+   */
+  checkHost?: boolean;
+  /** The daemon's environment; default this process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Where a running background cluster is. */
@@ -99,7 +130,7 @@ function daemonScript(): string {
  * or is not ready within `timeoutMs` (then it is stopped).
  */
 export async function startCluster(options: StartClusterOptions): Promise<ClusterInfo> {
-  const dir = clusterStateDir();
+  const dir = options.stateDir ?? clusterStateDir();
   const current = readClusterState(dir);
   if (current && isProcessRunning(current.pid) && current.status !== 'failed') {
     if (current.status === 'ready' && current.kubeconfigPath) {
@@ -121,8 +152,10 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   const flags = [
     ...(options.controllerManager ? ['--controller-manager'] : []),
     ...(options.node ? ['--node'] : []),
+    ...(options.ownerPid !== undefined ? [`--owner=${options.ownerPid}`] : []),
+    ...(options.checkHost ? ['--check-host'] : []),
   ];
-  const daemon = spawnDaemon(dir, assets, flags);
+  const daemon = spawnDaemon(dir, assets, flags, options.env ?? process.env);
   return await waitUntilReady(dir, daemon, options.timeoutMs, options.signal);
 }
 
@@ -132,14 +165,14 @@ interface DaemonHandle {
   exited(): boolean;
 }
 
-function spawnDaemon(dir: string, assets: KubeAssets, flags: string[]): DaemonHandle {
+function spawnDaemon(dir: string, assets: KubeAssets, flags: string[], env: NodeJS.ProcessEnv): DaemonHandle {
   const logPath = join(dir, 'daemon.log');
   const logFd = openSync(logPath, 'a');
   const child = spawn(process.execPath, [...process.execArgv, daemonScript(), dir, ...flags], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     // The daemon must find the same binaries even when they came from the environment.
-    env: { ...process.env, CAPSTAN_KUBE_ASSETS: assets.dir },
+    env: { ...env, CAPSTAN_KUBE_ASSETS: assets.dir },
   });
   closeSync(logFd);
   let exited = false;
@@ -193,6 +226,36 @@ export async function stopCluster(): Promise<boolean> {
     for (let i = 0; i < 300 && isProcessRunning(state.pid); i++) await sleep(100);
     if (isProcessRunning(state.pid)) process.kill(state.pid, 'SIGKILL');
   }
+  finishStop(dir, state);
+  return true;
+}
+
+/**
+ * {@link stopCluster} for exit hooks and test runners' teardown, synchronously, with the state in `dir`:
+ * returns the daemon's last recorded state (`stopped` with its `hostCheck` when it stopped cleanly), or
+ * undefined when there was no cluster. The daemon gets `timeoutMs` after SIGTERM, then SIGKILL.
+ */
+export function stopClusterSync(dir: string, timeoutMs = 60_000): ClusterState | undefined {
+  const state = readClusterState(dir);
+  if (!state) {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  if (isProcessRunning(state.pid)) {
+    process.kill(state.pid, 'SIGTERM');
+    const deadline = Date.now() + timeoutMs;
+    while (isProcessRunning(state.pid) && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+    if (isProcessRunning(state.pid)) process.kill(state.pid, 'SIGKILL');
+  }
+  const last = readClusterState(dir) ?? state;
+  finishStop(dir, last);
+  return last;
+}
+
+/** After the daemon: end the programs a daemon killed hard left behind, its node's changes, its state. */
+function finishStop(dir: string, state: ClusterState): void {
   // If the daemon was killed hard, its programs are orphans: end them by their recorded pids.
   for (const p of state.processes ?? []) {
     if (isProcessRunning(p.pid)) process.kill(p.pid, 'SIGKILL');
@@ -200,7 +263,6 @@ export async function stopCluster(): Promise<boolean> {
   // A daemon killed hard could not put the host back after its node: do it now (no-op without one).
   cleanStaleNode();
   rmSync(dir, { recursive: true, force: true });
-  return true;
 }
 
 /** The kubeconfig path of the running, ready cluster; `CAP_ERR_PEER_CLUSTER_ABSENT` when there is none. */

@@ -222,6 +222,24 @@ async function httpsHealthOk(url: string, client: TlsClient): Promise<boolean> {
   }
 }
 
+/**
+ * Raw apiserver requests (like {@link ControlPlane.request}) as a kubeconfig's current user, authenticated
+ * by its embedded client certificate: for a cluster another process runs (the test run's shared cluster).
+ */
+export function kubeconfigRequest(kubeConfig: KubeConfig): ControlPlane['request'] {
+  const cluster = kubeConfig.getCurrentCluster();
+  const user = kubeConfig.getCurrentUser();
+  if (!cluster?.caData || !user?.certData || !user.keyData) {
+    throw new PeerError(
+      'CAP_ERR_PEER_CONFIG',
+      'the kubeconfig has no embedded CA and client certificate (certificate-authority-data, client-*-data)',
+    );
+  }
+  const decode = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
+  const tls = { ca: decode(cluster.caData), cert: decode(user.certData), key: decode(user.keyData) };
+  return (path, init = {}) => httpsRequest(`${cluster.server}${path}`, tls, init);
+}
+
 /** Parse objects or YAML strings (multi-document) into plain objects, skipping empty documents. */
 export function toKubeObjects(items: Array<KubeObject | string>): KubeObject[] {
   const out: KubeObject[] = [];

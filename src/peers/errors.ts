@@ -52,6 +52,10 @@ export const PeerErrorCode = {
   clusterFailed: 'CAP_ERR_PEER_CLUSTER_FAILED',
   /** Another process runs a node on this machine (the node lock is held) and did not stop in time. */
   nodeBusy: 'CAP_ERR_PEER_NODE_BUSY',
+  /** A test run shares one node across its files: a node of one's own is refused there (it would wait for the shared one until the run ends). */
+  nodeShared: 'CAP_ERR_PEER_NODE_SHARED',
+  /** The test run's shared cluster failed to start, or is not ready in time. */
+  sharedCluster: 'CAP_ERR_PEER_SHARED_CLUSTER',
   /** A node (containerd, the CNI bridge, its images) could not be set up. */
   node: 'CAP_ERR_PEER_NODE',
   /** An image could not be built (a program to bundle fails to compile, a file is missing). */

@@ -1,6 +1,6 @@
 // The image builder without a node: the archive and manifest formats checked by other programs (GNU tar, a
 // real dockerd's `docker load` and pull, a real registry), the content store, and the Capstan image's bundle
-// cache. The images running as pods on a real node: node-images.test.ts.
+// cache. The images running as pods on a real node: node-images.exclusive.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -23,6 +23,7 @@ export {
 } from './catalogue.ts';
 export {
   type ClusterInfo,
+  type ClusterNodeState,
   type ClusterState,
   type ClusterStatus,
   clusterKubeconfig,
@@ -32,6 +33,7 @@ export {
   type StartClusterOptions,
   startCluster,
   stopCluster,
+  stopClusterSync,
   writeClusterState,
 } from './cluster.ts';
 export {
@@ -40,6 +42,7 @@ export {
   type ControlPlaneWebhookOptions,
   type ControlPlaneWebhookServer,
   type KubeObject,
+  kubeconfigRequest,
   type RawRequestInit,
   startControlPlane,
   toKubeObjects,
@@ -81,8 +84,12 @@ export { type KubeAssets, resolveKubeAssets } from './kube-assets.ts';
 export {
   CLUSTER_NETWORK,
   cleanStaleNode,
+  type HostSnapshot,
   holdNodeLock,
+  hostDifferences,
+  hostSnapshot,
   type KubeNode,
+  loadNodeImage,
   type NodeHostState,
   type NodeOptions,
   nodeFirewallRules,
@@ -90,6 +97,7 @@ export {
   nodeLockPath,
   nodeMounts,
   restoreHost,
+  SHARED_RUN_ENV,
 } from './node.ts';
 export {
   type PeerProcess,
@@ -97,3 +105,10 @@ export {
   runPeerCommand,
   startPeerProcess,
 } from './process.ts';
+export {
+  type AttachSharedClusterOptions,
+  attachSharedCluster,
+  closeSharedRun,
+  openSharedRun,
+  type SharedClusterInfo,
+} from './shared-cluster.ts';

@@ -1,70 +1,27 @@
-// A real node: pods run on a private containerd behind kubelet. One node for the whole file (a node per
-// machine at a time, behind the node lock); every test uses its own namespace. Root only.
+// A real node: pods run on a private containerd behind kubelet. These tests need "a node", not their own:
+// they use the run's shared cluster (useSharedCluster), each test in a namespace of its own. Tests that
+// need the machine's node to themselves (the host before and after, crash recovery) are in
+// node.exclusive.test.ts. Root only.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import fs, {
+  existsSync,
+  mkdtempSync,
+  type PathOrFileDescriptor,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpTransport, httpRequest, processesWithCommandLine } from '../runtime/index.ts';
-import {
-  buildImageArchive,
-  busyboxImageSpec,
-  type ControlPlane,
-  capstanImageSpec,
-  holdNodeLock,
-  nodeFirewallRules,
-  nodeHostState,
-  nodeLockPath,
-  nodeMounts,
-  startControlPlane,
-} from './index.ts';
-
-const isRoot = process.getuid?.() === 0;
-let cp: ControlPlane;
-let stopped = false;
-
-function interfaces(): string[] {
-  // veths come and go with other tests' containers (dockerd); the node's are gone with its bridge.
-  return readdirSync('/sys/class/net')
-    .filter((n) => !n.startsWith('veth'))
-    .sort();
-}
-
-function hostSnapshot() {
-  // Shim sockets in /run/containerd/s come and go with dockerd's containers (other test files): not compared.
-  const { shimSockets: _, ...state } = nodeHostState();
-  return { ...state, mounts: nodeMounts(), interfaces: interfaces(), firewall: nodeFirewallRules() };
-}
-
-let beforeState: ReturnType<typeof hostSnapshot> | undefined;
-let hold: { release(): void } | undefined;
-
-before(async () => {
-  if (!isRoot) return;
-  // Hold the node lock for the whole file: no other node (another test file, `capstan dev cluster up
-  // --node`) may change the host between the snapshots compared here. Our nodes, and our children's, run
-  // inside the hold.
-  hold = await holdNodeLock();
-  beforeState = hostSnapshot();
-  cp = await startControlPlane({ node: true });
-});
-
-after(async () => {
-  if (!stopped) await cp?.stop();
-  hold?.release();
-});
-
-function kubectl(args: string[], input?: string): string {
-  const r = spawnSync(cp.assets.kubectl!, ['--kubeconfig', cp.kubeconfigPath, ...args], {
-    encoding: 'utf8',
-    ...(input !== undefined ? { input } : {}),
-  });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
+import { createHttpTransport, httpRequest } from '../runtime/index.ts';
+import { type SharedCluster, useSharedCluster } from '../testing/index.ts';
+import { buildImageArchive, busyboxImageSpec, capstanImageSpec } from './index.ts';
+import { holdNodeLockAt } from './node.ts';
 
 /** Poll `check` until it returns a value; generous deadline that only a hang misses. */
 async function until<T>(
@@ -98,22 +55,8 @@ async function httpGet(url: string): Promise<{ status: number; body: string }> {
   }
 }
 
-/**
- * A namespace whose `default` ServiceAccount exists: with the ServiceAccount admission plugin on (a node),
- * a pod created before the controller manager made it is refused, as in any cluster.
- */
-async function namespace(name: string): Promise<string> {
-  kubectl(['create', 'namespace', name]);
-  await until('default ServiceAccount', () =>
-    kubectl(['-n', name, 'get', 'sa', 'default']) ? true : undefined,
-  );
-  return name;
-}
-
-function podsRunning(ns: string, selector: string): string[] | undefined {
-  const out = kubectl([
-    '-n',
-    ns,
+function podsRunning(cluster: SharedCluster, selector: string): string[] {
+  const out = cluster.kubectl([
     'get',
     'pods',
     '-l',
@@ -130,31 +73,35 @@ function podsRunning(ns: string, selector: string): string[] | undefined {
 }
 
 // Outside CI a non-root developer skips these; in CI they run (and fail without root), never skip.
-const skip = isRoot || process.env.CI ? false : 'a node needs root';
+const skip = process.getuid?.() === 0 || process.env.CI ? false : 'a node needs root';
 
-test('the image builder writes a docker archive that containerd imports', { skip }, () => {
+test('the image builder writes a docker archive that containerd imports', { skip }, async (t) => {
+  const { node } = await useSharedCluster(t, { node: true });
   const spec = { ...busyboxImageSpec('capstan.local/busybox-copy:1'), cmd: ['echo', 'hi'] };
   const { archive, imageId } = buildImageArchive(spec);
   // Same spec, same bytes: the image id is stable.
   assert.equal(buildImageArchive(spec).imageId, imageId);
-  const file = `${cp.node!.containerdAddress}.import.tar`;
-  writeFileSync(file, archive);
-  execFileSync('ctr', ['-a', cp.node!.containerdAddress, '-n', 'k8s.io', 'images', 'import', file]);
-  const list = execFileSync('ctr', ['-a', cp.node!.containerdAddress, '-n', 'k8s.io', 'images', 'ls', '-q'], {
+  const work = mkdtempSync(join(tmpdir(), 'capstan-import-'));
+  try {
+    const file = join(work, 'image.tar');
+    writeFileSync(file, archive);
+    execFileSync('ctr', ['-a', node!.containerdAddress, '-n', 'k8s.io', 'images', 'import', file]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const list = execFileSync('ctr', ['-a', node!.containerdAddress, '-n', 'k8s.io', 'images', 'ls', '-q'], {
     encoding: 'utf8',
   });
   assert.match(list, /capstan\.local\/busybox-copy:1/);
   assert.match(list, /capstan\.local\/pause:1/);
 });
 
-test('a pod runs and kubectl logs shows its output; exec works', { skip }, async () => {
-  const ns = await namespace('logs');
-  kubectl([
-    '-n',
-    ns,
+test('a pod runs and kubectl logs shows its output; exec works', { skip }, async (t) => {
+  const cluster = await useSharedCluster(t, { node: true });
+  cluster.kubectl([
     'run',
     'hello',
-    `--image=${cp.node!.images.busybox}`,
+    `--image=${cluster.node!.images.busybox}`,
     '--image-pull-policy=Never',
     '--restart=Never',
     '--',
@@ -162,31 +109,27 @@ test('a pod runs and kubectl logs shows its output; exec works', { skip }, async
     '-c',
     'echo hello from a pod; sleep 3600',
   ]);
-  await until('pod Running', () => (podsRunning(ns, 'run=hello')?.length === 1 ? true : undefined));
+  await until('pod Running', () => (podsRunning(cluster, 'run=hello').length === 1 ? true : undefined));
   const logs = await until('logs', () => {
-    const out = kubectl(['-n', ns, 'logs', 'hello']);
+    const out = cluster.kubectl(['logs', 'hello']);
     return out.includes('hello from a pod') ? out : undefined;
   });
   assert.match(logs, /hello from a pod/);
-  assert.equal(kubectl(['-n', ns, 'exec', 'hello', '--', 'cat', '/etc/hostname']).trim(), 'hello');
+  assert.equal(cluster.kubectl(['exec', 'hello', '--', 'cat', '/etc/hostname']).trim(), 'hello');
 });
 
-test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced', { skip }, async () => {
-  const ns = await namespace('deploy');
-  kubectl([
-    '-n',
-    ns,
+test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced', { skip }, async (t) => {
+  const cluster = await useSharedCluster(t, { node: true });
+  cluster.kubectl([
     'create',
     'deployment',
     'web',
-    `--image=${cp.node!.images.busybox}`,
+    `--image=${cluster.node!.images.busybox}`,
     '--',
     'sleep',
     '3600',
   ]);
-  kubectl([
-    '-n',
-    ns,
+  cluster.kubectl([
     'patch',
     'deployment',
     'web',
@@ -194,25 +137,25 @@ test('a Deployment scaled to 3 has 3 running pods, and a deleted pod is replaced
     '-p',
     '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]',
   ]);
-  kubectl(['-n', ns, 'scale', 'deployment', 'web', '--replicas=3']);
+  cluster.kubectl(['scale', 'deployment', 'web', '--replicas=3']);
   const three = await until('3 running', () => {
-    const pods = podsRunning(ns, 'app=web');
-    return pods?.length === 3 ? pods : undefined;
+    const pods = podsRunning(cluster, 'app=web');
+    return pods.length === 3 ? pods : undefined;
   });
   const victim = three[0]!;
-  kubectl(['-n', ns, 'delete', 'pod', victim, '--wait=false']);
+  cluster.kubectl(['delete', 'pod', victim, '--wait=false']);
   const replaced = await until('replacement', () => {
-    const pods = podsRunning(ns, 'app=web');
-    return pods?.length === 3 && !pods.includes(victim) ? pods : undefined;
+    const pods = podsRunning(cluster, 'app=web');
+    return pods.length === 3 && !pods.includes(victim) ? pods : undefined;
   });
   assert.equal(replaced.length, 3);
 });
 
-test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { skip }, async () => {
-  const ns = await namespace('http');
-  kubectl(
-    ['-n', ns, 'apply', '-f', '-'],
-    JSON.stringify({
+test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { skip }, async (t) => {
+  const cluster = await useSharedCluster(t, { node: true });
+  const busybox = cluster.node!.images.busybox;
+  cluster.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'server', labels: { app: 'server' } },
@@ -220,7 +163,7 @@ test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { 
         containers: [
           {
             name: 'httpd',
-            image: cp.node!.images.busybox,
+            image: busybox,
             imagePullPolicy: 'Never',
             command: [
               'sh',
@@ -231,13 +174,11 @@ test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { 
         ],
       },
     }),
-  );
-  kubectl([
-    '-n',
-    ns,
+  });
+  cluster.kubectl([
     'run',
     'client',
-    `--image=${cp.node!.images.busybox}`,
+    `--image=${busybox}`,
     '--image-pull-policy=Never',
     '--restart=Never',
     '--',
@@ -245,25 +186,26 @@ test('one pod reaches another over HTTP (busybox httpd), on the node bridge', { 
     '3600',
   ]);
   await until('both Running', () =>
-    podsRunning(ns, 'app=server')?.length === 1 && podsRunning(ns, 'run=client')?.length === 1
+    podsRunning(cluster, 'app=server').length === 1 && podsRunning(cluster, 'run=client').length === 1
       ? true
       : undefined,
   );
-  const ip = kubectl(['-n', ns, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}']).trim();
+  const ip = cluster.kubectl(['get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}']).trim();
   assert.match(ip, /^10\.244\.0\.\d+$/);
   const body = await until('HTTP answer', () => {
-    const out = kubectl(['-n', ns, 'exec', 'client', '--', 'wget', '-q', '-O', '-', `http://${ip}:8080/`]);
+    const out = cluster.kubectl(['exec', 'client', '--', 'wget', '-q', '-O', '-', `http://${ip}:8080/`]);
     return out.includes('served-by-pod') ? out : undefined;
   });
   assert.match(body, /served-by-pod/);
   // No route out: the pod's routing table has the pod subnet only.
-  const routes = kubectl(['-n', ns, 'exec', 'client', '--', 'ip', 'route']);
+  const routes = cluster.kubectl(['exec', 'client', '--', 'ip', 'route']);
   assert.doesNotMatch(routes, /default/);
 });
 
 test('a Capstan service runs as a pod (capstanImageSpec: Node 24 and the bundled service); /readyz answers on the pod IP', {
   skip,
-}, async () => {
+}, async (t) => {
+  const cluster = await useSharedCluster(t, { node: true });
   // The service: capstan/runtime's createService; capstanImageSpec bundles it (esbuild) on the Node base layer.
   const work = mkdtempSync(join(tmpdir(), 'capstan-pod-app-'));
   try {
@@ -278,22 +220,19 @@ service.handleSignals();
 `,
     );
     const spec = await capstanImageSpec({ entry, conditions: ['capstan-source'] });
-    await cp.node!.loadImage({ ...spec, name: 'capstan.local/capstan-service:1' });
+    cluster.loadImage({ ...spec, name: 'capstan.local/capstan-service:1' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const ns = await namespace('capstan');
-  kubectl([
-    '-n',
-    ns,
+  cluster.kubectl([
     'run',
     'svc',
     '--image=capstan.local/capstan-service:1',
     '--image-pull-policy=Never',
     '--restart=Never',
   ]);
-  await until('service pod Running', () => (podsRunning(ns, 'run=svc')?.length === 1 ? true : undefined));
-  const ip = kubectl(['-n', ns, 'get', 'pod', 'svc', '-o', 'jsonpath={.status.podIP}']).trim();
+  await until('service pod Running', () => (podsRunning(cluster, 'run=svc').length === 1 ? true : undefined));
+  const ip = cluster.kubectl(['get', 'pod', 'svc', '-o', 'jsonpath={.status.podIP}']).trim();
   const readyz = await until('readyz', async () => {
     const res = await httpGet(`http://${ip}:8080/readyz`);
     return res.status === 200 ? (JSON.parse(res.body) as { status: string }) : undefined;
@@ -302,85 +241,58 @@ service.handleSignals();
   assert.equal((await httpGet(`http://${ip}:8080/hello`)).body, 'hello from capstan');
 });
 
-test('after teardown the host is as before: sysctls, mounts, interfaces, processes, cgroups, nftables and iptables rules', {
-  skip,
-}, async () => {
-  const root = cp.node!.containerdAddress.split('/containerd/')[0]!;
-  const kubeletPid = cp.node!.processes.find((p) => p.name === 'kubelet')!.pid;
-  // Another containerd's shim (dockerd's, from a test running beside this one) that started while the node
-  // ran: its socket shares /run/containerd/s with the node's shims and must outlive the node's teardown.
-  const foreign = join('/run/containerd/s', `capstan-test-${process.pid}`);
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(foreign, resolve));
+test('the lock folder goes with the last release; users taking and releasing at once never trip over it', async () => {
+  // A lock file of our own (the machine's is /run/capstan/node.lock): same code, no root needed.
+  const base = mkdtempSync(join(tmpdir(), 'capstan-lock-'));
+  const lock = join(base, 'run', 'node.lock');
   try {
-    await cp.stop();
-    stopped = true;
-    assert.ok(
-      existsSync(foreign),
-      'a live shim socket of another containerd was removed by the node teardown',
-    );
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-    rmSync(foreign, { force: true });
-  }
-  assert.deepEqual(hostSnapshot(), beforeState);
-  assert.deepEqual(nodeMounts(root), []);
-  // No process of the node is left (containerd, shims, kubelet).
-  assert.deepEqual(processesWithCommandLine(root), []);
-  assert.throws(() => process.kill(kubeletPid, 0));
-});
-
-/** A child process starts a node, prints what it started, then ends as `how` says. */
-function childNode(how: 'exit' | 'kill'): { dir: string; nodeRoot: string; pids: number[] } {
-  const script = `
-    import { startControlPlane } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};
-    const cp = await startControlPlane({ node: true });
-    const nodeRoot = cp.node.containerdAddress.split('/containerd/')[0];
-    console.log(JSON.stringify({ dir: cp.dir, nodeRoot, pids: cp.processes.map((p) => p.pid) }));
-    ${how === 'exit' ? 'process.exit(0);' : "process.kill(process.pid, 'SIGKILL');"}
-  `;
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=capstan-source', '--input-type=module', '-e', script],
-    {
-      encoding: 'utf8',
-      timeout: 180_000,
-    },
-  );
-  const line = r.stdout.trim().split('\n').at(-1);
-  assert.ok(line?.startsWith('{'), `child printed nothing: ${r.stderr}`);
-  return JSON.parse(line!) as { dir: string; nodeRoot: string; pids: number[] };
-}
-
-test('a process that exits without stop() puts the host back (exit hook)', { skip }, () => {
-  const started = childNode('exit');
-  assert.deepEqual(hostSnapshot(), beforeState);
-  assert.deepEqual(processesWithCommandLine(started.nodeRoot), []);
-  assert.equal(existsSync(started.nodeRoot), false);
-  // Back to this file's hold: the child's node ran inside it.
-  assert.equal(JSON.parse(readFileSync(nodeLockPath(), 'utf8')).pid, process.pid);
-});
-
-test('after a crash (SIGKILL), the next node start cleans up what the crashed run left', {
-  skip,
-}, async () => {
-  const crashed = childNode('kill');
-  try {
-    // Nothing ran the crashed run's hooks: its node still runs and holds the lock, until the next node
-    // start (ours below, or another file's waiting for the lock) cleans up after it.
-    const next = await startControlPlane({ node: true });
-    assert.deepEqual(processesWithCommandLine(crashed.nodeRoot), []);
-    assert.equal(existsSync(crashed.nodeRoot), false);
-    await next.stop();
-    assert.deepEqual(hostSnapshot(), beforeState);
-    assert.equal(JSON.parse(readFileSync(nodeLockPath(), 'utf8')).pid, process.pid, 'the hold is back');
-  } finally {
-    // The crashed run's control plane (etcd, apiserver, controller manager) is no node's business.
-    for (const pid of crashed.pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
+    const hold = await holdNodeLockAt(lock);
+    assert.equal(readdirSync(dirname(lock)).length, 1);
+    hold.release();
+    assert.equal(existsSync(dirname(lock)), false, 'an empty lock folder was left behind');
+    // Another user's release removes the folder right between our mkdir and our write: forced here by
+    // removing it just before the first write of a lock file; the taker must make it again, not fail.
+    const realWrite = fs.writeFileSync;
+    let writes = 0;
+    fs.writeFileSync = ((file: PathOrFileDescriptor, ...rest: [never, never]) => {
+      if (typeof file === 'string' && file.startsWith(`${lock}.`) && writes++ === 0) rmdirSync(dirname(lock));
+      return realWrite(file, ...rest);
+    }) as typeof fs.writeFileSync;
+    syncBuiltinESMExports();
+    try {
+      (await holdNodeLockAt(lock)).release();
+    } finally {
+      fs.writeFileSync = realWrite;
+      syncBuiltinESMExports();
     }
-    rmSync(crashed.dir, { recursive: true, force: true });
+    assert.equal(writes, 2, 'the write after the folder vanished was not retried');
+    assert.equal(existsSync(dirname(lock)), false, 'an empty lock folder was left behind');
+    // And for real: three processes take and release it 10 times each, at once.
+    const script = `
+      import { holdNodeLockAt } from ${JSON.stringify(join(import.meta.dirname, 'node.ts'))};
+      for (let i = 0; i < 10; i++) (await holdNodeLockAt(${JSON.stringify(lock)}, { timeoutMs: 60_000 })).release();
+    `;
+    const codes = await Promise.all(
+      [1, 2, 3].map(
+        () =>
+          new Promise<{ code: number | null; stderr: string }>((resolve) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+              stdio: ['ignore', 'ignore', 'pipe'],
+            });
+            let stderr = '';
+            child.stderr.on('data', (d: Buffer) => {
+              stderr += d.toString();
+            });
+            child.on('close', (code) => resolve({ code, stderr }));
+          }),
+      ),
+    );
+    assert.deepEqual(
+      codes,
+      [1, 2, 3].map(() => ({ code: 0, stderr: '' })),
+    );
+    assert.equal(existsSync(dirname(lock)), false, 'an empty lock folder was left behind');
+  } finally {
+    rmSync(base, { recursive: true, force: true });
   }
 });

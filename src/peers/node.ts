@@ -293,12 +293,36 @@ function readLock(path: string): NodeLock | undefined {
   }
 }
 
-/** A lock file written whole: readers never see it half-written (they would take it for a stale one). */
+/**
+ * A lock file written whole: readers never see it half-written (they would take it for a stale one). The
+ * folder can vanish between the mkdir and the write (the last holder removes it when empty, see
+ * {@link releaseLock}): then make it again. Once the temporary file is in it, it cannot be removed.
+ */
 function writeTemp(path: string, lock: NodeLock): string {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomUUID()}`;
-  writeFileSync(tmp, JSON.stringify(lock), { mode: 0o600 });
-  return tmp;
+  for (;;) {
+    mkdirSync(dirname(path), { recursive: true });
+    try {
+      writeFileSync(tmp, JSON.stringify(lock), { mode: 0o600 });
+      return tmp;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/**
+ * Remove the lock file, then its folder if that is now empty: a run leaves no empty `/run/capstan` behind.
+ * `rmdir` removes only an empty folder, atomically, so it never takes another user's lock or temporary
+ * file with it; a user between its mkdir and its write makes the folder again ({@link writeTemp}).
+ */
+function releaseLock(path: string): void {
+  rmSync(path, { force: true });
+  try {
+    rmdirSync(dirname(path));
+  } catch {
+    // ENOTEMPTY (another lock or a temporary file is there), ENOENT (already gone): both are fine.
+  }
 }
 
 /** Create the lock with its content in one step (a hard link fails if the lock exists). */
@@ -344,7 +368,7 @@ function clearStale(path: string, held: NodeLock | undefined, log: (l: string) =
   // Another waiter may have cleaned up meanwhile and the lock moved on: then it is not ours to touch.
   if (!sameLock(readLock(path), held)) return;
   if (held?.previous && isProcessRunning(held.previous.pid)) rewriteLock(path, held.previous);
-  else rmSync(path, { force: true });
+  else releaseLock(path);
 }
 
 /**
@@ -353,11 +377,11 @@ function clearStale(path: string, held: NodeLock | undefined, log: (l: string) =
  * it returns that hold, to be written back when the node stops; else undefined (the lock is new).
  */
 async function acquireLock(
+  path: string,
   lock: NodeLock,
   timeoutMs: number,
   log: (l: string) => void,
 ): Promise<NodeLock | undefined> {
-  const path = nodeLockPath();
   const deadline = Date.now() + timeoutMs;
   let told = false;
   for (;;) {
@@ -382,27 +406,55 @@ async function acquireLock(
 /**
  * Hold the node lock without a node, e.g. across a test file that compares the host before and after its
  * nodes: nodes this process (or its children, through `CAPSTAN_NODE_LOCK_OWNER` in the environment) start
- * run inside the hold; every other node on the machine waits until `release()`.
+ * run inside the hold; every other node on the machine waits until `release()`. Inside a hold of ours
+ * already (a child of a holder) it returns that hold's owner, and `release()` leaves it to its holder.
  */
 export async function holdNodeLock(
   options: { timeoutMs?: number; log?: (l: string) => void } = {},
 ): Promise<{ owner: string; release(): void }> {
+  refuseInSharedRun();
+  return holdNodeLockAt(nodeLockPath(), options);
+}
+
+/** {@link holdNodeLock} on a lock file of the caller's choosing: for tests of the lock itself. */
+export async function holdNodeLockAt(
+  path: string,
+  options: { timeoutMs?: number; log?: (l: string) => void } = {},
+): Promise<{ owner: string; release(): void }> {
   const owner = randomUUID();
-  const path = nodeLockPath();
-  await acquireLock(
+  const outer = await acquireLock(
+    path,
     { pid: process.pid, root: '', before: nodeHostState(), owner },
     options.timeoutMs ?? 15 * 60_000,
     options.log ?? (() => {}),
   );
+  // Nested in our own hold: nothing was written, the outer hold stays (and its owner token with it).
+  if (outer?.owner) return { owner: outer.owner, release: () => {} };
   process.env[OWNER_ENV] = owner;
   const release = () => {
     const held = readLock(path);
-    if (held?.owner === owner && held.root === '') rmSync(path, { force: true });
+    if (held?.owner === owner && held.root === '') releaseLock(path);
     if (process.env[OWNER_ENV] === owner) delete process.env[OWNER_ENV];
     forget();
   };
   const forget = onExitAfterProcesses(release);
   return { owner, release };
+}
+
+/**
+ * Set by a test run that shares one node across its files (`capstan/testing`'s global setup): the run
+ * dir. A node started any other way in such a run would wait for the shared node's lock until the run
+ * ends; it is refused at once instead, with what to do about it.
+ */
+export const SHARED_RUN_ENV = 'CAPSTAN_TEST_RUN_DIR';
+
+function refuseInSharedRun(): void {
+  if (process.env[SHARED_RUN_ENV] === undefined) return;
+  throw new PeerError(
+    'CAP_ERR_PEER_NODE_SHARED',
+    `this test run shares one node (${SHARED_RUN_ENV} is set): use useSharedCluster({ node: true }), or ` +
+      'put a test that needs a node of its own in a *.exclusive.test.ts file (run after the shared ones)',
+  );
 }
 
 function run(cmd: string, args: string[]): boolean {
@@ -463,6 +515,48 @@ function mountPrefixes(root: string): string[] {
 /** The mounts a node can leave behind (for tests comparing the host before and after). */
 export function nodeMounts(root?: string): string[] {
   return mountsUnder(root ? mountPrefixes(root) : [...FIXED_PATHS, '/run/netns']);
+}
+
+/**
+ * What a node may change on the host, in a form to compare before and after it: the sysctls, fixed paths
+ * and kubepods cgroups of {@link nodeHostState}, the mounts a node can leave ({@link nodeMounts}) and the
+ * network interfaces. Left out because they come and go with other programs' containers (dockerd's,
+ * from tests running beside a node): shim sockets in `/run/containerd/s`, and `veth*` interfaces (a
+ * node's own veths go with its bridge).
+ */
+export interface HostSnapshot {
+  sysctls: Record<string, string>;
+  existing: string[];
+  cgroups: string[];
+  mounts: string[];
+  interfaces: string[];
+  /** {@link nodeFirewallRules}: kube-proxy's nftables tables must be gone, iptables untouched. */
+  firewall: { nft: string; iptablesLegacy: string };
+}
+
+/** The host as {@link HostSnapshot} describes it, now. */
+export function hostSnapshot(): HostSnapshot {
+  const { shimSockets: _, ...state } = nodeHostState();
+  const interfaces = listDir('/sys/class/net').filter((name) => !name.startsWith('veth'));
+  return { ...state, mounts: nodeMounts(), interfaces, firewall: nodeFirewallRules() };
+}
+
+/** How `after` differs from `before`, one line per change (empty when equal). */
+export function hostDifferences(before: HostSnapshot, after: HostSnapshot): string[] {
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(before.sysctls), ...Object.keys(after.sysctls)])) {
+    if (before.sysctls[key] !== after.sysctls[key]) {
+      out.push(`sysctl ${key}: ${before.sysctls[key]} before, ${after.sysctls[key]} after`);
+    }
+  }
+  for (const kind of ['nft', 'iptablesLegacy'] as const) {
+    if (before.firewall[kind] !== after.firewall[kind]) out.push(`firewall: the ${kind} rules differ`);
+  }
+  for (const field of ['existing', 'cgroups', 'mounts', 'interfaces'] as const) {
+    for (const item of after[field]) if (!before[field].includes(item)) out.push(`${field}: new ${item}`);
+    for (const item of before[field]) if (!after[field].includes(item)) out.push(`${field}: gone ${item}`);
+  }
+  return out;
 }
 
 function sleepSync(ms: number): void {
@@ -783,6 +877,19 @@ function kubeProxyConfig(opts: { kubeconfigPath: string; healthzPort: number; me
 }
 
 /**
+ * Pack an image and load it into the containerd listening on `containerdAddress`: a node's, also one
+ * another process runs (the shared test cluster's node, whose address its state records). Root only.
+ */
+export function loadNodeImage(containerdAddress: string, spec: ImageSpec | BuiltImage): void {
+  const dir = mkdtempSync(join(tmpdir(), 'capstan-image-'));
+  try {
+    importImage(spec, dir, containerdAddress);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * An HTTPS exchange with the `kubernetes` Service's ClusterIP, checking the apiserver's certificate against
  * `caPem` for that IP: true once kube-proxy routes it (any HTTP status will do).
  */
@@ -830,12 +937,14 @@ export async function reserveNode(
   }
   // Not under the control plane's folder: that one is removed recursively, and nothing may recurse into
   // a node's folder before its mounts are gone.
+  refuseInSharedRun();
   const root = mkdtempSync(join(tmpdir(), 'capstan-node-'));
   const before = nodeHostState();
   const owner = randomUUID();
   let previous: NodeLock | undefined;
   try {
     previous = await acquireLock(
+      nodeLockPath(),
       { pid: process.pid, root, before, owner },
       options.lockTimeoutMs ?? 15 * 60_000,
       log,
@@ -853,7 +962,7 @@ export async function reserveNode(
     restoreHost(root, state);
     // Back to the hold this node ran inside, if any; else free.
     if (previous) rewriteLock(nodeLockPath(), previous);
-    else rmSync(nodeLockPath(), { force: true });
+    else releaseLock(nodeLockPath());
   };
   const forget = onExitAfterProcesses(restore);
   const release = () => {

@@ -3,16 +3,21 @@
 // re-exported here because tests used them from here first.
 
 export {
+  type AttachSharedClusterOptions,
   binaryWithLibraries,
   buildImageArchive,
   busyboxImageSpec,
+  type ClusterNodeState,
   type ControlPlane,
   type ControlPlaneOptions,
   type ControlPlaneWebhookOptions,
   type ControlPlaneWebhookServer,
   cacheRoot,
   ensurePeers,
+  type HostSnapshot,
   holdNodeLock,
+  hostDifferences,
+  hostSnapshot,
   type ImageFile,
   type ImageSpec,
   type KubeAssets,
@@ -63,5 +68,6 @@ export { type RabbitMQPeer, type StartRabbitMQOptions, startRabbitMQ } from './r
 export { type RedisPeer, type StartRedisOptions, startRedis } from './redis.ts';
 export { type RegistryPeer, registryBinary, type StartRegistryOptions, startRegistry } from './registry.ts';
 export { type S3Peer, type StartS3Options, s3Binary, startS3 } from './s3.ts';
+export { type SharedCluster, useSharedCluster } from './shared-cluster.ts';
 export { createTestCertificates, type TestCertificateOptions, type TestCertificates } from './tls.ts';
 export { type RunTofuOptions, runTofu, tofuBinary } from './tofu.ts';

@@ -1,3 +1,4 @@
+// A node of its own for now (`*.exclusive.test.ts`, run after the shared phase): it adds a registry to its node.
 // Images of real programs running as pods on a real node: redis and nginx from Debian, an image pulled from
 // the registry peer, and a Capstan program (Node 24 and its bundle). Root only; the node waits for the
 // machine's node lock. The formats themselves (tar, docker load, the push protocol): images.test.ts.

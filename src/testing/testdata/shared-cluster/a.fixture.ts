@@ -1,0 +1,3 @@
+import { attachTests } from './attach.ts';
+
+attachTests('a');
