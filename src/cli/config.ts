@@ -1,23 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseEnv } from 'node:util';
 import { Command, Option } from 'commander';
 import type { ConfigDefinition, ConfigDocFormat } from '../runtime/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
+import { importUserModule } from './user-module.ts';
 
 /** Import `modulePath` and return its exported config definitions (all, or the one named). */
 async function definitionsIn(modulePath: string, exportName?: string): Promise<[string, ConfigDefinition][]> {
   const { exportedConfigDefinitions } = await import('../runtime/index.ts');
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
-  } catch (err) {
-    // A ConfigDefinitionError raised while the module defines its config lands here too.
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
-  }
+  // A ConfigDefinitionError raised while the module defines its config is a usage error too.
+  const mod = await importUserModule(modulePath);
   const found = exportedConfigDefinitions(mod);
   if (exportName !== undefined) {
     const hit = found.filter(([name]) => name === exportName);

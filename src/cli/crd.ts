@@ -1,23 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import type { CustomResource } from '../kube/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
+import { importUserModule } from './user-module.ts';
 
 /** Import each module and return the custom resources it exports (all, or the one named), by export name. */
 async function resourcesIn(modulePaths: string[], exportName?: string): Promise<CustomResource[]> {
   const { exportedCustomResources } = await import('../kube/index.ts');
   const out: CustomResource[] = [];
   for (const modulePath of modulePaths) {
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
-    }
+    const mod = await importUserModule(modulePath);
     let found = exportedCustomResources(mod);
     if (exportName !== undefined) found = found.filter(([name]) => name === exportName);
     if (found.length === 0) {

@@ -1,21 +1,15 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import type { Operator } from '../kube/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
+import { importUserModule } from './user-module.ts';
 
 /** Import an operator module and return its operator (the one export made by defineOperator, or the one named). */
 async function operatorIn(modulePath: string, exportName?: string): Promise<Operator> {
   const { exportedOperators } = await import('../kube/index.ts');
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
-  }
+  const mod = await importUserModule(modulePath);
   let found = exportedOperators(mod);
   if (exportName !== undefined) found = found.filter(([name]) => name === exportName);
   if (found.length === 1) return found[0]![1];
