@@ -239,9 +239,11 @@ export {
 } from './stream/index.ts';
 export {
   type CertAuthority,
+  type CertAuthorityOptions,
   type CertPair,
   createCertAuthority,
   type IssueOptions,
+  loadCertAuthority,
 } from './tls/certificate-authority.ts';
 export { CertificateHolder, type ServingCertificate } from './tls/certificate-holder.ts';
 export { TlsError, TlsErrorCode } from './tls/errors.ts';

@@ -1,6 +1,15 @@
-import { generateKeyPair, type KeyObject, randomBytes, sign } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  type KeyObject,
+  randomBytes,
+  sign,
+  X509Certificate,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import type forgeModule from 'node-forge';
+import { TlsError, TlsErrorCode } from './errors.ts';
 
 // Node can make keys and signatures but not X.509 certificates. node-forge (pure JS, no global polyfills)
 // builds the certificate; key generation and RSA signing go to Node's native crypto, which is ~100x
@@ -39,8 +48,22 @@ export interface IssueOptions {
   ipAddresses?: string[];
   /** Extended key usage: TLS server, TLS client, or both. */
   usage: 'server' | 'client' | 'both';
-  /** Validity in days; default 7 (test clusters are short-lived, and a short life limits a leaked key). */
+  /** Validity in days; default the CA's (7 unless told): test clusters are short-lived, and a short life limits a leaked key. */
   days?: number;
+  /** Start of validity. Default an hour ago, so a peer on a slightly skewed clock never sees a certificate from the future. */
+  notBefore?: Date;
+  /** End of validity; overrides `days` (a certificate of seconds, to test rotation). Never later than the CA's own. */
+  notAfter?: Date;
+}
+
+/** Options of {@link createCertAuthority} beyond its name. */
+export interface CertAuthorityOptions {
+  /** Validity in days of the CA, and the default of what it issues. Default 7. */
+  days?: number;
+  /** Start of validity. Default an hour ago. */
+  notBefore?: Date;
+  /** End of validity; overrides `days`. */
+  notAfter?: Date;
 }
 
 interface RsaKey {
@@ -70,10 +93,18 @@ function signCert(forge: Forge, cert: forgeModule.pki.Certificate, key: KeyObjec
   cert.sign(nativeSigner as unknown as forgeModule.pki.rsa.PrivateKey, forge.md.sha256.create());
 }
 
+interface ValidityWindow {
+  days: number;
+  notBefore?: Date | undefined;
+  notAfter?: Date | undefined;
+  /** The issuer's end of validity: nothing it signs outlives it (a chain is only as valid as its CA). */
+  limit?: Date | undefined;
+}
+
 function newCert(
   forge: Forge,
   publicKey: forgeModule.pki.PublicKey,
-  days: number,
+  validity: ValidityWindow,
 ): forgeModule.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
@@ -83,19 +114,31 @@ function newCert(
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   cert.serialNumber = serial.toString('hex');
   // Back-dated by an hour so a peer on a slightly skewed clock never sees a certificate from the future.
-  cert.validity.notBefore = new Date(Date.now() - 3_600_000);
-  cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);
+  cert.validity.notBefore = validity.notBefore ?? new Date(Date.now() - 3_600_000);
+  const notAfter = validity.notAfter ?? new Date(Date.now() + validity.days * 86_400_000);
+  cert.validity.notAfter =
+    validity.limit !== undefined && validity.limit < notAfter ? validity.limit : notAfter;
   return cert;
 }
 
 /**
- * Create a fresh self-signed CA (RSA-2048, SHA-256) in memory, valid `days` days, that issues serving and
- * client certificates. Nothing is written to disk and no `openssl` command runs.
+ * Create a fresh self-signed CA (RSA-2048, SHA-256) in memory, valid `days` days (or the window of
+ * `options`), that issues serving and client certificates. Nothing is written to disk and no `openssl`
+ * command runs.
  */
-export async function createCertAuthority(commonName: string, days = 7): Promise<CertAuthority> {
+export async function createCertAuthority(
+  commonName: string,
+  validity: number | CertAuthorityOptions = 7,
+): Promise<CertAuthority> {
+  const options = typeof validity === 'number' ? { days: validity } : validity;
+  const days = options.days ?? 7;
   const forge = await loadForge();
   const caKey = await rsaKey(forge);
-  const caCert = newCert(forge, caKey.forgePublicKey, days);
+  const caCert = newCert(forge, caKey.forgePublicKey, {
+    days,
+    notBefore: options.notBefore,
+    notAfter: options.notAfter,
+  });
   const subject = [{ name: 'commonName', value: commonName }];
   caCert.setSubject(subject);
   caCert.setIssuer(subject);
@@ -105,12 +148,56 @@ export async function createCertAuthority(commonName: string, days = 7): Promise
     { name: 'subjectKeyIdentifier' },
   ]);
   signCert(forge, caCert, caKey.privateKey);
+  return authority(forge, caCert, caKey.privateKey, caKey.privatePem, days);
+}
+
+/**
+ * A CA from its certificate and key, PEM (as stored in a Secret by an earlier run): it issues as
+ * {@link createCertAuthority}'s does, with its default validity of 7 days. Throws a {@link TlsError}
+ * (`CAP_ERR_RUNTIME_TLS_INVALID`) when the certificate is not a CA or the key is not its key.
+ */
+export async function loadCertAuthority(pair: CertPair): Promise<CertAuthority> {
+  const forge = await loadForge();
+  let x509: X509Certificate;
+  let key: KeyObject;
+  try {
+    x509 = new X509Certificate(pair.certPem);
+    key = createPrivateKey(pair.keyPem);
+  } catch (err) {
+    throw new TlsError(TlsErrorCode.invalid, `unusable CA certificate or key: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (!x509.ca) throw new TlsError(TlsErrorCode.invalid, `not a CA certificate: ${x509.subject}`);
+  if (!x509.checkPrivateKey(key)) {
+    throw new TlsError(TlsErrorCode.invalid, `the key is not the key of CA ${x509.subject}`);
+  }
+  if (createPublicKey(key).asymmetricKeyType !== 'rsa') {
+    throw new TlsError(TlsErrorCode.invalid, 'only RSA CA keys can issue here');
+  }
+  // Only the first certificate of a bundle: the CA that signs.
+  const caCert = forge.pki.certificateFromPem(x509.toString());
+  return authority(forge, caCert, key, key.export({ type: 'pkcs8', format: 'pem' }).toString(), 7);
+}
+
+function authority(
+  forge: Forge,
+  caCert: forgeModule.pki.Certificate,
+  caKey: KeyObject,
+  caKeyPem: string,
+  days: number,
+): CertAuthority {
   return {
     certPem: forge.pki.certificateToPem(caCert),
-    keyPem: caKey.privatePem,
+    keyPem: caKeyPem,
     async issue(options: IssueOptions): Promise<CertPair> {
       const leaf = await rsaKey(forge);
-      const cert = newCert(forge, leaf.forgePublicKey, options.days ?? days);
+      const cert = newCert(forge, leaf.forgePublicKey, {
+        days: options.days ?? days,
+        notBefore: options.notBefore,
+        notAfter: options.notAfter,
+        limit: caCert.validity.notAfter,
+      });
       cert.setSubject([
         { name: 'commonName', value: options.commonName },
         ...(options.organizations ?? []).map((value) => ({ name: 'organizationName', value })),
@@ -132,7 +219,7 @@ export async function createCertAuthority(commonName: string, days = 7): Promise
         { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
         ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
       ]);
-      signCert(forge, cert, caKey.privateKey);
+      signCert(forge, cert, caKey);
       return { certPem: forge.pki.certificateToPem(cert), keyPem: leaf.privatePem };
     },
   };
