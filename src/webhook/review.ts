@@ -1,0 +1,191 @@
+// AdmissionReview v1 on the wire: the strict decoder of what the apiserver sends and the shape of what we
+// answer. Unknown fields are tolerated (a newer apiserver may add some); missing or mistyped ones are not.
+import { z } from 'zod';
+import { WebhookError, WebhookErrorCode } from './errors.ts';
+
+/** The one API version of AdmissionReview this server speaks (v1beta1 was removed in Kubernetes 1.22). */
+export const ADMISSION_REVIEW_API_VERSION = 'admission.k8s.io/v1';
+
+/** What an admission request can be about. */
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+/** Every {@link Operation}, in the apiserver's order. */
+export const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+
+/** An API group, version and kind (`''` is the core group). */
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+/** An API group, version and resource (the plural in URLs). */
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+/** Who sent the request, as the apiserver authenticated them. */
+export interface UserInfo {
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** A JSON object as the apiserver sent it (`object`, `oldObject`, `options`). */
+export type JsonObject = Record<string, unknown>;
+
+/** `request` of an AdmissionReview v1, decoded. */
+export interface AdmissionReviewRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  resource: GroupVersionResource;
+  subResource?: string;
+  requestKind?: GroupVersionKind;
+  requestResource?: GroupVersionResource;
+  requestSubResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: Operation;
+  userInfo: UserInfo;
+  object?: JsonObject;
+  oldObject?: JsonObject;
+  dryRun?: boolean;
+  options?: JsonObject;
+}
+
+/** `response.status` of an AdmissionReview: why a request was denied (a `metav1.Status`, in part). */
+export interface AdmissionStatus {
+  /** HTTP-like code the apiserver returns to the client (403 when denied by policy). */
+  code?: number;
+  message?: string;
+  reason?: string;
+}
+
+/** `response` of an AdmissionReview v1. */
+export interface AdmissionReviewResponse {
+  uid: string;
+  allowed: boolean;
+  status?: AdmissionStatus;
+  /** Base64 of a JSON Patch (RFC 6902) array; with `patchType: 'JSONPatch'`. */
+  patch?: string;
+  patchType?: 'JSONPatch';
+  auditAnnotations?: Record<string, string>;
+  warnings?: string[];
+}
+
+/** The AdmissionReview v1 we send back. */
+export interface AdmissionReviewReply {
+  apiVersion: typeof ADMISSION_REVIEW_API_VERSION;
+  kind: 'AdmissionReview';
+  response: AdmissionReviewResponse;
+}
+
+const gvk = z.object({ group: z.string(), version: z.string().min(1), kind: z.string().min(1) });
+const gvr = z.object({ group: z.string(), version: z.string().min(1), resource: z.string().min(1) });
+// A RawExtension: a JSON object, or null/absent (no object for this operation).
+const jsonObject = z.record(z.string(), z.unknown());
+const rawObject = jsonObject.nullish().transform((v) => v ?? undefined);
+const optionalString = z
+  .string()
+  .nullish()
+  .transform((v) => (v === null || v === '' ? undefined : v));
+
+const requestSchema = z
+  .object({
+    uid: z.string().min(1, 'request.uid is empty'),
+    kind: gvk,
+    resource: gvr,
+    subResource: optionalString,
+    requestKind: gvk.nullish().transform((v) => v ?? undefined),
+    requestResource: gvr.nullish().transform((v) => v ?? undefined),
+    requestSubResource: optionalString,
+    name: optionalString,
+    namespace: optionalString,
+    operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+    userInfo: z.object({
+      username: z.string().optional(),
+      uid: z.string().optional(),
+      groups: z
+        .array(z.string())
+        .nullish()
+        .transform((v) => v ?? undefined),
+      extra: z
+        .record(z.string(), z.array(z.string()))
+        .nullish()
+        .transform((v) => v ?? undefined),
+    }),
+    object: rawObject,
+    oldObject: rawObject,
+    dryRun: z
+      .boolean()
+      .nullish()
+      .transform((v) => v ?? undefined),
+    options: rawObject,
+  })
+  .superRefine((req, ctx) => {
+    // What the apiserver always sends for these operations; without it a handler would see no object.
+    if ((req.operation === 'CREATE' || req.operation === 'UPDATE') && req.object === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['object'], message: `${req.operation} without request.object` });
+    }
+    if (req.operation === 'UPDATE' && req.oldObject === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['oldObject'], message: 'UPDATE without request.oldObject' });
+    }
+  });
+
+const reviewSchema = z.object({
+  apiVersion: z.literal(ADMISSION_REVIEW_API_VERSION, {
+    error: (issue) =>
+      `apiVersion must be ${ADMISSION_REVIEW_API_VERSION}, not ${JSON.stringify(issue.input)}`,
+  }),
+  kind: z.literal('AdmissionReview', {
+    error: (issue) => `kind must be AdmissionReview, not ${JSON.stringify(issue.input)}`,
+  }),
+  request: requestSchema,
+});
+
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length === 0 ? '' : `${issue.path.map(String).join('.')}: `;
+    return `${path}${issue.message}`;
+  });
+}
+
+/**
+ * Decode an AdmissionReview v1 request body. Throws a {@link WebhookError} `CAP_ERR_WEBHOOK_BAD_REQUEST`
+ * whose `problems` name each field wrong: not JSON, not an object, another apiVersion or kind, no
+ * `request.uid`, a CREATE without its object...
+ */
+export function decodeAdmissionReview(body: string | Uint8Array): AdmissionReviewRequest {
+  const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new WebhookError(WebhookErrorCode.badRequest, `body is not JSON: ${reason}`, {
+      cause: err,
+      problems: [`body is not JSON: ${reason}`],
+    });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    const problem = `body is not a JSON object but ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`;
+    throw new WebhookError(WebhookErrorCode.badRequest, problem, { problems: [problem] });
+  }
+  const parsed = reviewSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error);
+    throw new WebhookError(
+      WebhookErrorCode.badRequest,
+      `not an AdmissionReview ${ADMISSION_REVIEW_API_VERSION} request: ${problems.join('; ')}`,
+      { problems },
+    );
+  }
+  return parsed.data.request as AdmissionReviewRequest;
+}
+
+/** Wrap a response in the AdmissionReview envelope the apiserver expects. */
+export function admissionReviewReply(response: AdmissionReviewResponse): AdmissionReviewReply {
+  return { apiVersion: ADMISSION_REVIEW_API_VERSION, kind: 'AdmissionReview', response };
+}
