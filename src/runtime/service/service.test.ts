@@ -181,3 +181,58 @@ test('a failing check: /readyz?verbose withholds the reason, the log carries it 
   await exposed.health.runNow('db');
   assert.match(await (await fetch(`${url2}/readyz?verbose`)).text(), /^\[-\]db failed: refused$/m);
 });
+
+test('tls: serves HTTPS with the holder certificate, a rotation reaches new connections, client certificates reach handlers', async () => {
+  const { createCertAuthority } = await import('../tls/certificate-authority.ts');
+  const { CertificateHolder } = await import('../tls/certificate-holder.ts');
+  const { request } = await import('node:https');
+  const ca = await createCertAuthority('svc-test-ca');
+  const clientCa = await createCertAuthority('svc-test-client-ca');
+  const [first, second, client] = await Promise.all([
+    ca.issue({ commonName: 'first', ipAddresses: ['127.0.0.1'], usage: 'server' }),
+    ca.issue({ commonName: 'second', ipAddresses: ['127.0.0.1'], usage: 'server' }),
+    clientCa.issue({ commonName: 'caller', usage: 'client' }),
+  ]);
+  const holder = new CertificateHolder({ ...first, caPem: clientCa.certPem });
+  const { logger } = memoryLogger();
+  await using service = loopbackService(logger, {
+    tls: { certificate: holder, requestCert: true },
+    routes: {
+      '/who': (req, res) => {
+        const socket = req.socket as import('node:tls').TLSSocket;
+        const cn = socket.authorized
+          ? socket.getPeerCertificate().subject.CN
+          : `none (${socket.authorizationError})`;
+        res.end(String(cn));
+      },
+    },
+  });
+  const url = await service.start();
+  assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  const get = (path: string, withCert: boolean) =>
+    new Promise<{ body: string; servedBy: string }>((resolve, reject) => {
+      const req = request(
+        `${url}${path}`,
+        { ca: ca.certPem, agent: false, ...(withCert ? { cert: client.certPem, key: client.keyPem } : {}) },
+        (res) => {
+          const servedBy = String(
+            (res.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN,
+          );
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () => resolve({ body, servedBy }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  assert.deepEqual(await get('/who', true), { body: 'caller', servedBy: 'first' });
+  const anonymous = await get('/who', false);
+  assert.match(anonymous.body, /^none \(/);
+  // Built-in endpoints are served over TLS too.
+  assert.equal((await get('/readyz', false)).body.length > 0, true);
+  holder.update({ ...second, caPem: clientCa.certPem });
+  assert.deepEqual(await get('/who', true), { body: 'caller', servedBy: 'second' });
+});

@@ -2,6 +2,7 @@
 // together, so every later area (webhooks, proxy, exporters, control planes) starts from the same base.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Health } from '../health/health.ts';
 import type { HealthOptions } from '../health/types.ts';
@@ -13,6 +14,7 @@ import {
   MetricsRegistry,
   metricsHandler,
 } from '../metrics/index.ts';
+import type { CertificateHolder } from '../tls/certificate-holder.ts';
 import { ServiceError, ServiceErrorCode } from './errors.ts';
 import { http1ServerOptions, resolveServerLimits, type ServerLimits } from './limits.ts';
 
@@ -70,6 +72,24 @@ export interface ServiceOptions {
    * `defaultServerLimits` (headers 10 s, request 60 s, idle 5 s, 10 000 connections).
    */
   limits?: Partial<ServerLimits>;
+  /**
+   * Serve HTTPS instead of HTTP, with the holder's certificate: a rotation (`holder.update`) reaches new
+   * connections without a restart. The holder's `caPem`, when set, is the CA client certificates are checked
+   * against (see {@link ServiceTlsOptions.requestCert}).
+   */
+  tls?: ServiceTlsOptions;
+}
+
+/** TLS for {@link createService}. */
+export interface ServiceTlsOptions {
+  /** The serving certificate (and the client CA in its `caPem`). */
+  certificate: CertificateHolder;
+  /**
+   * Ask clients for a certificate. The handshake never fails for a missing or untrusted one: the request
+   * arrives and a handler decides (`req.socket.authorized`, `authorizationError`, `getPeerCertificate()`),
+   * so a client gets a 401 with a reason instead of a reset. Default false.
+   */
+  requestCert?: boolean;
 }
 
 /** A running (or ready to run) service. */
@@ -80,7 +100,7 @@ export interface Service {
   readonly health: Health;
   readonly lifecycle: Lifecycle;
   readonly server: Server;
-  /** `http://host:port` once listening. */
+  /** `http://host:port` (`https://` with `tls`) once listening. */
   readonly url: string;
   /** Listen, mark ready, and return the URL. */
   start(): Promise<string>;
@@ -162,7 +182,20 @@ export function createService(options: ServiceOptions): Service {
   const routes = new Map(Object.entries(options.routes ?? {}));
   const serveMetrics = metricsHandler(metrics);
 
-  const server = createServer(http1ServerOptions(limits));
+  let server: Server;
+  let detachCertificate: (() => void) | undefined;
+  if (options.tls) {
+    const https = createHttpsServer({
+      ...http1ServerOptions(limits),
+      ...options.tls.certificate.serverOptions(),
+      requestCert: options.tls.requestCert ?? false,
+      rejectUnauthorized: false,
+    });
+    detachCertificate = options.tls.certificate.attach(https);
+    server = https;
+  } else {
+    server = createServer(http1ServerOptions(limits));
+  }
   server.maxConnections = limits.maxConnections;
   instrumentHttpServer(server, metrics);
 
@@ -230,6 +263,7 @@ export function createService(options: ServiceOptions): Service {
   if (ownsLifecycle) lifecycle.onShutdown('flush logs', () => flushLogs());
   lifecycle.onShutdown(`${options.name} metrics`, () => metrics.close());
   lifecycle.onShutdown(`${options.name} health`, () => health.close());
+  if (detachCertificate) lifecycle.onShutdown(`${options.name} certificate`, () => detachCertificate());
 
   let url = '';
   const service: Service = {
@@ -257,7 +291,7 @@ export function createService(options: ServiceOptions): Service {
             ? 'localhost'
             : `[${address.address}]`
           : address.address;
-      url = `http://${shownHost === '0.0.0.0' ? 'localhost' : shownHost}:${address.port}`;
+      url = `${options.tls ? 'https' : 'http'}://${shownHost === '0.0.0.0' ? 'localhost' : shownHost}:${address.port}`;
       health.markReady();
       logger.info({ url, builtin: [...BUILTIN] }, 'listening');
       return url;
