@@ -12,6 +12,10 @@ export const WebhookErrorCode = {
   handler: 'CAP_ERR_WEBHOOK_HANDLER',
   /** An admission handler overran its deadline (the apiserver's timeout minus a margin); answered by the failure policy. */
   timeout: 'CAP_ERR_WEBHOOK_TIMEOUT',
+  /** Certificates that cannot be issued, stored or read: a Secret without a usable tls.crt/tls.key/ca.crt, a store that keeps refusing writes. */
+  certificate: 'CAP_ERR_WEBHOOK_CERTIFICATE',
+  /** A webhook configuration that cannot be kept injected with the CA bundle: a webhook missing from it, a write refused. */
+  configuration: 'CAP_ERR_WEBHOOK_CONFIGURATION',
 } as const;
 /** One of {@link WebhookErrorCode}'s values. */
 export type WebhookErrorCode = (typeof WebhookErrorCode)[keyof typeof WebhookErrorCode];

@@ -2,6 +2,39 @@
 // handlers, served over TLS on the runtime, and the configurations that register them with the apiserver.
 
 export {
+  type CaInjector,
+  type InjectCaBundleOptions,
+  injectCaBundle,
+  type WebhookConfiguration,
+} from './ca-injection.ts';
+export {
+  type CertificateStore,
+  CHANGED_AT_ANNOTATION,
+  certificatesFromSecret,
+  type IssuedCertificates,
+  memoryCertificateStore,
+  SECRET_KEYS,
+  type StoredCertificates,
+  secretCertificateStore,
+} from './certificate-store.ts';
+export {
+  type CertificateStep,
+  type CertificateTimings,
+  type IssueContext,
+  type IssuedWebhookCertificates,
+  type IssueWebhookCertificatesOptions,
+  issueWebhookCertificates,
+  nextCertificates,
+  pemCertificates,
+  type RotationPhase,
+  renewalTime,
+  rotationPhase,
+  type ServingNames,
+  serviceDnsNames,
+  urlServingNames,
+  type WebhookCertificates,
+} from './certificates.ts';
+export {
   type AdmissionContext,
   type Binding,
   type BindingBuilder,
@@ -46,3 +79,8 @@ export {
   type Operation,
   type UserInfo,
 } from './review.ts';
+export {
+  type FollowCertificateSecretOptions,
+  followCertificateSecret,
+  readCertificateSecret,
+} from './secret-certificates.ts';
