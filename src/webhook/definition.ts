@@ -80,7 +80,8 @@ export type ValidateHandler<T, Op extends Operation> = (
 /** A mutating handler: changes `req.object`; may deny by returning `req.deny(...)`. */
 export type MutateHandler<T, Op extends 'CREATE' | 'UPDATE'> = (
   req: MutationContext<T, Op>,
-) => undefined | Verdict | Promise<undefined | Verdict>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that changes the object returns nothing.
+) => void | Verdict | Promise<void | Verdict>;
 
 /** One recorded `when(...)...validate|mutate(...)` chain: plain data the server runs. */
 export interface Binding {
@@ -153,15 +154,19 @@ export function webhookPath(type: WebhookType, resource: GroupVersionKind): stri
 }
 
 /** Filters and the final action of a `when(...)` chain; the operations chosen limit what may follow. */
-export interface BindingBuilder<T, Op extends Operation> {
+export type BindingBuilder<T, Op extends Operation> = {
   /** Only objects in one of these namespaces (repeatable; cluster-scoped objects never match). */
   inNamespace(...namespaces: string[]): BindingBuilder<T, Op>;
   /** Only objects carrying this label (with this value, when one is given). Repeatable: all must match. */
   withLabel(key: string, value?: string): BindingBuilder<T, Op>;
   /** Answer with `handler`'s verdict. */
   validate(handler: ValidateHandler<T, Op>): Binding;
-  /** Change the object: the patch sent back is what `handler` changed. Not offered for DELETE or CONNECT. */
-  mutate: Op extends 'CREATE' | 'UPDATE' ? (handler: MutateHandler<T, Op>) => Binding : never;
+} & ([Op] extends ['CREATE' | 'UPDATE'] ? MutateStep<T, Op> : unknown);
+
+/** Offered only after CREATE and UPDATE: there is no object to change on DELETE or CONNECT. */
+export interface MutateStep<T, Op extends 'CREATE' | 'UPDATE'> {
+  /** Change the object: the patch sent back is what `handler` changed. */
+  mutate(handler: MutateHandler<T, Op>): Binding;
 }
 
 /** The operation step of a `when(kind)` chain. */

@@ -2,6 +2,13 @@
 // handlers, served over TLS on the runtime, and the configurations that register them with the apiserver.
 
 export {
+  type AdmissionOutcome,
+  type AdmissionResult,
+  type AdmitOptions,
+  admit,
+  bindingMatches,
+} from './admission.ts';
+export {
   type CaInjector,
   type InjectCaBundleOptions,
   injectCaBundle,
@@ -44,6 +51,7 @@ export {
   type HandlerSet,
   isWebhook,
   type MutateHandler,
+  type MutateStep,
   type MutationContext,
   type ObjectsOf,
   type ResolvedWebhookOptions,
@@ -57,6 +65,15 @@ export {
   webhookPath,
 } from './definition.ts';
 export { WebhookError, WebhookErrorCode } from './errors.ts';
+export {
+  applyJsonPatch,
+  diffJsonPatch,
+  escapePointerToken,
+  type JsonPatchOperation,
+  type JsonValue,
+  jsonEqual,
+  toJsonValue,
+} from './json-patch.ts';
 export {
   NAMESPACE_NAME_LABEL,
   type WebhookConfigurationOptions,
@@ -84,3 +101,10 @@ export {
   followCertificateSecret,
   readCertificateSecret,
 } from './secret-certificates.ts';
+export {
+  createWebhookServer,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_WEBHOOK_PORT,
+  type WebhookServer,
+  type WebhookServerOptions,
+} from './server.ts';
