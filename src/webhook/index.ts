@@ -64,6 +64,12 @@ export {
   type WhenKind,
   webhookPath,
 } from './definition.ts';
+export {
+  WEBHOOK_POD_PORT,
+  type WebhookDeployOptions,
+  webhookDeployManifests,
+  webhookSecretName,
+} from './deploy.ts';
 export { WebhookError, WebhookErrorCode } from './errors.ts';
 export {
   applyJsonPatch,
@@ -81,6 +87,13 @@ export {
   type WebhookServiceRef,
   webhookConfigurations,
 } from './manifests.ts';
+export {
+  type WebhookCertificateAccess,
+  type WebhookRbacOptions,
+  type WebhookRules,
+  webhookRbacManifests,
+  webhookRules,
+} from './rbac.ts';
 export {
   ADMISSION_REVIEW_API_VERSION,
   type AdmissionReviewReply,
