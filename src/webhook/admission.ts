@@ -136,7 +136,8 @@ async function runBindings(
   for (const binding of bindings) {
     const ctx = contextFor(request, object, signal, log, collected);
     const result = await binding.handler(ctx);
-    if (signal.aborted) break;
+    // Past the deadline (the race has answered already) or the client gone: the rest would be wasted.
+    if (signal.aborted) throw signal.reason;
     if (set.type === 'validating' && !isVerdict(result)) {
       throw new WebhookError(
         WebhookErrorCode.handler,

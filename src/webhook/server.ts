@@ -244,7 +244,8 @@ export function createWebhookServer(webhook: Webhook, options: WebhookServerOpti
     options.certificate instanceof CertificateHolder
       ? options.certificate
       : new CertificateHolder(options.certificate);
-  const routes: Record<string, ServiceHandler> = {};
+  // Filled once the service's metrics registry exists; the service's fallback handler dispatches to it.
+  const routes = new Map<string, ServiceHandler>();
   const service = createService({
     name: webhook.options.name,
     port: options.port ?? DEFAULT_WEBHOOK_PORT,
@@ -254,10 +255,16 @@ export function createWebhookServer(webhook: Webhook, options: WebhookServerOpti
     ...(options.lifecycle && { lifecycle: options.lifecycle }),
     ...(options.limits && { limits: options.limits }),
     tls: { certificate },
-    routes,
+    handler: (req, res, ctx) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const route = routes.get(path);
+      if (route) return route(req, res, ctx);
+      sendJson(res, 404, { error: 'not found', path, paths: [...routes.keys()] });
+      return undefined;
+    },
   });
   const metrics = webhookMetrics(service.metrics);
-  for (const set of sets) routes[set.path] = reviewRoute(webhook, set, maxBodyBytes, metrics);
+  for (const set of sets) routes.set(set.path, reviewRoute(webhook, set, maxBodyBytes, metrics));
 
   return {
     webhook,
@@ -286,6 +293,14 @@ function reviewRoute(
     const started = process.hrtime.bigint();
     metrics.inFlight.inc({ webhook: path });
     let status = 200;
+    // Not ctx.signal: that one also fires when the server starts stopping, and a review in flight must
+    // finish during the drain, not be cut short.
+    const clientGone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished)
+        clientGone.abort(new WebhookError(WebhookErrorCode.handler, 'client went away'));
+    };
+    res.once('close', onClose);
     try {
       const refusal = await preflight(req, maxBodyBytes);
       if (refusal instanceof Refusal) {
@@ -320,8 +335,13 @@ function reviewRoute(
         options,
         log,
         deadlineMs: deadlineFor(req, options.timeoutSeconds, options.deadlineMarginMs),
-        signal: ctx.signal,
+        signal: clientGone.signal,
       });
+      if (clientGone.signal.aborted) {
+        status = 499;
+        log.info('client went away before the answer');
+        return;
+      }
       metrics.outcomes.inc({ webhook: path, outcome: result.outcome });
       if (result.failure) {
         metrics.failures.inc({
@@ -340,6 +360,7 @@ function reviewRoute(
       }
       if (!res.destroyed) sendJson(res, 200, admissionReviewReply(result.response));
     } finally {
+      res.off('close', onClose);
       metrics.inFlight.dec({ webhook: path });
       metrics.requests.inc({ webhook: path, code: String(status) });
       metrics.latency.observe({ webhook: path }, Number(process.hrtime.bigint() - started) / 1e9);
