@@ -56,7 +56,7 @@ export interface WebhookDeployOptions {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Keep the webhook's own namespace out of its configurations: its pods must start even when it is down. */
-function excludeNamespace(config: WebhookConfiguration, namespace: string): WebhookConfiguration {
+export function excludeNamespace(config: WebhookConfiguration, namespace: string): WebhookConfiguration {
   return {
     ...config,
     webhooks: (config.webhooks ?? []).map((hook) => ({

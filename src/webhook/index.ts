@@ -65,6 +65,7 @@ export {
   webhookPath,
 } from './definition.ts';
 export {
+  excludeNamespace,
   WEBHOOK_POD_PORT,
   type WebhookDeployOptions,
   webhookDeployManifests,
@@ -109,6 +110,12 @@ export {
   type Operation,
   type UserInfo,
 } from './review.ts';
+export {
+  type RunningWebhook,
+  type RunWebhookOptions,
+  runWebhook,
+  webhookProgramConfig,
+} from './run-webhook.ts';
 export {
   type FollowCertificateSecretOptions,
   followCertificateSecret,
