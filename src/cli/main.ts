@@ -44,6 +44,11 @@ const groups: CommandGroup[] = [
     load: () => import('./kube.ts'),
   },
   {
+    name: 'scale',
+    summary: 'Set the replicas of a Deployment, StatefulSet or CRD through its scale subresource',
+    load: () => import('./scale.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

@@ -10,6 +10,8 @@ export const ScalingErrorCode = {
   notScalable: 'CAP_ERR_SCALING_NOT_SCALABLE',
   /** No object of that kind and name in the namespace. */
   notFound: 'CAP_ERR_SCALING_NOT_FOUND',
+  /** A precondition failed: the replicas were not the expected count, or the scale changed between read and write. */
+  conflict: 'CAP_ERR_SCALING_CONFLICT',
   /** An autoscaler configuration that cannot work; `problems` lists every one at once. */
   config: 'CAP_ERR_SCALING_CONFIG',
   /** A metric source could not be read (down, refused, an answer without a usable number). */
