@@ -184,8 +184,13 @@ export async function admit(
     }, deadlineMs);
   });
   let run: { verdict: Verdict; object: JsonObject | undefined };
+  let patch: JsonPatchOperation[] = [];
   try {
     run = await Promise.race([runBindings(set, bindings, request, handlerSignal, log, collected), timedOut]);
+    // Inside the try: a handler may leave what JSON cannot carry (a cycle, a BigInt) in the object.
+    if (run.verdict.allowed && set.type === 'mutating' && request.object !== undefined) {
+      patch = diffJsonPatch(request.object, run.object);
+    }
   } catch (err) {
     const failure =
       err instanceof WebhookError &&
@@ -214,22 +219,19 @@ export async function admit(
       matched: bindings.length,
     };
   }
-  if (set.type === 'mutating' && request.object !== undefined) {
-    const patch = diffJsonPatch(request.object, run.object);
-    if (patch.length > 0) {
-      return {
-        response: {
-          ...base,
-          allowed: true,
-          patchType: 'JSONPatch',
-          patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-          ...extras,
-        },
-        outcome: 'patched',
-        patch,
-        matched: bindings.length,
-      };
-    }
+  if (patch.length > 0) {
+    return {
+      response: {
+        ...base,
+        allowed: true,
+        patchType: 'JSONPatch',
+        patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+        ...extras,
+      },
+      outcome: 'patched',
+      patch,
+      matched: bindings.length,
+    };
   }
   return { response: { ...base, allowed: true, ...extras }, outcome: 'allowed', matched: bindings.length };
 }
