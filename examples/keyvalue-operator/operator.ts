@@ -276,7 +276,12 @@ async function applyStore(
   const service = await ctx.apply(Service, serviceFor(store));
   const deployment = await ctx.apply(Deployment, deploymentFor(store, configHash));
 
-  if (!before && store.status?.observedGeneration !== undefined) {
+  // Recreated: missing from the cache although the store was reconciled before, or deleted while this
+  // reconcile ran (the cache still showed the old one, and the apply made a new one: another uid).
+  const recreated = before
+    ? before.metadata?.uid !== deployment.metadata?.uid
+    : store.status?.observedGeneration !== undefined;
+  if (recreated) {
     await ctx.event({
       type: 'Warning',
       reason: 'Recreated',

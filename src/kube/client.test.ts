@@ -348,6 +348,112 @@ describe('KubeClient against a real apiserver', () => {
     );
   });
 
+  test('429 from priority and fairness: without retries the caller sees it; by default the client waits and gets through', async () => {
+    // A priority level of about 3 seats that rejects instead of queueing, for one user: a burst of large
+    // lists from that user overflows it, and the apiserver answers 429 (with Retry-After), as it does under load.
+    const ns = await namespace('throttled');
+    const user = 'throttled@capstan.dev';
+    const flowcontrol = '/apis/flowcontrol.apiserver.k8s.io/v1';
+    await kube.json({
+      method: 'POST',
+      path: `${flowcontrol}/prioritylevelconfigurations`,
+      json: {
+        metadata: { name: 'capstan-throttled' },
+        spec: {
+          type: 'Limited',
+          limited: {
+            nominalConcurrencyShares: 1,
+            lendablePercent: 0,
+            borrowingLimitPercent: 0,
+            limitResponse: { type: 'Reject' },
+          },
+        },
+      },
+    });
+    await kube.json({
+      method: 'POST',
+      path: `${flowcontrol}/flowschemas`,
+      json: {
+        metadata: { name: 'capstan-throttled' },
+        spec: {
+          priorityLevelConfiguration: { name: 'capstan-throttled' },
+          matchingPrecedence: 500,
+          distinguisherMethod: { type: 'ByUser' },
+          rules: [
+            {
+              subjects: [{ kind: 'User', user: { name: user } }],
+              resourceRules: [
+                { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    await kube.json({
+      method: 'POST',
+      path: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      json: {
+        metadata: { name: 'capstan-throttled-view' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    });
+    const cms = kube.resource(ConfigMap, ns);
+    const payload = 'x'.repeat(4_000);
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => cms.create({ metadata: { name: `cm-${i}` }, data: { payload } })),
+    );
+    const burst = async (client: KubeClient) =>
+      Promise.allSettled(
+        Array.from({ length: 40 }, () => client.resource(ConfigMap, ns).list({ timeoutMs: 60_000 })),
+      );
+    const rejectedByApiserver = async () => {
+      const res = await kube.request({ path: '/metrics', accept: 'text/plain' });
+      const text = await res.body.text();
+      let total = 0;
+      for (const line of text.split('\n')) {
+        if (line.startsWith('apiserver_flowcontrol_rejected_requests_total{') && line.includes('capstan-throttled'))
+          total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return total;
+    };
+
+    // No retries: some calls fail with the 429 (the new flow schema takes effect within moments).
+    await using bare = new KubeClient(
+      { ...cp.clientConfig, impersonateUser: user },
+      { http: { retry: false, connections: 40 } },
+    );
+    let throttled: KubeError | undefined;
+    for (let round = 0; round < 20 && !throttled; round++) {
+      for (const r of await burst(bare)) {
+        if (r.status === 'rejected') {
+          assert.ok(r.reason instanceof KubeError, String(r.reason));
+          assert.equal(r.reason.code, 'CAP_ERR_KUBE_API', r.reason.message);
+          assert.equal(r.reason.status, 429, r.reason.message);
+          throttled = r.reason;
+        }
+      }
+    }
+    assert.ok(throttled, 'the apiserver throttled a burst from the user');
+
+    // Default retries: the same bursts all succeed, although the apiserver rejected attempts meanwhile.
+    await using patient = new KubeClient(
+      { ...cp.clientConfig, impersonateUser: user },
+      { http: { connections: 40 } },
+    );
+    const before = await rejectedByApiserver();
+    let rejectedMeanwhile = 0;
+    for (let round = 0; round < 5 && rejectedMeanwhile === 0; round++) {
+      for (const r of await burst(patient)) {
+        assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '');
+        if (r.status === 'fulfilled') assert.equal(r.value.items.length, 300);
+      }
+      rejectedMeanwhile = (await rejectedByApiserver()) - before;
+    }
+    assert.ok(rejectedMeanwhile > 0, 'attempts were rejected with 429 and retried');
+  });
+
   test('discovery: version, resources of a group version, the resource type of a kind', async () => {
     const version = await kube.version();
     assert.equal(version.major, '1');

@@ -524,3 +524,53 @@ test('a metadata-only owns watch: children map to owners and come back, and thei
     await done;
   }
 });
+
+test('read-your-own-writes: after ctx.apply the cache shows the write, in this reconcile and the next', async () => {
+  const ns = await namespace('own-writes');
+  // Per reconcile: did the cache hold the child applied just before, at the version the apiserver returned?
+  const sawOwnWrite: boolean[] = [];
+  const stop = new AbortController();
+  const done = controller(ConfigMap)
+    .inNamespace(ns)
+    .withLabelSelector({ parent: 'yes' })
+    .owns(ConfigMap)
+    .run(
+      async (request, ctx) => {
+        const parent = ctx.get();
+        if (!parent) return Action.awaitChange();
+        const applied = await ctx.apply(ConfigMap, {
+          metadata: { name: `${request.name}-child` },
+          data: { generation: parent.data?.['generation'] ?? '0' },
+        });
+        const cached = ctx.cache(ConfigMap).getObject(`${request.name}-child`, request.namespace);
+        sawOwnWrite.push(cached?.metadata?.resourceVersion === applied.metadata?.resourceVersion);
+        return Action.awaitChange();
+      },
+      undefined,
+      { client, signal: stop.signal },
+    );
+  try {
+    const configMaps = client.resource(ConfigMap, ns);
+    await configMaps.create({ metadata: { name: 'p', labels: { parent: 'yes' } }, data: { generation: '1' } });
+    // Each update changes the child, so each reconcile writes a new version the cache has not seen yet.
+    for (let generation = 2; generation <= 6; generation++) {
+      await eventually(`reconcile of generation ${generation - 1}`, async () => {
+        const child = await configMaps.getOptional('p-child');
+        return child?.data?.['generation'] === String(generation - 1) ? true : undefined;
+      });
+      await configMaps.patch('p', { data: { generation: String(generation) } });
+    }
+    await eventually('the last generation applied, and its reconcile done', async () => {
+      const child = await configMaps.getOptional('p-child');
+      return child?.data?.['generation'] === '6' && sawOwnWrite.length >= 6 ? true : undefined;
+    });
+    assert.deepEqual(
+      sawOwnWrite.filter((saw) => !saw),
+      [],
+      'every reconcile read its own write back from the cache',
+    );
+  } finally {
+    stop.abort();
+    await done;
+  }
+});

@@ -547,6 +547,37 @@ export class Controller<T> {
     return source.store;
   }
 
+  /**
+   * Read-your-own-writes: wait until the caches of `type` this controller keeps show `written` (its
+   * resourceVersion or a later one), so the rest of this reconcile and the next one never act on the state
+   * from before the write (a stale cache is how controllers create a child twice, or mistake their own
+   * new child for a recreated one). Bounded: a cache that lags more than 10 s is reported by its own
+   * watcher; the write itself succeeded, so the reconcile goes on.
+   */
+  async #awaitOwnWrite(type: ResourceType, written: HasMetadata, signal: AbortSignal): Promise<void> {
+    const version = written.metadata?.resourceVersion;
+    if (!version) return;
+    const key = objectKey(written);
+    const caught = (object: unknown): boolean => {
+      const cached = (object as HasMetadata | undefined)?.metadata?.resourceVersion;
+      if (cached === undefined) return false;
+      if (cached === version) return true;
+      // resourceVersions are opaque, but the apiserver's are etcd revisions: a larger one is later.
+      return /^\d+$/.test(cached) && /^\d+$/.test(version) && BigInt(cached) > BigInt(version);
+    };
+    const { namespace, labelSelector } = this.#definition.spec;
+    // Only caches that will ever hold the object: its namespace is watched, and no label selector
+    // (the primary's only) may leave it out.
+    if (namespace !== undefined && type.namespaced && written.metadata?.namespace !== namespace) return;
+    const stores = this.#sources
+      .filter((s) => s.spec.type.group === type.group && s.spec.type.kind === type.kind)
+      .filter((s) => !(s.spec.relation === 'for' && labelSelector !== undefined))
+      .map((s) => s.store);
+    await Promise.all(
+      stores.map((store) => store.waitFor(key, caught, { signal, timeoutMs: 10_000 }).catch(() => {})),
+    );
+  }
+
   #context(request: ReconcileRequest, key: string, signal: AbortSignal): ReconcileContext<T> {
     const spec = this.#definition.spec;
     const primaryStore = this.#primary.store as Store<T>;
@@ -581,12 +612,14 @@ export class Controller<T> {
           meta.ownerReferences = [...(meta.ownerReferences ?? []).filter((r) => r.uid !== ref.uid), ref];
         }
         const body = { apiVersion: apiVersionOf(type), kind: type.kind, ...object, metadata: meta } as U;
-        return this.#client.resource(type, meta.namespace).apply(body, {
+        const applied = await this.#client.resource(type, meta.namespace).apply(body, {
           fieldManager,
           force: true,
           signal,
           ...applyOptions,
         });
+        await this.#awaitOwnWrite(type, applied as HasMetadata, signal);
+        return applied;
       },
       applyStatus: (status) =>
         resource.inNamespace(request.namespace).applyStatus(

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   ConfigMap,
+  type ConfigMap as ConfigMapObject,
   KubeClient,
   KubeError,
   type KubeObject,
@@ -301,6 +302,64 @@ describe('watch against a real apiserver', () => {
     );
     await w.stop();
     assert.equal(w.error, undefined);
+  });
+
+  test('a continue token that expires between pages: listPages fails with GONE, the watcher lists again from the start', async () => {
+    const ns = await namespace('continue-expired');
+    const writer = kube.resource(ConfigMap, ns);
+    for (let i = 0; i < 6; i++) await writer.create({ metadata: { name: `cm-${i}` }, data: { n: '0' } });
+    const forget = async () => {
+      await writer.create({ metadata: { name: `late-${Date.now()}` } });
+      await compactEtcd(await currentRevision());
+    };
+
+    // The client alone: the next page after the compaction is refused, with the reason.
+    const pages = writer.listPages({ limit: 2 })[Symbol.asyncIterator]();
+    assert.equal((await pages.next()).value?.items.length, 2);
+    await forget();
+    await assert.rejects(pages.next(), (e: unknown) => {
+      assert.ok(e instanceof KubeError, String(e));
+      assert.equal(e.code, 'CAP_ERR_KUBE_GONE', e.message);
+      return true;
+    });
+
+    // The watcher, pulled by hand so the compaction falls between its pages: it starts the list over.
+    const stop = new AbortController();
+    const notices: WatcherNotice[] = [];
+    const events = watcher(kube.resource(ConfigMap, ns), {
+      pageSize: 2,
+      backoff: { initialMs: 50, maxMs: 500 },
+      signal: stop.signal,
+      onNotice: (n) => notices.push(n),
+    })[Symbol.asyncIterator]();
+    const seen: WatcherEvent<ConfigMapObject>[] = [];
+    const pull = async (what: string, done: () => boolean) => {
+      for (let i = 0; i < 100 && !done(); i++) {
+        const next = await events.next();
+        assert.ok(!next.done, `the watcher ended before ${what}`);
+        seen.push(next.value);
+      }
+      assert.ok(done(), what);
+    };
+    await pull('the first page', () => seen.filter((e) => e.type === 'initApply').length >= 2);
+    await forget();
+    await pull('the list done', () => seen.some((e) => e.type === 'initDone'));
+    stop.abort();
+    await events.return?.(undefined);
+
+    assert.deepEqual(
+      notices.filter((n) => n.type === 'relist').map((n) => n.reason),
+      ['initial', 'gone'],
+    );
+    const lastInit = seen.map((e) => e.type).lastIndexOf('init');
+    assert.ok(lastInit > 0, 'a second init: the partial list is thrown away');
+    const listed = seen
+      .slice(lastInit)
+      .filter((e) => e.type === 'initApply')
+      .map((e) => (e as { object: ConfigMapObject }).object.metadata?.name ?? '');
+    const expected = (await writer.list()).items.map((c) => c.metadata?.name ?? '');
+    assert.deepEqual(listed.sort(), expected.sort());
+    assert.equal(expected.length, 8);
   });
 
   test('the watchdog reconnects a stream that went silent, and nothing written meanwhile is lost', async () => {
