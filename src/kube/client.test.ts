@@ -413,7 +413,10 @@ describe('KubeClient against a real apiserver', () => {
       const text = await res.body.text();
       let total = 0;
       for (const line of text.split('\n')) {
-        if (line.startsWith('apiserver_flowcontrol_rejected_requests_total{') && line.includes('capstan-throttled'))
+        if (
+          line.startsWith('apiserver_flowcontrol_rejected_requests_total{') &&
+          line.includes('capstan-throttled')
+        )
           total += Number(line.slice(line.lastIndexOf(' ') + 1));
       }
       return total;

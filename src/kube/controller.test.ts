@@ -551,7 +551,10 @@ test('read-your-own-writes: after ctx.apply the cache shows the write, in this r
     );
   try {
     const configMaps = client.resource(ConfigMap, ns);
-    await configMaps.create({ metadata: { name: 'p', labels: { parent: 'yes' } }, data: { generation: '1' } });
+    await configMaps.create({
+      metadata: { name: 'p', labels: { parent: 'yes' } },
+      data: { generation: '1' },
+    });
     // Each update changes the child, so each reconcile writes a new version the cache has not seen yet.
     for (let generation = 2; generation <= 6; generation++) {
       await eventually(`reconcile of generation ${generation - 1}`, async () => {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { isProcessRunning as alive, createHttpTransport, httpRequest } from '../runtime/index.ts';
+import { isProcessRunning as alive, fetchOnce } from '../runtime/index.ts';
 import { peerCatalogue } from './catalogue.ts';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { PeerError } from './errors.ts';
@@ -257,16 +257,12 @@ async function probe(
   url: string,
   tls?: { ca: string; cert?: string; key?: string },
 ): Promise<{ status: number; body: string } | { error: string }> {
-  const target = new URL(url);
-  const http = createHttpTransport({ origin: target.origin, retry: false, ...(tls ? { tls } : {}) });
   try {
-    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 10_000 } });
-    return { status: res.status, body: await res.body.text() };
+    const res = await fetchOnce(url, { deadlineMs: 10_000, ...(tls ? { tls } : {}) });
+    return { status: res.status, body: res.body };
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     return { error: `${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}` };
-  } finally {
-    await http.destroy();
   }
 }
 

@@ -20,6 +20,7 @@ import {
   type CertPair,
   createCertAuthority,
   createHttpTransport,
+  fetchOnce,
   freePort,
   httpRequest,
   onExitAfterProcesses,
@@ -200,15 +201,11 @@ async function httpsRequest(
 }
 
 async function httpGetOk(url: string): Promise<boolean> {
-  const target = new URL(url);
-  const http = createHttpTransport({ origin: target.origin, retry: false });
   try {
-    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 5_000 } });
-    return res.status >= 200 && res.status < 300 && (await res.body.text()).includes('true');
+    const res = await fetchOnce(url);
+    return res.status >= 200 && res.status < 300 && res.body.includes('true');
   } catch {
     return false;
-  } finally {
-    await http.destroy();
   }
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpTransport, httpRequest } from '../runtime/index.ts';
+import { fetchOnce } from '../runtime/index.ts';
 import { type RegistryPeer, startRegistry } from '../testing/index.ts';
 import {
   buildImage,
@@ -104,14 +104,7 @@ async function runPod(
 
 /** One GET on a fresh connection, closed after. */
 async function httpGet(url: string): Promise<{ status: number; body: string }> {
-  const target = new URL(url);
-  const http = createHttpTransport({ origin: target.origin, retry: false });
-  try {
-    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 5_000 } });
-    return { status: res.status, body: await res.body.text() };
-  } finally {
-    await http.destroy();
-  }
+  return fetchOnce(url);
 }
 
 /** Uids of the processes in pods (kubepods cgroups) whose command line starts with `program`'s path. */

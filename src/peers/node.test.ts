@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpTransport, httpRequest } from '../runtime/index.ts';
+import { fetchOnce } from '../runtime/index.ts';
 import { type SharedCluster, useSharedCluster } from '../testing/index.ts';
 import { buildImageArchive, busyboxImageSpec, capstanImageSpec } from './index.ts';
 import { holdNodeLockAt } from './node.ts';
@@ -45,14 +45,7 @@ async function until<T>(
 
 /** One GET on a fresh connection that is closed after: nothing pooled outlives the pod. */
 async function httpGet(url: string): Promise<{ status: number; body: string }> {
-  const target = new URL(url);
-  const http = createHttpTransport({ origin: target.origin, retry: false });
-  try {
-    const res = await httpRequest(http, { path: target.pathname, timeouts: { deadlineMs: 5_000 } });
-    return { status: res.status, body: await res.body.text() };
-  } finally {
-    await http.destroy();
-  }
+  return fetchOnce(url);
 }
 
 function podsRunning(cluster: SharedCluster, selector: string): string[] {

@@ -104,6 +104,8 @@ export {
 } from './http/interceptors.ts';
 export {
   createHttpTransport,
+  type FetchOnceOptions,
+  fetchOnce,
   type HttpJsonOptions,
   type HttpRequestOptions,
   type HttpResponse,

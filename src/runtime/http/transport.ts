@@ -269,3 +269,40 @@ export async function httpJson<T = unknown>(transport: HttpTransport, options: H
     });
   }
 }
+
+/** Options of {@link fetchOnce}. */
+export interface FetchOnceOptions {
+  /** TLS of the connection (CA, client certificate). */
+  tls?: HttpTlsOptions;
+  /** Deadline of the whole exchange. Default 5 s. */
+  deadlineMs?: number;
+  /** Headers of the request. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * One GET of `url` on a connection of its own (no retry, closed after): the status, headers and the body as
+ * text, whatever the status. For probes and one-off reads; a caller that talks to the same server again
+ * keeps a transport instead. Rejects like {@link httpRequest}.
+ */
+export async function fetchOnce(
+  url: string | URL,
+  options: FetchOnceOptions = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const target = new URL(url);
+  const http = createHttpTransport({
+    origin: target.origin,
+    retry: false,
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
+  try {
+    const res = await httpRequest(http, {
+      path: `${target.pathname}${target.search}`,
+      ...(options.headers ? { headers: options.headers } : {}),
+      timeouts: { deadlineMs: options.deadlineMs ?? 5_000 },
+    });
+    return { status: res.status, headers: res.headers, body: await res.body.text() };
+  } finally {
+    await http.destroy();
+  }
+}
