@@ -390,12 +390,21 @@ describe('KubeClient against a real apiserver', () => {
         },
       },
     });
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
     await kube.json({
       method: 'POST',
-      path: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      path: `${rbac}/roles`,
       json: {
-        metadata: { name: 'capstan-throttled-view' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        metadata: { name: 'list-configmaps' },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+      },
+    });
+    await kube.json({
+      method: 'POST',
+      path: `${rbac}/rolebindings`,
+      json: {
+        metadata: { name: 'list-configmaps' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'list-configmaps' },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
       },
     });

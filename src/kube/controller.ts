@@ -530,12 +530,18 @@ export class Controller<T> {
   }
 
   #cacheOf(type: ResourceType, metadataOnly: boolean): Store<unknown> {
-    const source = this.#sources.find(
+    const matching = this.#sources.filter(
       (s) =>
         s.spec.type.group === type.group &&
         s.spec.type.kind === type.kind &&
         (s.spec.metadataOnly ?? false) === metadataOnly,
     );
+    // A kind both reconciled (label-selected) and owned: the owned watch sees every object, the primary's
+    // only the selected ones (those are in ctx.store too).
+    const source =
+      this.#definition.spec.labelSelector !== undefined && matching.length > 1
+        ? matching.find((s) => s !== this.#primary)
+        : matching[0];
     if (!source) {
       throw new KubeError(
         KubeErrorCode.usage,

@@ -187,14 +187,20 @@ export async function* watcher<T>(
     } else if (rv === undefined) {
       let listed = '';
       let first = true;
-      for await (const page of resource.listPages({ ...selectors, limit: pageSize, signal })) {
-        // `init` rides with the first page: a batch resets the backoff, and a list that fails before its
-        // first page must let the backoff grow.
-        const batch: Item<T>[] = first ? [{ type: 'init' }] : [];
-        first = false;
-        for (const item of page.items) batch.push({ type: 'initApply', object: typed(item) });
-        listed = page.metadata?.resourceVersion ?? listed;
-        yield batch;
+      try {
+        for await (const page of resource.listPages({ ...selectors, limit: pageSize, signal })) {
+          // `init` rides with the first page: a batch resets the backoff, and a list that fails before its
+          // first page must let the backoff grow.
+          const batch: Item<T>[] = first ? [{ type: 'init' }] : [];
+          first = false;
+          for (const item of page.items) batch.push({ type: 'initApply', object: typed(item) });
+          listed = page.metadata?.resourceVersion ?? listed;
+          yield batch;
+        }
+      } catch (err) {
+        // The continue token outlived etcd's history (compacted between pages): the list starts over.
+        if (isGone(err)) relistReason = 'gone';
+        throw err;
       }
       yield [{ type: 'initDone', resourceVersion: listed }];
       rv = listed;
