@@ -154,7 +154,7 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
       kind: 'CustomResourceDefinition',
       metadata: { name: 'gadgets.test.capstan.dev' },
       spec: {
-        group: 'test.capstan.dev',
+        group: 'aggregated.capstan.dev',
         scope: 'Namespaced',
         names: { plural: 'gadgets', kind: 'Gadget' },
         // A property without a type is not structural: apiextensions refuses it.
@@ -212,6 +212,100 @@ describe('startControlPlane (real etcd + kube-apiserver)', () => {
     );
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'allowed' } } });
     assert.deepEqual(reviews, ['/validate denied']);
+  });
+
+  test('runs the aggregation layer: an APIService is proxied with the front-proxy certificate and the caller', async () => {
+    // What an aggregated server reads to authenticate the apiserver: published by the apiserver itself.
+    const auth = await cp.request(
+      '/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication',
+    );
+    assert.equal(auth.status, 200, auth.body);
+    const data = (JSON.parse(auth.body) as { data: Record<string, string> }).data;
+    const pem = (text: string | undefined) => (text ?? '').replace(/\r\n/g, '\n').trim();
+    assert.equal(pem(data['requestheader-client-ca-file']), pem(cp.frontProxy.caPem));
+    assert.deepEqual(JSON.parse(data['requestheader-allowed-names'] ?? ''), ['front-proxy-client']);
+    assert.deepEqual(JSON.parse(data['requestheader-username-headers'] ?? ''), ['X-Remote-User']);
+    assert.deepEqual(JSON.parse(data['requestheader-group-headers'] ?? ''), ['X-Remote-Group']);
+
+    // An aggregated server of our own on loopback, requiring a client certificate from the front-proxy CA.
+    const { createCertAuthority } = await import('../runtime/index.ts');
+    const ca = await createCertAuthority('test-aggregated-ca');
+    const serving = await ca.issue({ commonName: 'agg', dnsNames: ['agg.default.svc'], usage: 'server' });
+    const seen: string[] = [];
+    const agg = createServer({
+      cert: serving.certPem,
+      key: serving.keyPem,
+      ca: cp.frontProxy.caPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    agg.on('request', (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      seen.push(`${req.url} ${peer.subject?.CN} ${req.headers['x-remote-user']}`);
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify(
+          req.url === '/apis/aggregated.capstan.dev/v1'
+            ? {
+                kind: 'APIResourceList',
+                apiVersion: 'v1',
+                groupVersion: 'aggregated.capstan.dev/v1',
+                resources: [],
+              }
+            : { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => agg.listen(0, '127.0.0.1', resolve));
+    const port = (agg.address() as import('node:net').AddressInfo).port;
+    try {
+      const post = async (path: string, body: unknown) => {
+        const res = await cp.request(path, { method: 'POST', body });
+        assert.equal(res.status, 201, res.body);
+      };
+      await post('/api/v1/namespaces/default/services', {
+        metadata: { name: 'agg' },
+        spec: { ports: [{ name: 'https', port: 443, targetPort: port }] },
+      });
+      // No node routes a ClusterIP here: the apiserver goes to the endpoint (--enable-aggregator-routing). An
+      // IPv4 endpoint may not be loopback; an FQDN one is only checked as a name, and the apiserver dials it.
+      await post('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
+        metadata: { name: 'agg', labels: { 'kubernetes.io/service-name': 'agg' } },
+        addressType: 'FQDN',
+        endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+        ports: [{ name: 'https', port }],
+      });
+      await post('/apis/apiregistration.k8s.io/v1/apiservices', {
+        metadata: { name: 'v1.aggregated.capstan.dev' },
+        spec: {
+          group: 'aggregated.capstan.dev',
+          version: 'v1',
+          service: { namespace: 'default', name: 'agg', port: 443 },
+          caBundle: Buffer.from(ca.certPem).toString('base64'),
+          groupPriorityMinimum: 1000,
+          versionPriority: 15,
+        },
+      });
+      let last = { status: 0, body: '' };
+      for (let i = 0; i < 300 && last.status !== 200; i++) {
+        if (i > 0) await sleep(100);
+        last = await cp.request('/apis/aggregated.capstan.dev/v1');
+      }
+      assert.equal(last.status, 200, last.body);
+      assert.equal(
+        (JSON.parse(last.body) as { groupVersion: string }).groupVersion,
+        'aggregated.capstan.dev/v1',
+      );
+      assert.ok(
+        seen.includes('/apis/aggregated.capstan.dev/v1 front-proxy-client capstan-admin'),
+        seen.join('\n'),
+      );
+    } finally {
+      await cp.request('/apis/apiregistration.k8s.io/v1/apiservices/v1.aggregated.capstan.dev', {
+        method: 'DELETE',
+      });
+      agg.close();
+    }
   });
 
   test('kubectl of the same release works against the kubeconfig', () => {

@@ -77,6 +77,11 @@ export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags (`--flag=value`), appended last so they override the defaults. */
   apiServerFlags?: string[];
   /**
+   * Extra kube-controller-manager flags, appended last so they override the defaults (which include an HPA
+   * sync period of 5 s and a downscale stabilization of 30 s: see {@link HPA_FLAGS}).
+   */
+  controllerManagerFlags?: string[];
+  /**
    * Serve etcd over TLS with client-certificate authentication, as kubeadm does: client and peer URLs on
    * https, certificates from a CA of etcd's own (so no Kubernetes client certificate opens etcd), and the
    * apiserver presenting `apiserver-etcd-client`. Without it etcd speaks plain HTTP with no authentication on
@@ -123,6 +128,12 @@ export interface ControlPlane {
   readonly caPem: string;
   /** Set when `webhooks` were given. */
   readonly webhook: ControlPlaneWebhookServer | undefined;
+  /**
+   * The aggregation layer's front proxy: the CA that signed the client certificate the apiserver presents to
+   * aggregated API servers (APIServices), and the certificate's allowed name. An aggregated server reads the
+   * same from the `kube-system/extension-apiserver-authentication` ConfigMap.
+   */
+  readonly frontProxy: { readonly caPem: string; readonly allowedNames: readonly string[] };
   /** Root folder (certificates, data, logs); removed on stop. */
   readonly dir: string;
   /** The programs, for their pids and log files. */
@@ -155,6 +166,19 @@ export interface ControlPlane {
 }
 
 const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** The front-proxy client certificate's CN, the one name `--requestheader-allowed-names` allows. */
+const FRONT_PROXY_CLIENT = 'front-proxy-client';
+
+/**
+ * The HorizontalPodAutoscaler controller's timing on local clusters: a sync every 5 s (default 15 s) and a
+ * scale-down stabilization window of 30 s (default 5 min), so a test or a dev loop sees an HPA act in
+ * seconds. An HPA's own `behavior.scaleDown.stabilizationWindowSeconds` still wins over the window.
+ */
+const HPA_FLAGS: readonly string[] = [
+  '--horizontal-pod-autoscaler-sync-period=5s',
+  '--horizontal-pod-autoscaler-downscale-stabilization=30s',
+];
 
 /** A raw apiserver request: method, JSON body and extra headers (e.g. `Impersonate-User`). */
 export interface RawRequestInit {
@@ -395,6 +419,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       kubeConfig,
       caPem: pki.ca.certPem,
       webhook,
+      frontProxy: { caPem: pki.frontProxy.caPem, allowedNames: [FRONT_PROXY_CLIENT] },
       dir: root,
       processes,
       assets,
@@ -479,7 +504,9 @@ async function startPrograms(
   if (options.controllerManager) {
     checkAborted(signal);
     log('starting kube-controller-manager');
-    processes.push(await startControllerManager(assets, root, pki, readyTimeoutMs));
+    processes.push(
+      await startControllerManager(assets, root, pki, options.controllerManagerFlags ?? [], readyTimeoutMs),
+    );
   }
 }
 
@@ -507,6 +534,8 @@ interface ControlPlanePki {
   kubeletClientCertPath: string;
   kubeletClientKeyPath: string;
   webhookCert: CertPair | undefined;
+  /** The aggregation layer's front proxy: its own CA (requestheader client CA) and client certificate. */
+  frontProxy: { caPem: string; caPath: string; clientCertPath: string; clientKeyPath: string };
 }
 
 /** etcd's URLs and, in TLS mode, its certificates on disk (the kubeadm layout under `<root>/pki`). */
@@ -584,14 +613,17 @@ async function createPki(
 ): Promise<ControlPlanePki> {
   const pki = join(root, 'pki');
   mkdirSync(pki, { recursive: true });
-  const [ca, saKeys, etcd, apiPort] = await Promise.all([
+  const [ca, frontProxyCa, saKeys, etcd, apiPort] = await Promise.all([
     createCertAuthority('capstan-kube-ca'),
+    // A CA of its own, as kubeadm's front-proxy-ca: an aggregated server trusts every certificate this CA
+    // signs to assert any user in X-Remote-User; with the cluster CA, every client certificate could.
+    createCertAuthority('capstan-front-proxy-ca'),
     // ES256 service-account tokens: an EC key costs a millisecond, RSA tens to hundreds.
     generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
     createEtcdPki(pki, etcdTls),
     freePort(),
   ]);
-  const [serving, admin, kubeletClient, webhookCert] = await Promise.all([
+  const [serving, admin, kubeletClient, frontProxyClient, webhookCert] = await Promise.all([
     ca.issue({
       commonName: 'kube-apiserver',
       // The names and addresses clients use: pods the `kubernetes` Service's ClusterIP (or its DNS names,
@@ -612,6 +644,7 @@ async function createPki(
       organizations: ['system:masters'],
       usage: 'client',
     }),
+    frontProxyCa.issue({ commonName: FRONT_PROXY_CLIENT, usage: 'client' }),
     webhooks ? issueWebhookCert(ca, webhooks.host ?? '127.0.0.1') : undefined,
   ]);
   const file = (name: string, content: string) => {
@@ -641,6 +674,12 @@ async function createPki(
     kubeletClientCertPath: file('apiserver-kubelet-client.crt', kubeletClient.certPem),
     kubeletClientKeyPath: file('apiserver-kubelet-client.key', kubeletClient.keyPem),
     webhookCert,
+    frontProxy: {
+      caPem: frontProxyCa.certPem,
+      caPath: file('front-proxy-ca.crt', frontProxyCa.certPem),
+      clientCertPath: file('front-proxy-client.crt', frontProxyClient.certPem),
+      clientKeyPath: file('front-proxy-client.key', frontProxyClient.keyPem),
+    },
   };
 }
 
@@ -727,6 +766,20 @@ function startApiServer(
       `--service-account-key-file=${pki.saPubPath}`,
       `--service-account-signing-key-file=${pki.saKeyPath}`,
       '--authorization-mode=RBAC',
+      // The aggregation layer (APIServices: metrics adapters, extension servers), kubeadm's settings. The
+      // apiserver proxies to an aggregated server with the front-proxy client certificate and the caller's
+      // identity in X-Remote-* headers; the server checks the certificate against the requestheader CA.
+      `--requestheader-client-ca-file=${pki.frontProxy.caPath}`,
+      `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${pki.frontProxy.clientCertPath}`,
+      `--proxy-client-key-file=${pki.frontProxy.clientKeyPath}`,
+      // To an APIService's (or a webhook's) Service through its EndpointSlices, not its ClusterIP: without a
+      // node nothing routes ClusterIPs, and an endpoint may be a server on this machine (the node's bridge
+      // address) that the test runs itself.
+      '--enable-aggregator-routing=true',
       // Without a node no kubelet will ever mount tokens, and without the controller manager no `default`
       // ServiceAccount exists: the admission plugin would reject every Pod (envtest does the same). With a
       // node it is on: pods get the projected token, ca.crt and namespace, as in any cluster.
@@ -751,6 +804,7 @@ async function startControllerManager(
   assets: KubeAssets,
   root: string,
   pki: ControlPlanePki,
+  extraFlags: string[],
   readyTimeoutMs: number,
 ): Promise<PeerProcess> {
   const kcmDir = join(root, 'kube-controller-manager');
@@ -772,6 +826,9 @@ async function startControllerManager(
       `--cluster-signing-cert-file=${pki.caPath}`,
       `--cluster-signing-key-file=${pki.caKeyPath}`,
       '--use-service-account-credentials=false',
+      ...HPA_FLAGS,
+      // Last, so they override the defaults above.
+      ...extraFlags,
     ],
     dir: kcmDir,
     keepDir: true,
