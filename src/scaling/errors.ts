@@ -16,6 +16,10 @@ export const ScalingErrorCode = {
   config: 'CAP_ERR_SCALING_CONFIG',
   /** A metric source could not be read (down, refused, an answer without a usable number). */
   source: 'CAP_ERR_SCALING_SOURCE',
+  /** The External Metrics APIService did not become Available in time (the message quotes its condition). */
+  apiService: 'CAP_ERR_SCALING_API_SERVICE',
+  /** A label selector that does not parse or breaks the label syntax (the message says where). */
+  selector: 'CAP_ERR_SCALING_SELECTOR',
 } as const;
 /** One of {@link ScalingErrorCode}'s values. */
 export type ScalingErrorCode = (typeof ScalingErrorCode)[keyof typeof ScalingErrorCode];

@@ -2,6 +2,48 @@
 // (RabbitMQ queue depth, a Prometheus query) with the HPA's formula.
 
 export { ScalingError, ScalingErrorCode } from './errors.ts';
+export {
+  createExternalMetricsAdapter,
+  defineExternalMetric,
+  type ExternalMetric,
+  type ExternalMetricQuery,
+  type ExternalMetricSample,
+  type ExternalMetricsAdapter,
+  type ExternalMetricsAdapterOptions,
+} from './external-metrics/adapter.ts';
+export {
+  type Authentication,
+  authenticateFrontProxy,
+  type FrontProxyAuthentication,
+  readFrontProxyAuthentication,
+  type UserInfo,
+} from './external-metrics/authentication.ts';
+export {
+  type Authorizer,
+  type Decision,
+  EXTERNAL_METRICS_GROUP,
+  EXTERNAL_METRICS_VERSION,
+  type RequestAttributes,
+  type SubjectAccessReviewAuthorizerOptions,
+  subjectAccessReviewAuthorizer,
+} from './external-metrics/authorization.ts';
+export {
+  type LabelRequirement,
+  type LabelSelector,
+  parseLabelSelector,
+} from './external-metrics/label-selector.ts';
+export {
+  APIService,
+  applyExternalMetricsApi,
+  EXTERNAL_METRICS_API_SERVICE,
+  type ExternalMetricsApiObject,
+  type ExternalMetricsApiOptions,
+  externalMetricsApiManifests,
+  externalMetricsServiceNames,
+  issueExternalMetricsServingCertificate,
+  waitForExternalMetricsApi,
+} from './external-metrics/manifests.ts';
+export { toQuantity } from './external-metrics/quantity.ts';
 export { type ResolvedResource, resolveResource } from './resolve.ts';
 export {
   checkReplicas,

@@ -139,3 +139,25 @@ describe('rabbitmq (real Debian rabbitmq-server)', () => {
     assert.equal(existsSync(dir), false);
   });
 });
+
+test('listenAddresses: AMQP also listens there, on the same port, and still on 127.0.0.1', async () => {
+  // 127.0.0.2 stands in for a node's bridge address: another address of this machine.
+  await using broker = await startRabbitMQ({ management: false, listenAddresses: ['127.0.0.2'] });
+  for (const host of ['127.0.0.1', '127.0.0.2']) {
+    const conn = await amqp.connect(broker.amqpUrl.replace('@127.0.0.1:', `@${host}:`));
+    try {
+      const ch = await conn.createChannel();
+      const { queue } = await ch.assertQueue('', { exclusive: true });
+      ch.sendToQueue(queue, Buffer.from(host));
+      let msg: amqp.GetMessage | false = false;
+      for (let i = 0; i < 50 && !msg; i++) {
+        msg = await ch.get(queue, { noAck: true });
+        if (!msg) await sleep(50);
+      }
+      assert.ok(msg, host);
+      assert.equal(msg.content.toString(), host);
+    } finally {
+      await conn.close();
+    }
+  }
+});

@@ -22,6 +22,11 @@ export interface StartRabbitMQOptions {
   statisticsIntervalMs?: number;
   /** Boot can take 10-30 s on a busy 2-core machine. Default 120 s. */
   readyTimeoutMs?: number;
+  /**
+   * More addresses the AMQP listener binds, on the same port, besides 127.0.0.1: a node's bridge address
+   * (`cluster.node.ip`), so that pods reach the broker. Default none.
+   */
+  listenAddresses?: string[];
 }
 
 /** A running throwaway RabbitMQ broker. */
@@ -88,6 +93,7 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
   const dir = makeProcessDir('rabbitmq');
   const conf = [
     `listeners.tcp.default = 127.0.0.1:${port}`,
+    ...(options.listenAddresses ?? []).map((ip, i) => `listeners.tcp.extra${i} = ${ip}:${port}`),
     `default_user = ${user}`,
     `default_pass = ${password}`,
     'default_user_tags.administrator = true',
@@ -123,8 +129,10 @@ export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise
     RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
     RABBITMQ_LOG_BASE: join(dir, 'log'),
     RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    RABBITMQ_NODE_PORT: String(port),
+    // These would replace every listener of the configuration with this one.
+    ...(options.listenAddresses?.length
+      ? {}
+      : { RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(port) }),
     RABBITMQ_DIST_PORT: String(distPort),
     // Keep Erlang distribution on loopback too.
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
