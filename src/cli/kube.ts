@@ -5,6 +5,7 @@ import type { Operator } from '../kube/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
 import { importUserModule } from './user-module.ts';
+import { type OutputOptions, writeObjects } from './write-objects.ts';
 
 /** Import an operator module and return its operator (the one export made by defineOperator, or the one named). */
 async function operatorIn(modulePath: string, exportName?: string): Promise<Operator> {
@@ -25,35 +26,6 @@ async function operatorIn(modulePath: string, exportName?: string): Promise<Oper
     CliErrorCode.usage,
     `${modulePath} exports ${found.length} operators (${found.map(([n]) => n).join(', ')}): pick one with --export`,
   );
-}
-
-interface OutputOptions {
-  output?: string;
-}
-
-/** Multi-document YAML on stdout, or one file per object in `-o`, numbered so `kubectl apply -f dir` keeps the order. */
-async function writeObjects(
-  objects: ReadonlyArray<Record<string, unknown>>,
-  opts: OutputOptions,
-): Promise<void> {
-  const { stringify } = await import('yaml');
-  const texts = objects.map((o) => stringify(o, { lineWidth: 0 }));
-  if (opts.output === undefined) {
-    process.stdout.write(texts.join('---\n'));
-    return;
-  }
-  mkdirSync(opts.output, { recursive: true });
-  const width = String(objects.length).length;
-  objects.forEach((o, i) => {
-    const meta = (o['metadata'] ?? {}) as { name?: string };
-    const kind = String(o['kind'] ?? 'object').toLowerCase();
-    const file = join(
-      opts.output!,
-      `${String(i + 1).padStart(width, '0')}-${kind}-${meta.name ?? 'unnamed'}.yaml`,
-    );
-    writeFileSync(file, texts[i]!);
-    process.stdout.write(`wrote ${file}\n`);
-  });
 }
 
 function positiveInt(value: string): number {

@@ -49,6 +49,11 @@ const groups: CommandGroup[] = [
     load: () => import('./scale.ts'),
   },
   {
+    name: 'webhook',
+    summary: 'Admission webhooks: configurations for the apiserver',
+    load: () => import('./webhook.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
