@@ -1,0 +1,26 @@
+// capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
+// health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
+
+export { TrafficError, TrafficErrorCode } from './errors.ts';
+export type { Backend, BackendEndpoint, BackendHealth } from './lb/backend.ts';
+export { BackendSet, type BackendSetChange } from './lb/backend-set.ts';
+export { type ForwardContext, forwardHeaders, responseHeaders, TrustedProxies } from './lb/headers.ts';
+export { DEFAULT_HEALTH_CHECK, type HealthCheckOptions } from './lb/health-checks.ts';
+export {
+  createLoadBalancer,
+  LoadBalancer,
+  type LoadBalancerEvent,
+  type LoadBalancerOptions,
+  type LoadBalancerSettings,
+} from './lb/load-balancer.ts';
+export { DEFAULT_OUTLIER, type OutlierOptions } from './lb/outlier.ts';
+export {
+  createPicker,
+  LB_POLICIES,
+  type LbPolicy,
+  type PickContext,
+  type Picker,
+  type PickerOptions,
+} from './lb/pickers.ts';
+export type { ProxyTimeouts, RetryOptions } from './lb/proxy.ts';
+export { RetryBudget, type RetryBudgetOptions } from './lb/retry-budget.ts';
