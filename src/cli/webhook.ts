@@ -49,6 +49,71 @@ interface ManifestsOptions extends OutputOptions {
   url?: string;
   caBundle?: string;
   export?: string;
+  image?: string;
+  namespace?: string;
+  replicas?: number;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  certificates?: 'capstan' | 'cert-manager';
+  issuer?: string;
+  logLevel?: string;
+}
+
+function replicas(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(CliErrorCode.usage, `not a replica count: ${value}`);
+  return n;
+}
+
+function oneOf<const V extends readonly string[]>(flag: string, values: V) {
+  return (value: string): V[number] => {
+    if (!values.includes(value))
+      throw new CliError(CliErrorCode.usage, `${flag}: one of ${values.join(', ')}, not ${value}`);
+    return value as V[number];
+  };
+}
+
+/** `Kind/name` of a cert-manager issuer. */
+function issuerRef(value: string): { kind: 'Issuer' | 'ClusterIssuer'; name: string } {
+  const [kind, name, ...rest] = value.split('/');
+  if ((kind !== 'Issuer' && kind !== 'ClusterIssuer') || !name || rest.length > 0) {
+    throw new CliError(CliErrorCode.usage, `--issuer: Issuer/<name> or ClusterIssuer/<name>, not ${value}`);
+  }
+  return { kind, name };
+}
+
+/** With `--image`: everything to run the webhook in the cluster (deploy manifests). */
+async function deployObjects(
+  definition: Webhook,
+  opts: ManifestsOptions,
+): Promise<Array<Record<string, unknown>>> {
+  if (
+    opts.service !== undefined ||
+    opts.url !== undefined ||
+    opts.caBundle !== undefined ||
+    opts.port !== undefined
+  ) {
+    throw new CliError(
+      CliErrorCode.usage,
+      '--image deploys the webhook behind its own Service with certificates issued in the cluster: no --service, --port, --url or --ca-bundle',
+    );
+  }
+  const { webhookDeployManifests, WebhookError, WebhookErrorCode } = await import('../webhook/index.ts');
+  try {
+    return webhookDeployManifests(definition, {
+      image: opts.image!,
+      ...(opts.namespace !== undefined && { namespace: opts.namespace }),
+      ...(opts.replicas !== undefined && { replicas: opts.replicas }),
+      ...(opts.imagePullPolicy !== undefined && { imagePullPolicy: opts.imagePullPolicy }),
+      ...(opts.certificates !== undefined && { certificates: opts.certificates }),
+      ...(opts.issuer !== undefined && { issuer: issuerRef(opts.issuer) }),
+      ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
+    }) as Array<Record<string, unknown>>;
+  } catch (err) {
+    if (err instanceof WebhookError && err.code === WebhookErrorCode.usage) {
+      throw new CliError(CliErrorCode.usage, err.message, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** `capstan webhook`: admission webhooks written with capstan/webhook. */
@@ -69,9 +134,48 @@ export function command(): Command {
     )
     .option('-o, --output <dir>', 'one YAML file per object in this folder (created if missing)')
     .option('--export <name>', 'the webhook export, when the module has several')
+    .option(
+      '--image <image>',
+      'instead: everything to run it in the cluster (RBAC, Secret, Service, Deployment running runWebhook, configurations)',
+    )
+    .option('--namespace <namespace>', 'with --image: where it runs (default <name>-system)')
+    .option('--replicas <n>', 'with --image: pods (default 2)', replicas)
+    .option(
+      '--image-pull-policy <policy>',
+      'with --image: Always, IfNotPresent (default) or Never',
+      oneOf('--image-pull-policy', ['Always', 'IfNotPresent', 'Never'] as const),
+    )
+    .option(
+      '--certificates <source>',
+      'with --image: capstan (default: issued and rotated by the webhook) or cert-manager',
+      oneOf('--certificates', ['capstan', 'cert-manager'] as const),
+    )
+    .option(
+      '--issuer <Kind/name>',
+      'with --certificates cert-manager: the issuer (default a self-signed Issuer)',
+    )
+    .option('--log-level <level>', 'with --image: LOG_LEVEL of the webhook')
     .action((modulePath: string, opts: ManifestsOptions) =>
       runAction('capstan webhook manifests', async () => {
         const { webhookConfigurations, WebhookError, WebhookErrorCode } = await import('../webhook/index.ts');
+        if (opts.image !== undefined) {
+          await writeObjects(await deployObjects(await webhookIn(modulePath, opts.export), opts), opts);
+          return;
+        }
+        const deployOnly = [
+          opts.namespace,
+          opts.replicas,
+          opts.imagePullPolicy,
+          opts.certificates,
+          opts.issuer,
+          opts.logLevel,
+        ];
+        if (deployOnly.some((o) => o !== undefined)) {
+          throw new CliError(
+            CliErrorCode.usage,
+            '--namespace, --replicas, --image-pull-policy, --certificates, --issuer and --log-level go with --image',
+          );
+        }
         if ((opts.service === undefined) === (opts.url === undefined)) {
           throw new CliError(
             CliErrorCode.usage,
