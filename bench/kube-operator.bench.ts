@@ -22,6 +22,7 @@ import {
   type ResourceClient,
   watcher,
 } from '../src/kube/index.ts';
+import { bundleEntry } from '../src/peers/index.ts';
 import { startControlPlane } from '../src/testing/index.ts';
 import {
   type Benchmark,
@@ -36,6 +37,12 @@ import { Widget, type WidgetObject } from './kube-operator-widget.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const goDir = join(here, 'peers', 'controller_runtime');
 const worker = join(here, 'kube-operator-worker.ts');
+/**
+ * What the Capstan subject runs: the worker bundled with esbuild, as `capstanImageSpec` ships an operator
+ * to a cluster (one ES module, no TypeScript to strip at start); `CAPSTAN_BENCH_FROM_SOURCE=1` runs the
+ * TypeScript sources instead.
+ */
+let capstanEntry = worker;
 
 /** Reconciles at a time, the same for both operators (controller-runtime's and Capstan's default is 1). */
 const CONCURRENCY = 4;
@@ -139,7 +146,7 @@ function startSubject(
         '--conditions=capstan-source',
         '--expose-gc',
         ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
-        worker,
+        capstanEntry,
         mode,
         namespace,
         String(CONCURRENCY),
@@ -359,6 +366,8 @@ const bench: Benchmark = {
     const configMapsN = quick ? 2000 : 10_000;
     const rounds = quick ? 1 : 3;
     const goBin = buildGoPeer(goDir, log);
+    capstanEntry = process.env['CAPSTAN_BENCH_FROM_SOURCE'] ? worker : await bundleEntry(worker);
+    log(`capstan subject: ${capstanEntry}`);
     const crVersion = goModuleVersion(goDir, 'sigs.k8s.io/controller-runtime');
     const cgVersion = goModuleVersion(goDir, 'k8s.io/client-go');
     await using cp = await startControlPlane({ crds: [crdYaml(Widget)] });
