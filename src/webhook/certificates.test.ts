@@ -247,3 +247,27 @@ test('unusable stored state: a garbage CA starts over, a broken serving pair is 
   assert.ok(repaired.kind === 'write' && pemCertificates(repaired.state.caBundle).length === 2);
   assert.ok(repaired.kind === 'write' && verifies(serving.certPem, repaired.state.caBundle));
 });
+
+test('in real time: a certificate of a few seconds is renewed by the timer before it expires, and served', async () => {
+  const certs = await issueWebhookCertificates({
+    names,
+    timings: { servingValidityMs: 3_000, caValidityMs: 10 * 60_000, propagationMs: 1_000 },
+  });
+  try {
+    const first = new X509Certificate(certs.holder.current.certPem);
+    const deadline = Date.now() + 10_000;
+    while (new X509Certificate(certs.holder.current.certPem).fingerprint256 === first.fingerprint256) {
+      if (Date.now() > deadline) assert.fail('not renewed within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const second = new X509Certificate(certs.holder.current.certPem);
+    assert.notEqual(second.fingerprint256, first.fingerprint256);
+    assert.ok(
+      Date.parse(second.validFrom) <= Date.now() && Date.now() < Date.parse(first.validTo) + 1_000,
+      'renewed before the first one ran out',
+    );
+    assert.ok(verifies(certs.holder.current.certPem, certs.caBundle));
+  } finally {
+    await certs.close();
+  }
+});
