@@ -54,6 +54,12 @@ const groups: CommandGroup[] = [
     load: () => import('./webhook.ts'),
   },
   {
+    name: 'autoscale',
+    summary:
+      'Scale on RabbitMQ queue depth or a Prometheus query (HPA formula, stabilization, hold on failure)',
+    load: () => import('./autoscale.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

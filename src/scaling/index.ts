@@ -1,6 +1,19 @@
 // capstan/scaling: scale any resource through its Scale subresource, and autoscale it on a metric
 // (RabbitMQ queue depth, a Prometheus query) with the HPA's formula.
 
+export {
+  Autoscaler,
+  type AutoscalerCondition,
+  type AutoscalerOptions,
+  type AutoscalerSpec,
+  type AutoscalerStatus,
+  autoscalerSpecProblems,
+  DEFAULT_POLLING_INTERVAL_MS,
+  DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
+  DEFAULT_SCALE_UP_WINDOW_SECONDS,
+  type ScalingDecision,
+} from './autoscaler.ts';
+export { type AutoscalerConfigEntry, parseAutoscalerConfig, sourceFor } from './config.ts';
 export { ScalingError, ScalingErrorCode } from './errors.ts';
 export {
   createExternalMetricsAdapter,
@@ -44,6 +57,17 @@ export {
   waitForExternalMetricsApi,
 } from './external-metrics/manifests.ts';
 export { toQuantity } from './external-metrics/quantity.ts';
+export {
+  clampReplicas,
+  DEFAULT_TOLERANCE,
+  type ProposalInput,
+  proposeReplicas,
+  type Recommendation,
+  type StabilizationReason,
+  type StabilizationWindows,
+  Stabilizer,
+  type TargetType,
+} from './formula.ts';
 export { type ResolvedResource, resolveResource } from './resolve.ts';
 export {
   checkReplicas,
@@ -58,3 +82,11 @@ export {
   scaleResource,
   scaleTarget,
 } from './scale.ts';
+export { type AutoscalerService, type AutoscalerServiceOptions, createAutoscalerService } from './service.ts';
+export {
+  type MetricSource,
+  type PrometheusQuerySourceOptions,
+  prometheusQuerySource,
+  type RabbitMQQueueSourceOptions,
+  rabbitmqQueueSource,
+} from './sources.ts';
