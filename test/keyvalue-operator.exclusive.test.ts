@@ -38,6 +38,7 @@ import {
   binaryWithLibraries,
   busyboxImageSpec,
   type ControlPlane,
+  eventually as eventuallyWithin,
   type ImageFile,
   type ImageSpec,
   startControlPlane,
@@ -151,28 +152,8 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${operator?.stderr() ?? ''}`,
-      );
-    }
-    await sleep(250);
-  }
-}
+const eventually = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000) =>
+  eventuallyWithin(what, probe, { timeoutMs, context: () => operator?.stderr() ?? '' });
 
 /** One RESP command over TCP; resolves with the first reply line. */
 function redis(host: string, command: string[], timeoutMs = 3_000): Promise<string> {

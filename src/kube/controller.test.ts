@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { MetricsRegistry } from '../runtime/index.ts';
-import { type ControlPlane, startControlPlane } from '../testing/index.ts';
+import { type ControlPlane, eventually as eventuallyWithin, startControlPlane } from '../testing/index.ts';
 import { Action } from './action.ts';
 import { ConfigMap, Deployment, Event, Namespace } from './builtin.ts';
 import { KubeClient } from './client.ts';
@@ -18,6 +18,12 @@ import { KubeError, KubeErrorCode, TerminalError } from './errors.ts';
 import { predicates } from './predicates.ts';
 import type { Reconciler } from './reconcile.ts';
 import type { WatcherNotice } from './watcher.ts';
+
+const eventually = <T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+) => eventuallyWithin(what, probe, { timeoutMs, intervalMs: 100 });
 
 const FINALIZER = 'test.capstan.dev/mirror-cleanup';
 /** Reconciles that found `managedFields` in the cache (controllers strip them by default). */
@@ -35,25 +41,6 @@ after(async () => {
   await client?.close();
   await cp?.stop();
 });
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) assert.fail(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
-    await sleep(100);
-  }
-}
 
 async function namespace(name: string): Promise<string> {
   await client.resource(Namespace).create({ metadata: { name } });

@@ -9,9 +9,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchOnce } from '../runtime/index.ts';
-import { type RegistryPeer, startRegistry } from '../testing/index.ts';
+import { eventually, type RegistryPeer, startRegistry } from '../testing/index.ts';
 import {
   buildImage,
   busyboxImageSpec,
@@ -57,22 +56,8 @@ function kubectl(args: string[], input?: string): string {
 }
 
 /** Poll `check` until it returns a value; a generous deadline that only a hang misses. */
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not reached in time (${String(last ?? '')})`);
-    }
-    await sleep(250);
-  }
-}
+const until = <T>(what: string, check: () => T | undefined | Promise<T | undefined>) =>
+  eventually(what, check, { timeoutMs: 120_000 });
 
 /** Create a one-container pod in a namespace of its own, wait until it runs; returns its IP. */
 async function runPod(

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../testing/index.ts';
 import {
   binaryWithLibraries,
   CLUSTER_NETWORK,
@@ -120,20 +120,8 @@ function apply(ns: string, ...objects: object[]): void {
 }
 
 /** Poll `check` until it returns a value; a generous deadline that only a hang misses. */
-async function until<T>(what: string, check: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in time (${String(last ?? '')})`);
-    await sleep(250);
-  }
-}
+const until = <T>(what: string, check: () => T | undefined, timeoutMs = 120_000) =>
+  eventually(what, check, { timeoutMs });
 
 /**
  * A namespace whose `default` ServiceAccount exists: with the ServiceAccount admission plugin on (a node),

@@ -17,31 +17,14 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchOnce } from '../runtime/index.ts';
-import { type SharedCluster, useSharedCluster } from '../testing/index.ts';
+import { eventually, type SharedCluster, useSharedCluster } from '../testing/index.ts';
 import { buildImageArchive, busyboxImageSpec, capstanImageSpec } from './index.ts';
 import { holdNodeLockAt } from './node.ts';
 
 /** Poll `check` until it returns a value; generous deadline that only a hang misses. */
-async function until<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in time (${String(last ?? '')})`);
-    await sleep(250);
-  }
-}
+const until = <T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000) =>
+  eventually(what, check, { timeoutMs });
 
 /** One GET on a fresh connection that is closed after: nothing pooled outlives the pod. */
 async function httpGet(url: string): Promise<{ status: number; body: string }> {

@@ -53,6 +53,7 @@ export {
   startSocketProxy,
   type TestContainerOptions,
 } from './docker.ts';
+export { type EventuallyOptions, eventually } from './eventually.ts';
 export { createHelmHome, type HelmHome, helmBinary, type RunHelmOptions, runHelm } from './helm.ts';
 export { type PostgresPeer, postgresBinDir, type StartPostgresOptions, startPostgres } from './postgres.ts';
 export {
