@@ -14,6 +14,8 @@ export const TrafficErrorCode = {
   timeout: 'CAP_ERR_TRAFFIC_TIMEOUT',
   /** The load balancer was used after `close()`. */
   closed: 'CAP_ERR_TRAFFIC_CLOSED',
+  /** A discovery source could not read its endpoints (unreachable, bad answer, bad file); the last good set stays. */
+  discovery: 'CAP_ERR_TRAFFIC_DISCOVERY',
 } as const;
 /** One of {@link TrafficErrorCode}'s values. */
 export type TrafficErrorCode = (typeof TrafficErrorCode)[keyof typeof TrafficErrorCode];

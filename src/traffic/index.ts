@@ -1,6 +1,32 @@
 // capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
 // health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
 
+export {
+  type DnsRecordType,
+  type DnsSourceOptions,
+  dnsSource,
+} from './discovery/dns.ts';
+export {
+  type BackendMapping,
+  clampWeight,
+  type Endpoint,
+  type EndpointHealth,
+  type EndpointInput,
+  endpointKey,
+  normalizeEndpoints,
+  routableEndpoints,
+  sameEndpoints,
+  toBackendEndpoints,
+} from './discovery/endpoint.ts';
+export {
+  DEFAULT_DISCOVERY_BACKOFF,
+  type DiscoveryEvent,
+  type DiscoverySource,
+  discoveryError,
+  type Following,
+  followSource,
+} from './discovery/source.ts';
+export { parseEndpointsFile, type StaticFileOptions, staticFileSource } from './discovery/static-file.ts';
 export { TrafficError, TrafficErrorCode } from './errors.ts';
 export type { Backend, BackendEndpoint, BackendHealth } from './lb/backend.ts';
 export { BackendSet, type BackendSetChange } from './lb/backend-set.ts';
