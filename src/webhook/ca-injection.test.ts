@@ -416,11 +416,34 @@ test('cert-manager’s Secret: a renewal by the same CA is served at once, a new
     );
     assert.equal(bundles.length, 2);
 
+    // An inconsistent Secret: a new ca.crt beside a leaf of the served CA. The leaf is served (it verifies
+    // already) and its CA is never dropped from the bundle while it is served.
+    const ca3 = await createCertAuthority('cm-ca-3');
+    const leaf2 = await ca2.issue({ commonName: dnsNames[2] ?? '', dnsNames, usage: 'server' });
+    await secrets.patch(name, {
+      data: {
+        'tls.crt': Buffer.from(leaf2.certPem).toString('base64'),
+        'tls.key': Buffer.from(leaf2.keyPem).toString('base64'),
+        'ca.crt': Buffer.from(ca3.certPem).toString('base64'),
+      },
+    });
+    await eventually('leaf of the old CA served', async () =>
+      certs.holder.current.certPem === leaf2.certPem ? true : undefined,
+    );
+    await sleep(propagationMs + 1_000);
+    assert.deepEqual(
+      pemCertificates(certs.caBundle)
+        .map((c) => c.trim())
+        .sort(),
+      [ca2.certPem.trim(), ca3.certPem.trim()].sort(),
+      'the served certificate’s CA stays trusted',
+    );
+
     // A broken Secret (key of another certificate) is not served: the current certificate stays.
     const other = await ca2.issue({ commonName: 'x', usage: 'server' });
     await secrets.patch(name, { data: { 'tls.key': Buffer.from(other.keyPem).toString('base64') } });
     await sleep(1_000);
-    assert.equal(certs.holder.current.certPem, rotated.certPem);
+    assert.equal(certs.holder.current.certPem, leaf2.certPem);
   } finally {
     await certs.close();
   }

@@ -121,16 +121,23 @@ class SecretFollower implements WebhookCertificates {
     }, ms);
   }
 
+  /** The end of a change: the Secret's CAs, and any other still signing the served certificate (never dropped). */
+  #settle(cas: string[]): void {
+    const served = this.holder.current.certPem;
+    this.#setCas([...cas, ...this.#cas.filter((ca) => !cas.includes(ca) && signedByOneOf(served, [ca]))]);
+  }
+
   /** A new content of the Secret: serve it now if the apiserver trusts it already, else in two steps. */
   take(next: SecretContent): void {
     if (next.serving.certPem === this.holder.current.certPem && bundleOf(next.cas) === this.caBundle) return;
     if (signedByOneOf(next.serving.certPem, this.#cas)) {
       this.holder.update(next.serving);
       this.#logger?.info({ secret: this.#where }, 'serving the renewed certificate');
-      // The Secret's CA may still have changed (a new ca.crt with a leaf of the old): trust both, then the new.
+      // The Secret's CA may still have changed (a new ca.crt beside a leaf of the old): trust both, then the
+      // new one and whichever still signs what is served.
       if (bundleOf(next.cas) !== this.caBundle) {
         this.#setCas([...next.cas, ...this.#cas]);
-        this.#later(this.#propagationMs, () => this.#setCas(next.cas));
+        this.#later(this.#propagationMs, () => this.#settle(next.cas));
       }
       return;
     }
@@ -152,7 +159,7 @@ class SecretFollower implements WebhookCertificates {
         return;
       }
       this.#logger?.info({ secret: this.#where }, 'serving the certificate of the new CA');
-      this.#later(this.#propagationMs, () => this.#setCas(next.cas));
+      this.#later(this.#propagationMs, () => this.#settle(next.cas));
     });
   }
 
