@@ -24,7 +24,8 @@ export interface AdmissionResult {
 /** What {@link admit} needs besides the request. */
 export interface AdmitOptions {
   options: ResolvedWebhookOptions;
-  log: Logger;
+  /** The handlers' `req.log`; a function is called on first use (a child logger per request is not free). */
+  log: Logger | (() => Logger);
   /** Time the handlers have, in ms; past it the failure policy answers. */
   deadlineMs: number;
   /** Aborted when the client goes away or the server stops; handlers see it through `req.signal`. */
@@ -86,7 +87,7 @@ function contextFor(
   request: AdmissionReviewRequest,
   object: JsonObject | undefined,
   signal: AbortSignal,
-  log: Logger,
+  log: () => Logger,
   collected: Collected,
 ) {
   return {
@@ -104,7 +105,9 @@ function contextFor(
     oldObject: request.oldObject,
     request,
     signal,
-    log,
+    get log() {
+      return log();
+    },
     allow: (): Verdict => ALLOW,
     deny: (message: string, code = 403): Verdict => {
       const status = Number.isInteger(code) && code >= 400 && code <= 599 ? code : 403;
@@ -125,7 +128,7 @@ async function runBindings(
   bindings: readonly Binding[],
   request: AdmissionReviewRequest,
   signal: AbortSignal,
-  log: Logger,
+  log: () => Logger,
   collected: Collected,
 ): Promise<{ verdict: Verdict; object: JsonObject | undefined }> {
   // Mutating handlers share one copy, so a later one sees what an earlier one changed.
@@ -170,6 +173,11 @@ export async function admit(
   if (bindings.length === 0) return { response: { ...base, allowed: true }, outcome: 'allowed', matched: 0 };
 
   const collected: Collected = { warnings: [], audit: {} };
+  let logger: Logger | undefined;
+  const lazyLog = () => {
+    logger ??= typeof log === 'function' ? log() : log;
+    return logger;
+  };
   const deadline = new AbortController();
   const handlerSignal = signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal;
   let timer: NodeJS.Timeout | undefined;
@@ -186,7 +194,7 @@ export async function admit(
   let run: { verdict: Verdict; object: JsonObject | undefined };
   let patch: JsonPatchOperation[] = [];
   try {
-    run = await Promise.race([runBindings(set, bindings, request, handlerSignal, log, collected), timedOut]);
+    run = await Promise.race([runBindings(set, bindings, request, handlerSignal, lazyLog, collected), timedOut]);
     // Inside the try: a handler may leave what JSON cannot carry (a cycle, a BigInt) in the object.
     if (run.verdict.allowed && set.type === 'mutating' && request.object !== undefined) {
       patch = diffJsonPatch(request.object, run.object);
@@ -204,8 +212,6 @@ export async function admit(
     return failed(set, request, options, failure, collected, bindings.length);
   } finally {
     clearTimeout(timer);
-    // A handler still running past its deadline is told so; its result is dropped.
-    if (!deadline.signal.aborted) deadline.abort();
   }
   const extras = {
     ...(collected.warnings.length > 0 && { warnings: collected.warnings }),

@@ -264,7 +264,7 @@ export function createWebhookServer(webhook: Webhook, options: WebhookServerOpti
     },
   });
   const metrics = webhookMetrics(service.metrics);
-  for (const set of sets) routes.set(set.path, reviewRoute(webhook, set, maxBodyBytes, metrics));
+  for (const set of sets) routes.set(set.path, reviewRoute(webhook, set, maxBodyBytes, metrics, service.logger));
 
   return {
     webhook,
@@ -286,11 +286,13 @@ function reviewRoute(
   set: HandlerSet,
   maxBodyBytes: number,
   metrics: WebhookMetrics,
+  logger: Logger,
 ): ServiceHandler {
   const options = webhook.options;
   const path = set.path;
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
     const started = process.hrtime.bigint();
+    const debug = logger.isLevelEnabled('debug');
     metrics.inFlight.inc({ webhook: path });
     let status = 200;
     // Not ctx.signal: that one also fires when the server starts stopping, and a review in flight must
@@ -323,14 +325,18 @@ function reviewRoute(
         return;
       }
       const request = refusal;
-      const log = ctx.log.child({
-        webhook: path,
-        uid: request.uid,
-        operation: request.operation,
-        kind: request.kind.kind,
-        namespace: request.namespace,
-        name: request.name,
-      });
+      let child: Logger | undefined;
+      const log = () => {
+        child ??= ctx.log.child({
+          webhook: path,
+          uid: request.uid,
+          operation: request.operation,
+          kind: request.kind.kind,
+          namespace: request.namespace,
+          name: request.name,
+        });
+        return child;
+      };
       const result: AdmissionResult = await admit(set, request, {
         options,
         log,
@@ -339,7 +345,7 @@ function reviewRoute(
       });
       if (clientGone.signal.aborted) {
         status = 499;
-        log.info('client went away before the answer');
+        log().info('client went away before the answer');
         return;
       }
       metrics.outcomes.inc({ webhook: path, outcome: result.outcome });
@@ -349,14 +355,14 @@ function reviewRoute(
           reason: result.failure.code === WebhookErrorCode.timeout ? 'timeout' : 'handler',
           policy: options.failurePolicy,
         });
-        log.error(
+        log().error(
           { err: result.failure, cause: result.failure.cause, failurePolicy: options.failurePolicy },
           'admission handler failed; answered by the failure policy',
         );
       } else if (result.outcome === 'denied') {
-        log.info({ status: result.response.status }, 'admission denied');
-      } else {
-        log.debug({ outcome: result.outcome, patchOps: result.patch?.length ?? 0 }, 'admission allowed');
+        log().info({ status: result.response.status }, 'admission denied');
+      } else if (debug) {
+        log().debug({ outcome: result.outcome, patchOps: result.patch?.length ?? 0 }, 'admission allowed');
       }
       if (!res.destroyed) sendJson(res, 200, admissionReviewReply(result.response));
     } finally {

@@ -236,3 +236,59 @@ test('tls: serves HTTPS with the holder certificate, a rotation reaches new conn
   holder.update({ ...second, caPem: clientCa.certPem });
   assert.deepEqual(await get('/who', true), { body: 'caller', servedBy: 'second' });
 });
+
+test('the request signal aborts when the client goes away, also when first read after it went; its log carries the request id', async () => {
+  const { logger, lines } = memoryLogger();
+  const seen: Array<{ when: string; aborted: boolean; code?: string }> = [];
+  let gone!: () => void;
+  const clientGone = new Promise<void>((resolve) => {
+    gone = resolve;
+  });
+  const service = loopbackService(logger, {
+    routes: {
+      '/early': (_req, res, ctx) => {
+        // Read before the client leaves: aborted when it does.
+        ctx.signal.addEventListener('abort', () => {
+          seen.push({ when: 'early', aborted: true, code: (ctx.signal.reason as { code?: string }).code });
+        });
+        res.once('close', () => setTimeout(gone, 10));
+      },
+      '/late': (_req, res, ctx) => {
+        // First read only after the client left: already aborted.
+        res.once('close', () => {
+          seen.push({
+            when: 'late',
+            aborted: ctx.signal.aborted,
+            code: (ctx.signal.reason as { code?: string }).code,
+          });
+          ctx.log.info('late request saw its client go');
+          gone();
+        });
+      },
+    },
+  });
+  await service.start();
+  const port = Number(new URL(service.url).port);
+  try {
+    for (const path of ['/early', '/late']) {
+      const socket = connect({ port, host: '127.0.0.1' }, () =>
+        socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nx-request-id: req-${path.slice(1)}\r\n\r\n`),
+      );
+      socket.on('error', () => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.destroy();
+      await clientGone;
+      gone = () => {};
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(seen, [
+      { when: 'early', aborted: true, code: 'CAP_ERR_RUNTIME_SERVICE_CLIENT_GONE' },
+      { when: 'late', aborted: true, code: 'CAP_ERR_RUNTIME_SERVICE_CLIENT_GONE' },
+    ]);
+    assert.ok(
+      lines.some((l) => l['msg'] === 'late request saw its client go' && l['requestId'] === 'req-late'),
+    );
+  } finally {
+    await service.stop();
+  }
+});

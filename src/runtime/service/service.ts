@@ -211,12 +211,31 @@ export function createService(options: ServiceOptions): Service {
       sendJson(res, 404, { error: 'not found', path });
       return;
     }
-    const abort = new AbortController();
-    res.once('close', () => abort.abort(new ServiceError(ServiceErrorCode.clientGone, 'response closed')));
+    // The request's logger and signal are made on first use: a child logger, an error with its stack and a
+    // combined signal cost more than many handlers do, and most requests never use them.
+    let abort: AbortController | undefined;
+    let signal: AbortSignal | undefined;
+    let log: Logger | undefined;
+    let closed = false;
+    const clientGone = () => new ServiceError(ServiceErrorCode.clientGone, 'response closed');
+    res.once('close', () => {
+      closed = true;
+      abort?.abort(clientGone());
+    });
     const ctx: RequestContext = {
       requestId,
-      log: logger.child({ requestId }),
-      signal: AbortSignal.any([abort.signal, lifecycle.signal]),
+      get log() {
+        log ??= logger.child({ requestId });
+        return log;
+      },
+      get signal() {
+        if (!signal) {
+          abort = new AbortController();
+          if (closed) abort.abort(clientGone());
+          signal = AbortSignal.any([abort.signal, lifecycle.signal]);
+        }
+        return signal;
+      },
     };
     const fail = (err: unknown) => {
       ctx.log.error({ err, method: req.method, path }, 'request failed');
