@@ -1,6 +1,7 @@
 // capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
 // health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
 
+export { type ConsulNotice, type ConsulSourceOptions, consulSource } from './discovery/consul.ts';
 export {
   type DnsRecordType,
   type DnsSourceOptions,
@@ -19,12 +20,19 @@ export {
   toBackendEndpoints,
 } from './discovery/endpoint.ts';
 export {
+  type EndpointSliceSourceOptions,
+  endpointSliceSource,
+  endpointsOfSlice,
+} from './discovery/kubernetes.ts';
+export {
   DEFAULT_DISCOVERY_BACKOFF,
   type DiscoveryEvent,
   type DiscoverySource,
   discoveryError,
   type Following,
   followSource,
+  type RoundsOptions,
+  runRounds,
 } from './discovery/source.ts';
 export { parseEndpointsFile, type StaticFileOptions, staticFileSource } from './discovery/static-file.ts';
 export { TrafficError, TrafficErrorCode } from './errors.ts';
