@@ -194,7 +194,10 @@ export async function admit(
   let run: { verdict: Verdict; object: JsonObject | undefined };
   let patch: JsonPatchOperation[] = [];
   try {
-    run = await Promise.race([runBindings(set, bindings, request, handlerSignal, lazyLog, collected), timedOut]);
+    run = await Promise.race([
+      runBindings(set, bindings, request, handlerSignal, lazyLog, collected),
+      timedOut,
+    ]);
     // Inside the try: a handler may leave what JSON cannot carry (a cycle, a BigInt) in the object.
     if (run.verdict.allowed && set.type === 'mutating' && request.object !== undefined) {
       patch = diffJsonPatch(request.object, run.object);

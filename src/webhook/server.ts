@@ -264,7 +264,8 @@ export function createWebhookServer(webhook: Webhook, options: WebhookServerOpti
     },
   });
   const metrics = webhookMetrics(service.metrics);
-  for (const set of sets) routes.set(set.path, reviewRoute(webhook, set, maxBodyBytes, metrics, service.logger));
+  for (const set of sets)
+    routes.set(set.path, reviewRoute(webhook, set, maxBodyBytes, metrics, service.logger));
 
   return {
     webhook,
