@@ -58,6 +58,11 @@ export {
 } from './external-metrics/manifests.ts';
 export { toQuantity } from './external-metrics/quantity.ts';
 export {
+  rabbitmqQueueDepthMetric,
+  type SourceMetricOptions,
+  sourceMetric,
+} from './external-metrics/source-metric.ts';
+export {
   clampReplicas,
   DEFAULT_TOLERANCE,
   type ProposalInput,

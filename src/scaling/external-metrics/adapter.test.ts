@@ -273,6 +273,35 @@ describe('External Metrics adapter (TLS on loopback, no apiserver)', () => {
     // Health stays open, for kubelet probes.
     assert.equal((await call('/healthz', { client: null })).status, 200);
   });
+
+  test('metrics: requests by metric and status, source reads timed; unknown names share one label', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        `${adapter.url}/metrics`,
+        { ca: servingCa, servername: 'capstan-external-metrics.metrics.svc', agent: false },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () => resolve(body));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    const value = (series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+    };
+    assert.ok(value('capstan_external_metrics_requests_total{metric="queue_depth",code="200"}') >= 2, text);
+    assert.ok(value('capstan_external_metrics_requests_total{metric="unknown",code="404"}') >= 1, text);
+    assert.ok(value('capstan_external_metrics_requests_total{metric="broken",code="503"}') >= 1, text);
+    assert.ok(value('capstan_external_metrics_requests_total{metric="queue_depth",code="401"}') >= 4, text);
+    assert.ok(value('capstan_external_metrics_requests_total{metric="discovery",code="200"}') >= 2, text);
+    assert.ok(value('capstan_external_metrics_read_seconds_count{metric="broken"}') >= 1, text);
+    assert.doesNotMatch(text, /no_such_metric/);
+  });
 });
 
 test('createExternalMetricsAdapter refuses a configuration that cannot work', async () => {

@@ -7,7 +7,9 @@ import type { KubeClient } from '../../kube/index.ts';
 import {
   CertificateHolder,
   type CertPair,
+  Counter,
   createService,
+  Histogram,
   type Lifecycle,
   type LifecycleOptions,
   type Logger,
@@ -62,6 +64,8 @@ export interface ExternalMetric {
   /** The name in the URL and in an HPA's `metric.name`: lower case, digits, `-`, `_`, `.`. */
   readonly name: string;
   read(query: ExternalMetricQuery): Promise<readonly ExternalMetricSample[]>;
+  /** Release what the metric holds (its sources' connections); the adapter calls it when it stops. */
+  close?(): Promise<void>;
 }
 
 const METRIC_NAME = /^[a-z0-9]([-a-z0-9_.]{0,251}[a-z0-9])?$/;
@@ -244,6 +248,11 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
   const handle = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://adapter');
     const path = url.pathname.replace(/\/+$/, '') || '/';
+    const parts = path.startsWith(`${PREFIX}/`) ? path.slice(PREFIX.length + 1).split('/') : [];
+    const isValueRequest = parts.length === 3 && parts[0] === 'namespaces';
+    // Counted once answered; a metric's own name only for metrics served (a label per typo would grow forever).
+    const metricLabel = !isValueRequest ? 'discovery' : metrics.has(parts[2]!) ? parts[2]! : 'unknown';
+    res.once('finish', () => counters.requests.inc({ metric: metricLabel, code: String(res.statusCode) }));
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
       return sendStatus(
@@ -257,8 +266,6 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
     if (!authn.user) return sendStatus(res, 401, 'Unauthorized', `Unauthorized: ${authn.reason}`);
     const user: UserInfo = authn.user;
 
-    const parts = path.startsWith(`${PREFIX}/`) ? path.slice(PREFIX.length + 1).split('/') : [];
-    const isValueRequest = parts.length === 3 && parts[0] === 'namespaces';
     const attributes: RequestAttributes = isValueRequest
       ? { user, verb: 'list', namespace: parts[1]!, resource: parts[2]! }
       : { user, verb: 'get', path };
@@ -305,7 +312,12 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
     let samples: readonly ExternalMetricSample[];
     try {
       // A source that ignores its signal must not hold the request (and the HPA) past the deadline.
-      samples = await raceAbort(metric.read({ namespace, selector, signal }), signal);
+      const stopTimer = counters.reads.startTimer({ metric: name });
+      try {
+        samples = await raceAbort(metric.read({ namespace, selector, signal }), signal);
+      } finally {
+        stopTimer();
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof ScalingError && err.code === ScalingErrorCode.usage) {
@@ -355,6 +367,25 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
         if (!res.headersSent)
           sendStatus(res, 500, 'InternalError', `internal error: ${(err as Error).message}`);
       }),
+  });
+
+  const counters = {
+    requests: new Counter({
+      name: 'capstan_external_metrics_requests_total',
+      help: 'External Metrics API requests answered, by metric (discovery, unknown, or a served metric) and HTTP status.',
+      labelNames: ['metric', 'code'] as const,
+      registers: [service.metrics],
+    }),
+    reads: new Histogram({
+      name: 'capstan_external_metrics_read_seconds',
+      help: "Seconds a metric's source took to answer (failures and timeouts included), by metric.",
+      labelNames: ['metric'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [service.metrics],
+    }),
+  };
+  service.lifecycle.onShutdown('external metric sources', async () => {
+    await Promise.allSettled([...metrics.values()].map((m) => m.close?.()));
   });
 
   const setAuthentication = (next: FrontProxyAuthentication) => {
