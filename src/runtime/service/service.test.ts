@@ -292,3 +292,62 @@ test('the request signal aborts when the client goes away, also when first read 
     await service.stop();
   }
 });
+
+test('tls.http2: HTTP/2 and HTTP/1.1 clients on one port, the same routes and built-in endpoints', async () => {
+  const { createCertAuthority } = await import('../tls/certificate-authority.ts');
+  const { CertificateHolder } = await import('../tls/certificate-holder.ts');
+  const { connect: h2connect } = await import('node:http2');
+  const { request } = await import('node:https');
+  const ca = await createCertAuthority('svc-test-ca');
+  const pair = await ca.issue({ commonName: 'svc', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const { logger } = memoryLogger();
+  await using service = loopbackService(logger, {
+    tls: { certificate: new CertificateHolder(pair), http2: true },
+    routes: { '/v': (req, res) => res.end(`HTTP/${req.httpVersion}`) },
+  });
+  const url = await service.start();
+  const session = h2connect(url, { ca: ca.certPem });
+  const h2get = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const stream = session.request({ ':path': path });
+      let status = 0;
+      let body = '';
+      stream.on('response', (h) => {
+        status = Number(h[':status']);
+      });
+      stream.setEncoding('utf8').on('data', (c: string) => {
+        body += c;
+      });
+      stream.on('end', () => resolve({ status, body }));
+      stream.on('error', reject);
+      stream.end();
+    });
+  assert.deepEqual(await h2get('/v'), { status: 200, body: 'HTTP/2.0' });
+  assert.equal((await h2get('/readyz')).status, 200);
+  session.close();
+  const h1 = await new Promise<string>((resolve, reject) => {
+    const req = request(`${url}/v`, { ca: ca.certPem, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(h1, 'HTTP/1.1');
+});
+
+test('builtinRoutes: false leaves /metrics and the probes to the handler', async () => {
+  const { logger } = memoryLogger();
+  await using service = loopbackService(logger, {
+    builtinRoutes: false,
+    handler: (req, res) => res.end(`handler ${req.url}`),
+  });
+  const url = await service.start();
+  for (const path of ['/metrics', '/readyz', '/livez']) {
+    const res = await fetch(`${url}${path}`);
+    assert.equal(await res.text(), `handler ${path}`);
+  }
+});

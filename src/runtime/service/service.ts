@@ -2,6 +2,7 @@
 // together, so every later area (webhooks, proxy, exporters, control planes) starts from the same base.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer as createHttp2SecureServer, type Http2SecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Health } from '../health/health.ts';
@@ -16,7 +17,7 @@ import {
 } from '../metrics/index.ts';
 import type { CertificateHolder } from '../tls/certificate-holder.ts';
 import { ServiceError, ServiceErrorCode } from './errors.ts';
-import { http1ServerOptions, resolveServerLimits, type ServerLimits } from './limits.ts';
+import { http1ServerOptions, limitHttp2Server, resolveServerLimits, type ServerLimits } from './limits.ts';
 
 /** A request handler for the service's own routes. Throwing (or rejecting) answers 500. */
 export type ServiceHandler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => unknown;
@@ -68,6 +69,11 @@ export interface ServiceOptions {
   /** Fallback for paths not in `routes` (default: 404 JSON). */
   handler?: ServiceHandler;
   /**
+   * Answer `/livez`, `/readyz`, `/healthz` and `/metrics` on this server. Default true. A proxy turns it off
+   * so every path reaches its handler, and serves `health` and `metrics` from a second service.
+   */
+  builtinRoutes?: boolean;
+  /**
    * Header, request and keep-alive timeouts and the connection cap; each unset one takes its value from
    * `defaultServerLimits` (headers 10 s, request 60 s, idle 5 s, 10 000 connections).
    */
@@ -90,6 +96,12 @@ export interface ServiceTlsOptions {
    * so a client gets a 401 with a reason instead of a reset. Default false.
    */
   requestCert?: boolean;
+  /**
+   * Serve HTTP/2 to clients that offer it (ALPN `h2`), HTTP/1.1 to the others (`allowHTTP1`). HTTP/2 requests
+   * reach handlers through Node's compatibility API (`Http2ServerRequest`/`Http2ServerResponse`, which share
+   * the methods handlers use), and get `limits` through `limitHttp2Server`. Default false.
+   */
+  http2?: boolean;
 }
 
 /** A running (or ready to run) service. */
@@ -99,7 +111,8 @@ export interface Service {
   readonly metrics: MetricsRegistry;
   readonly health: Health;
   readonly lifecycle: Lifecycle;
-  readonly server: Server;
+  /** The listener: an `http2.Http2SecureServer` with `tls.http2`. */
+  readonly server: Server | Http2SecureServer;
   /** `http://host:port` (`https://` with `tls`) once listening. */
   readonly url: string;
   /** Listen, mark ready, and return the URL. */
@@ -184,7 +197,18 @@ export function createService(options: ServiceOptions): Service {
 
   let server: Server;
   let detachCertificate: (() => void) | undefined;
-  if (options.tls) {
+  if (options.tls?.http2) {
+    const h2 = createHttp2SecureServer({
+      ...options.tls.certificate.serverOptions(),
+      allowHTTP1: true,
+      requestCert: options.tls.requestCert ?? false,
+      rejectUnauthorized: false,
+    });
+    limitHttp2Server(h2, limits);
+    detachCertificate = options.tls.certificate.attach(h2);
+    // The compatibility API gives HTTP/1.1 and HTTP/2 requests the same 'request' event and methods.
+    server = h2 as unknown as Server;
+  } else if (options.tls) {
     const https = createHttpsServer({
       ...http1ServerOptions(limits),
       ...options.tls.certificate.serverOptions(),
@@ -198,11 +222,12 @@ export function createService(options: ServiceOptions): Service {
   }
   server.maxConnections = limits.maxConnections;
   instrumentHttpServer(server, metrics);
+  const builtin = options.builtinRoutes ?? true;
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (health.handle(req, res)) return;
-    if (path === '/metrics') return serveMetrics(req, res);
+    if (builtin && health.handle(req, res)) return;
+    if (builtin && path === '/metrics') return serveMetrics(req, res);
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -312,7 +337,7 @@ export function createService(options: ServiceOptions): Service {
           : address.address;
       url = `${options.tls ? 'https' : 'http'}://${shownHost === '0.0.0.0' ? 'localhost' : shownHost}:${address.port}`;
       health.markReady();
-      logger.info({ url, builtin: [...BUILTIN] }, 'listening');
+      logger.info({ url, builtin: builtin ? [...BUILTIN] : [] }, 'listening');
       return url;
     },
     handleSignals() {

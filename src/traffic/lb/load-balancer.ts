@@ -65,8 +65,13 @@ export interface LoadBalancerOptions extends LoadBalancerSettings {
   port?: number;
   /** Listen address. Default all interfaces. */
   host?: string;
-  /** Serve HTTPS, and HTTP/2 to clients that offer it (ALPN), with this certificate. */
+  /** Serve HTTPS, and HTTP/2 to clients that offer it (ALPN), with this certificate (rotated without a restart). */
   tls?: { certificate: CertificateHolder };
+  /**
+   * Serve `/livez`, `/readyz`, `/healthz` and `/metrics` here instead of on the proxy's port, so every path
+   * of the proxy's port goes to the backends. Default: on the proxy's port (those four paths are not proxied).
+   */
+  admin?: { port: number; host?: string };
   /** TLS to https backends. */
   backendTls?: { ca?: string | Buffer | Array<string | Buffer>; rejectUnauthorized?: boolean };
   /** Connections per backend. Default unlimited. */
@@ -273,7 +278,10 @@ class LbMetrics {
  * with new backends or policy while it runs, `stop()` it (drain) when done.
  */
 export class LoadBalancer {
+  /** The proxy's service (its port, health, metrics, lifecycle). */
   readonly service: Service;
+  /** The admin service, when `admin` is set: health and metrics on a port of their own. */
+  readonly admin: Service | undefined;
   readonly backends: BackendSet;
   readonly #tls: boolean;
   readonly #random: (() => number) | undefined;
@@ -301,9 +309,21 @@ export class LoadBalancer {
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.lifecycle ? { lifecycle: options.lifecycle } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.tls ? { tls: { certificate: options.tls.certificate } } : {}),
+      ...(options.tls ? { tls: { certificate: options.tls.certificate, http2: true } } : {}),
+      ...(options.admin ? { builtinRoutes: false } : {}),
       handler: (req, res, ctx) => this.#handle(req, res, ctx),
     });
+    this.admin = options.admin
+      ? createService({
+          name: `${options.name ?? 'capstan-lb'}-admin`,
+          port: options.admin.port,
+          ...(options.admin.host !== undefined ? { host: options.admin.host } : {}),
+          logger: this.service.logger,
+          metrics: this.service.metrics,
+          health: this.service.health,
+          lifecycle: this.service.lifecycle,
+        })
+      : undefined;
     this.#log = this.service.logger.child({ component: 'lb' });
     this.#metrics = new LbMetrics(this.service.metrics);
     this.backends = new BackendSet({
@@ -431,9 +451,28 @@ export class LoadBalancer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+    // A request pipelined behind a refused one was parsed with the same untrusted framing.
+    if (refused.has(req.socket)) {
+      res.destroy();
+      return;
+    }
     const url = req.url ?? '';
     if (req.method === 'CONNECT' || url[0] !== '/') {
       rejectRequest(res, 400, 'the load balancer takes origin-form requests only (a path starting with /)');
+      return;
+    }
+    // Node's parser already refuses conflicting Content-Length/Transfer-Encoding, obs-fold and bad chunks
+    // (400 from createService). What it lets through that a backend could read differently:
+    let hosts = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+    }
+    if (hosts > 1) {
+      rejectRequest(res, 400, 'more than one Host header (RFC 9112 §3.2)');
+      return;
+    }
+    if (req.httpVersion === '1.0' && req.headers['transfer-encoding'] !== undefined) {
+      rejectRequest(res, 400, 'Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)');
       return;
     }
     proxyRequest(this.#state, req, res, this.#forwardContext(req), ctx.requestId);
@@ -468,6 +507,7 @@ export class LoadBalancer {
    */
   async start(): Promise<string> {
     await this.#checker.sync();
+    if (this.admin) await this.admin.start();
     return this.service.start();
   }
 
@@ -511,11 +551,18 @@ export class LoadBalancer {
   }
 }
 
+/** Connections that carried a refused request: nothing more is read from them. */
+const refused = new WeakSet<object>();
+
+/** Answer a request the proxy refuses; the connection closes after it (its framing is not trusted). */
 function rejectRequest(res: ServerResponse, status: number, reason: string): void {
   const text = JSON.stringify({ error: 'bad request', reason });
+  const h2 = 'stream' in res;
+  if (!h2) refused.add(res.socket ?? res);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
+    ...(h2 ? {} : { connection: 'close' }),
   });
   res.end(text);
 }
