@@ -7,6 +7,7 @@
 // meet it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:https';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,28 @@ async function eventually<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await sleep(500);
   }
+}
+
+/** GET over HTTPS from a pod, verifying its certificate against `ca` for the Service's name. */
+function get(
+  ip: string,
+  path: string,
+  ca: string,
+  servername: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ip, port: 9443, path, ca, servername, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function pod(name: string, options: { root?: boolean; sidecar?: boolean; image: string }): Pod {
@@ -152,6 +175,34 @@ test('in the cluster: the webhook image (capstanImageSpec) deployed with `capsta
       return bundles.length > 0 && bundles.every((b) => b === stored.caBundle) ? true : undefined;
     });
   }
+
+  // The pod serves the Service's names with a certificate of the injected CA; its metrics say when the
+  // certificates expire and that the bundle was written.
+  const [webhookPod] = (
+    await kube.resource(Pod, home.namespace).list({ labelSelector: `app.kubernetes.io/name=${NAME}` })
+  ).items;
+  const metrics = await eventually('metrics with the injection counted', async () => {
+    const r = await get(
+      webhookPod?.status?.podIP ?? '',
+      '/metrics',
+      stored.caBundle,
+      `${NAME}.${home.namespace}.svc`,
+    );
+    return r.status === 200 && /capstan_webhook_ca_bundle_writes_total\{reason="write"\} [1-9]/.test(r.body)
+      ? r.body
+      : undefined;
+  });
+  const servingExpiry = Number(
+    /capstan_webhook_certificate_expiry_timestamp_seconds\{certificate="serving"\} (\S+)/.exec(metrics)?.[1],
+  );
+  const caExpiry = Number(
+    /capstan_webhook_certificate_expiry_timestamp_seconds\{certificate="ca"\} (\S+)/.exec(metrics)?.[1],
+  );
+  assert.ok(
+    servingExpiry > Date.now() / 1000 + 29 * 86_400,
+    `serving certificate for 30 days: ${servingExpiry}`,
+  );
+  assert.ok(caExpiry > servingExpiry, 'the CA outlives the serving certificate');
 
   // The workload namespace asks for this webhook.
   await kube.resource(Namespace).patch(work.namespace, { metadata: { labels: { [ENABLED_LABEL]: NAME } } });

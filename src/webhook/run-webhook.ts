@@ -2,13 +2,26 @@
 // Secret), the CA bundle kept injected in the configurations, and the TLS server, swapped certificates and
 // all, in one runtime service. Its environment is the contract `webhookDeployManifests` writes the
 // Deployment against, so the two live side by side.
+
+import { X509Certificate } from 'node:crypto';
 import { type Clock, KubeClient } from '../kube/index.ts';
-import { createLogger, defineConfig, env, type Logger, loadConfig, logConfig } from '../runtime/index.ts';
+import {
+  Counter,
+  createLogger,
+  defineConfig,
+  env,
+  Gauge,
+  type Logger,
+  loadConfig,
+  logConfig,
+  type MetricsRegistry,
+} from '../runtime/index.ts';
 import { type CaInjector, injectCaBundle, type WebhookConfiguration } from './ca-injection.ts';
 import { secretCertificateStore } from './certificate-store.ts';
 import {
   type CertificateTimings,
   issueWebhookCertificates,
+  pemCertificates,
   serviceDnsNames,
   urlServingNames,
   type WebhookCertificates,
@@ -65,6 +78,47 @@ export const webhookProgramConfig = defineConfig({
       ),
   },
 });
+
+const expiry = (pem: string) => Date.parse(new X509Certificate(pem).validTo) / 1000;
+
+/**
+ * What an operator alerts on: when the certificates run out (a renewal that keeps failing shows as an expiry
+ * coming closer), and the CA injector's writes (repairs: someone keeps changing the bundle).
+ */
+function certificateMetrics(
+  registry: MetricsRegistry,
+  certificates: WebhookCertificates,
+  injector: CaInjector | undefined,
+): void {
+  new Gauge({
+    name: 'capstan_webhook_certificate_expiry_timestamp_seconds',
+    help: 'When the served certificate (serving) and the CAs of the injected bundle (ca, ca-previous) expire, Unix seconds.',
+    labelNames: ['certificate'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ certificate: 'serving' }, expiry(certificates.holder.current.certPem));
+      pemCertificates(certificates.caBundle).forEach((pem, i) => {
+        this.set({ certificate: i === 0 ? 'ca' : 'ca-previous' }, expiry(pem));
+      });
+    },
+  });
+  if (!injector) return;
+  const counted = { write: 0, repair: 0 };
+  new Counter({
+    name: 'capstan_webhook_ca_bundle_writes_total',
+    help: 'Writes of the CA bundle into the webhook configurations: at start and rotation (write), or putting back a changed one (repair).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const now = { write: injector.writes - injector.repairs, repair: injector.repairs };
+      for (const reason of ['write', 'repair'] as const) {
+        if (now[reason] > counted[reason]) this.inc({ reason }, now[reason] - counted[reason]);
+        counted[reason] = now[reason];
+      }
+    },
+  });
+}
 
 /** Options of {@link runWebhook}. */
 export interface RunWebhookOptions {
@@ -152,6 +206,7 @@ export async function runWebhook(webhook: Webhook, options: RunWebhookOptions = 
     ...(config.host !== undefined && { host: config.host }),
     logger,
   });
+  certificateMetrics(server.service.metrics, certificates, injector);
   if (injector) {
     // Degrades readiness without failing it: this pod serves whatever the configurations say.
     server.service.health.register({
