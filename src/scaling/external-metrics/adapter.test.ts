@@ -347,3 +347,81 @@ test('createExternalMetricsAdapter refuses a configuration that cannot work', as
     },
   );
 });
+
+test('front-proxy settings from a loader: read at start, followed on a timer, a failed read keeps the ones in use', async () => {
+  const [ca, proxyCa] = await Promise.all([
+    createCertAuthority('serving-ca'),
+    createCertAuthority('front-proxy-ca'),
+  ]);
+  const [proxy, other] = await Promise.all([
+    proxyCa.issue({ commonName: 'front-proxy-client', usage: 'client' }),
+    proxyCa.issue({ commonName: 'other-proxy', usage: 'client' }),
+  ]);
+  const serving = await issueExternalMetricsServingCertificate(ca, { namespace: 'metrics' });
+  const settings = (allowed: string) => ({
+    clientCaPem: proxyCa.certPem,
+    allowedNames: [allowed],
+    usernameHeaders: ['X-Remote-User'],
+    groupHeaders: [],
+    extraHeaderPrefixes: [],
+  });
+  let current: string | Error = 'front-proxy-client';
+  let loads = 0;
+  await using adapter = createExternalMetricsAdapter({
+    serving,
+    port: 0,
+    host: '127.0.0.1',
+    logger: createLogger({ name: 'adapter', level: 'silent' }),
+    lifecycle: { drainDelayMs: 0 },
+    authenticationRefreshMs: 100,
+    authentication: async () => {
+      loads++;
+      if (current instanceof Error) throw current;
+      return settings(current);
+    },
+    authorizer: async () => ({ allowed: true, reason: '' }),
+    metrics: [],
+  });
+  await adapter.start();
+  const status = (client: Pair) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${adapter.url}/apis`,
+        {
+          ca: ca.certPem,
+          servername: 'capstan-external-metrics.metrics.svc',
+          agent: false,
+          cert: client.certPem,
+          key: client.keyPem,
+          headers: { 'X-Remote-User': 'u' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  const eventually = async (client: Pair, want: number) => {
+    let last = 0;
+    for (let i = 0; i < 100 && last !== want; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      last = await status(client);
+    }
+    return last;
+  };
+  assert.equal(await status(proxy), 200);
+  assert.equal(await status(other), 401);
+  // The apiserver's front proxy is now named other-proxy: followed without a restart.
+  current = 'other-proxy';
+  assert.equal(await eventually(other, 200), 200);
+  assert.equal(await status(proxy), 401);
+  // The settings cannot be read: the ones in use stay, and an explicit refresh says why.
+  current = new Error('configmaps "extension-apiserver-authentication" is forbidden');
+  const before = loads;
+  await assert.rejects(adapter.refreshAuthentication(), /forbidden/);
+  for (let i = 0; i < 100 && loads < before + 3; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(loads >= before + 3, `the timer read ${loads - before} times`);
+  assert.equal(await status(other), 200);
+});

@@ -96,12 +96,22 @@ export interface ExternalMetricsAdapterOptions {
   serving: CertPair;
   /**
    * A client for delegated authentication and authorization: the front proxy's settings are read from
-   * `kube-system/extension-apiserver-authentication` at `start()` (unless `authentication` is given), and
-   * decisions are SubjectAccessReviews (unless `authorizer` is given).
+   * `kube-system/extension-apiserver-authentication` at `start()` and again every
+   * `authenticationRefreshMs` (unless `authentication` is given), and decisions are SubjectAccessReviews
+   * (unless `authorizer` is given).
    */
   kube?: KubeClient;
-  /** The front proxy's settings, instead of reading them with `kube`. */
-  authentication?: FrontProxyAuthentication;
+  /**
+   * The front proxy's settings, instead of reading them with `kube`: fixed, or a loader that `start()` calls and
+   * then calls again every `authenticationRefreshMs`.
+   */
+  authentication?: FrontProxyAuthentication | (() => Promise<FrontProxyAuthentication>);
+  /**
+   * How often loaded settings are read again, so a rotated requestheader CA or a changed allowed name is
+   * followed without a restart (as `k8s.io/apiserver` reloads them). A failed read keeps the settings in use.
+   * Default 60 000 ms; 0: never.
+   */
+  authenticationRefreshMs?: number;
   /** Who may read what, instead of SubjectAccessReviews through `kube`. */
   authorizer?: Authorizer;
   /** Listen port; default 6443. 0 picks a free port. */
@@ -128,6 +138,11 @@ export interface ExternalMetricsAdapter {
   updateServingCertificate(serving: CertPair): void;
   /** New front-proxy settings (a rotated requestheader CA), for new connections. */
   updateAuthentication(authentication: FrontProxyAuthentication): void;
+  /**
+   * Read the front proxy's settings now (with `kube`, or the `authentication` loader) and use them; rejects,
+   * keeping the settings in use, when the read fails. The refresh timer calls it too.
+   */
+  refreshAuthentication(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -238,7 +253,14 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
   }
   const authorize = options.authorizer ?? subjectAccessReviewAuthorizer(options.kube as KubeClient);
   const readTimeoutMs = options.readTimeoutMs ?? 5_000;
-  let authentication = options.authentication;
+  const loadAuthentication =
+    typeof options.authentication === 'function'
+      ? options.authentication
+      : options.authentication === undefined && options.kube
+        ? () => readFrontProxyAuthentication(options.kube as KubeClient)
+        : undefined;
+  let authentication = typeof options.authentication === 'object' ? options.authentication : undefined;
+  const refreshMs = options.authenticationRefreshMs ?? 60_000;
   // Until start() reads the front proxy's CA, no client certificate can verify: every request is a 401.
   const certificate = new CertificateHolder({
     ...options.serving,
@@ -392,14 +414,28 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
     certificate.update({ ...certificate.current, caPem: next.clientCaPem });
     authentication = next;
   };
+  const refreshAuthentication = async () => {
+    if (!loadAuthentication) return;
+    setAuthentication(await loadAuthentication());
+  };
+  let refreshTimer: NodeJS.Timeout | undefined;
+  service.lifecycle.onShutdown('front-proxy settings refresh', () => clearInterval(refreshTimer));
   return {
     service,
     get url() {
       return service.url;
     },
     async start() {
-      if (!authentication && options.kube)
-        setAuthentication(await readFrontProxyAuthentication(options.kube));
+      await refreshAuthentication();
+      if (loadAuthentication && refreshMs > 0) {
+        refreshTimer = setInterval(() => {
+          refreshAuthentication().catch((err: unknown) => {
+            service.logger.warn({ err }, 'reading the front proxy settings failed; keeping the ones in use');
+          });
+        }, refreshMs);
+        // The service keeps the process alive, not this timer.
+        refreshTimer.unref();
+      }
       return service.start();
     },
     async stop() {
@@ -409,6 +445,7 @@ export function createExternalMetricsAdapter(options: ExternalMetricsAdapterOpti
       certificate.update({ ...serving, ...(authentication ? { caPem: authentication.clientCaPem } : {}) });
     },
     updateAuthentication: setAuthentication,
+    refreshAuthentication,
     async [Symbol.asyncDispose]() {
       await service.stop();
     },
