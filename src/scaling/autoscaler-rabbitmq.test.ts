@@ -70,7 +70,7 @@ async function specReplicas(cluster: SharedCluster, path: string): Promise<numbe
   return (JSON.parse(r.body) as { spec: { replicas: number } }).spec.replicas;
 }
 
-/** Evaluate until the decision reads `metric` (the management API's statistics lag the broker), bounded. */
+/** Evaluate until the decision reads `metric` (the management API's counts lag the broker ~5 s), bounded. */
 async function evaluateUntilMetric(
   scaler: Autoscaler,
   metric: number,

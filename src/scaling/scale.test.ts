@@ -4,10 +4,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { installCustomResources, KubeClient, KubeError } from 'capstan/kube';
+import {
+  Deployment,
+  installCustomResources,
+  KubeClient,
+  KubeError,
+  KubeErrorCode,
+  loadKubeconfig,
+} from 'capstan/kube';
 import { type SharedCluster, useSharedCluster } from 'capstan/testing';
-import { readScale, ScalingErrorCode, scaleResource } from './index.ts';
+import { Autoscaler, readScale, ScalingErrorCode, scaleResource } from './index.ts';
 import { Gadget, WorkerPool } from './testdata/crds.ts';
 
 const mainTs = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
@@ -245,4 +253,60 @@ test('capstan scale: scales, and fails with a message and a non-zero status', as
   }
   // None of the failures touched the object.
   assert.equal(await specReplicas(cluster, `/apis/apps/v1/namespaces/${ns}/deployments/web`), 2);
+});
+
+test('least privilege: get and patch on deployments/scale are all scaling needs; without them, held', async (t) => {
+  const cluster = await useSharedCluster(t);
+  const ns = cluster.namespace;
+  await create(cluster, `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('web', 1));
+  const user = `autoscaler-${ns}`;
+  const config = await loadKubeconfig({ path: cluster.kubeconfigPath });
+  await using asUser = new KubeClient({ ...config, impersonateUser: user });
+
+  // No rights yet: the read is refused (discovery is open to every authenticated user).
+  await assert.rejects(scaleResource(asUser, 'deployment/web', 2, { namespace: ns }), (err: unknown) => {
+    assert.ok(err instanceof KubeError, String(err));
+    assert.equal(err.code, KubeErrorCode.forbidden);
+    return true;
+  });
+  await using held = new Autoscaler(
+    {
+      name: 'web',
+      scaleTargetRef: 'deployment/web',
+      namespace: ns,
+      maxReplicas: 5,
+      metric: { source: { description: 'fixed 20', read: async () => 20, close: async () => {} }, target: 5 },
+    },
+    { kube: asUser },
+  );
+  const d = await held.evaluate();
+  assert.equal(d.action, 'held');
+  assert.equal(d.reason, 'FailedGetScale');
+  assert.match(d.message, /forbidden/i);
+
+  await create(cluster, `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'scale-deployments' },
+    rules: [{ apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['get', 'patch'] }],
+  });
+  await create(cluster, `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'scale-deployments' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scale-deployments' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  });
+  // RBAC changes reach the authorizer's cache within moments: poll, bounded.
+  let result: Awaited<ReturnType<typeof scaleResource>> | undefined;
+  for (let i = 0; i < 50 && !result; i++) {
+    result = await scaleResource(asUser, 'deployment/web', 2, { namespace: ns }).catch(() => undefined);
+    if (!result) await sleep(100);
+  }
+  assert.equal(result?.specReplicas, 2);
+  const scaled = await held.evaluate(); // ceil(20 / 5) = 4
+  assert.equal(scaled.action, 'scaled', scaled.message);
+  assert.equal(await specReplicas(cluster, `/apis/apps/v1/namespaces/${ns}/deployments/web`), 4);
+  // The object itself stays out of reach: only its scale.
+  await assert.rejects(asUser.resource(Deployment, ns).get('web'), { code: KubeErrorCode.forbidden });
 });
