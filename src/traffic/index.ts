@@ -1,6 +1,11 @@
 // capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
 // health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
 
+export {
+  createDiscoveryDispatcher,
+  DiscoveryDispatcher,
+  type DiscoveryDispatcherOptions,
+} from './discovery/client-balancer.ts';
 export { type ConsulNotice, type ConsulSourceOptions, consulSource } from './discovery/consul.ts';
 export {
   type DnsRecordType,
@@ -19,6 +24,7 @@ export {
   sameEndpoints,
   toBackendEndpoints,
 } from './discovery/endpoint.ts';
+export { type FeedOptions, feedLoadBalancer } from './discovery/feed.ts';
 export {
   type EndpointSliceSourceOptions,
   endpointSliceSource,

@@ -290,6 +290,8 @@ export class LoadBalancer {
   #checker: HealthChecker;
   readonly #outlier: OutlierDetector;
   #resolved: Resolved;
+  /** The settings as given, so {@link setBackends} can change the backends alone. */
+  #settings: LoadBalancerSettings;
   #state: ProxyState;
   #log: Logger;
 
@@ -299,6 +301,7 @@ export class LoadBalancer {
       checkCount('connectionsPerBackend', options.connectionsPerBackend, 1, 100_000);
     }
     this.#resolved = resolved;
+    this.#settings = options;
     this.#random = options.random;
     this.#tls = options.tls !== undefined;
     this.service = createService({
@@ -533,12 +536,18 @@ export class LoadBalancer {
     this.#outlier.reconfigure(resolved.outlier);
     this.#state = this.#makeState(resolved);
     this.#resolved = resolved;
+    this.#settings = settings;
     for (const id of change.removed) this.#metrics.removeBackend(id);
     for (const b of this.backends.all) if (!before.has(b.id)) this.#metrics.setBackend(b, Date.now());
     this.#log.info({ ...change, policy: resolved.policy }, 'backends updated');
     this.#emit({ type: 'updated', change, policy: resolved.policy });
     await this.#checker.sync();
     return change;
+  }
+
+  /** Replace the backends alone, every other setting kept (what a discovery source feeds; see {@link update}). */
+  setBackends(backends: LoadBalancerSettings['backends']): Promise<BackendSetChange> {
+    return this.update({ ...this.#settings, backends });
   }
 
   /** Drain and stop (the service's lifecycle: readiness off, in-flight requests finish, pools close). */
