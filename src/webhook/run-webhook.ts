@@ -69,6 +69,23 @@ export const webhookProgramConfig = defineConfig({
       .describe(
         "capstan: issue and rotate in the Secret; cert-manager: follow cert-manager's Secret; memory: one process, nothing stored",
       ),
+    certValidity: env
+      .duration()
+      .optional()
+      .env('WEBHOOK_CERT_VALIDITY')
+      .describe('capstan: life of a serving certificate (renewed at 2/3 of it); default 30d'),
+    caValidity: env
+      .duration()
+      .optional()
+      .env('WEBHOOK_CA_VALIDITY')
+      .describe('capstan: life of the CA (rotated at 2/3 of it); default 365d'),
+    caPropagation: env
+      .duration()
+      .optional()
+      .env('WEBHOOK_CA_PROPAGATION')
+      .describe(
+        'Delay between the steps of a CA rotation, for the bundle to reach every apiserver and replica; default 60s',
+      ),
     register: env
       .enum(['caBundle', 'full', 'none'])
       .default('caBundle')
@@ -127,7 +144,7 @@ export interface RunWebhookOptions {
   /** Default `KubeClient.fromDefault()` (in-cluster ServiceAccount, else `KUBECONFIG`). */
   client?: KubeClient;
   logger?: Logger;
-  /** Certificate lifetimes and the CA rotation's propagation delay (tests shorten them). */
+  /** Certificate lifetimes and the CA rotation's propagation delay; over the environment's. */
   timings?: CertificateTimings;
   clock?: Clock;
   /** Stop on SIGTERM/SIGINT and exit. Default true; tests pass false and call `stop()`. */
@@ -171,15 +188,27 @@ export async function runWebhook(webhook: Webhook, options: RunWebhookOptions = 
     signal: stop.signal,
     ...(options.clock && { clock: options.clock }),
   };
+  const timings: CertificateTimings = {
+    ...(config.certValidity !== undefined && { servingValidityMs: config.certValidity }),
+    ...(config.caValidity !== undefined && { caValidityMs: config.caValidity }),
+    ...(config.caPropagation !== undefined && { propagationMs: config.caPropagation }),
+    ...options.timings,
+  };
   let certificates: WebhookCertificates;
   if (config.certificates === 'cert-manager') {
-    certificates = await followCertificateSecret({ client: client!, namespace, name: secret, ...common });
+    certificates = await followCertificateSecret({
+      client: client!,
+      namespace,
+      name: secret,
+      ...(timings.propagationMs !== undefined && { propagationMs: timings.propagationMs }),
+      ...common,
+    });
   } else {
     certificates = await issueWebhookCertificates({
       names,
       ...(config.certificates === 'capstan' && { store: secretCertificateStore(client!, namespace, secret) }),
       commonName: name,
-      ...(options.timings && { timings: options.timings }),
+      timings,
       ...common,
     });
   }
