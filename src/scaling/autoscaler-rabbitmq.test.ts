@@ -74,7 +74,7 @@ async function specReplicas(cluster: SharedCluster, path: string): Promise<numbe
 async function evaluateUntilMetric(
   scaler: Autoscaler,
   metric: number,
-  tries = 100,
+  tries = 300,
 ): Promise<ScalingDecision> {
   let d = await scaler.evaluate();
   for (let i = 0; i < tries && d.metric !== metric; i++) {
@@ -154,7 +154,7 @@ describe('autoscaler on RabbitMQ queue depth (real broker, real apiserver)', () 
     // The queue drains. Wait for the statistics to show it first, so no stale reading enters the window.
     await purge(queue);
     let depth = await source.read();
-    for (let i = 0; i < 100 && depth !== 0; i++) {
+    for (let i = 0; i < 300 && depth !== 0; i++) {
       await sleep(100);
       depth = await source.read();
     }
