@@ -56,6 +56,55 @@ test('each wrong input says what is wrong', () => {
   assert.equal(problemsOf(JSON.stringify(podReview({ uid: 7, operation: 'X', resource: {} }))).length, 5);
 });
 
+test('a body of bad fields up to the size limit is refused in one pass, naming each field once', () => {
+  const groups = Array.from({ length: 300_000 }, (_, i) => i);
+  const extra = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 1]));
+  const body = JSON.stringify(podReview({ userInfo: { username: 'x', groups, extra } }));
+  assert.ok(body.length < 3 * 2 ** 20);
+  const started = performance.now();
+  const problems = problemsOf(body);
+  const ms = performance.now() - started;
+  assert.deepEqual(problems, [
+    'request.userInfo.groups: must be a list of strings',
+    'request.userInfo.extra: must map names to lists of strings',
+  ]);
+  // Not a timing goal: how long the worst body took, for the log.
+  process.stdout.write(
+    `# decoded ${(body.length / 2 ** 20).toFixed(1)} MiB of bad fields in ${ms.toFixed(0)} ms\n`,
+  );
+});
+
+test('more than 20 problems: the first 20 are named and the rest counted', () => {
+  const review = podReview({});
+  const request = review['request'] as Record<string, unknown>;
+  // 26 bad fields: each of the review's top-level request fields replaced by a number, plus extras.
+  for (const key of [
+    'uid',
+    'kind',
+    'resource',
+    'operation',
+    'userInfo',
+    'name',
+    'namespace',
+    'subResource',
+    'requestSubResource',
+    'dryRun',
+    'object',
+    'oldObject',
+    'options',
+  ]) {
+    request[key] = 7;
+  }
+  request['kind'] = { group: 1, version: 2, kind: 3 };
+  request['resource'] = { group: 1, version: 2, resource: 3 };
+  request['requestKind'] = { group: 1, version: 2, kind: 3 };
+  request['requestResource'] = { group: 1, version: 2, resource: 3 };
+  request['userInfo'] = { username: 1, uid: 2, groups: 3, extra: 4 };
+  const problems = problemsOf(JSON.stringify(review));
+  assert.equal(problems.length, 21);
+  assert.match(problems[20]!, /^and \d+ more$/);
+});
+
 test('DELETE and CONNECT need no object', () => {
   const del = decodeAdmissionReview(
     JSON.stringify(

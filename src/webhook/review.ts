@@ -87,6 +87,19 @@ const gvr = z.object({ group: z.string(), version: z.string().min(1), resource: 
 // A RawExtension: a JSON object, or null/absent (no object for this operation).
 const jsonObject = z.record(z.string(), z.unknown());
 const rawObject = jsonObject.nullish().transform((v) => v ?? undefined);
+// One check and one issue for a whole list: z.array(z.string()) makes an issue, path and all, per bad item,
+// and a 3 MiB body of bad items kept the event loop for seconds.
+const isStringList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+const stringList = z.custom<string[]>(isStringList, { message: 'must be a list of strings' });
+const stringLists = z.custom<Record<string, string[]>>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every(isStringList),
+  { message: 'must map names to lists of strings' },
+);
 const optionalString = z
   .string()
   .nullish()
@@ -107,14 +120,8 @@ const requestSchema = z
     userInfo: z.object({
       username: z.string().optional(),
       uid: z.string().optional(),
-      groups: z
-        .array(z.string())
-        .nullish()
-        .transform((v) => v ?? undefined),
-      extra: z
-        .record(z.string(), z.array(z.string()))
-        .nullish()
-        .transform((v) => v ?? undefined),
+      groups: stringList.nullish().transform((v) => v ?? undefined),
+      extra: stringLists.nullish().transform((v) => v ?? undefined),
     }),
     object: rawObject,
     oldObject: rawObject,
@@ -145,11 +152,17 @@ const reviewSchema = z.object({
   request: requestSchema,
 });
 
+/** At most this many problems are named: a body of 3 MiB can hold hundreds of thousands of bad fields. */
+const MAX_PROBLEMS = 20;
+
 function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
+  const problems = error.issues.slice(0, MAX_PROBLEMS).map((issue) => {
     const path = issue.path.length === 0 ? '' : `${issue.path.map(String).join('.')}: `;
-    return `${path}${issue.message}`;
+    return `${path}${issue.message}`.slice(0, 300);
   });
+  const more = error.issues.length - MAX_PROBLEMS;
+  if (more > 0) problems.push(`and ${more} more`);
+  return problems;
 }
 
 /**
