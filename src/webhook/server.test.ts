@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import https from 'node:https';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { ConfigMap, Pod } from 'capstan/kube';
-import { CertificateHolder, createCertAuthority, createLogger } from 'capstan/runtime';
+import { CertificateHolder, createCertAuthority, createLogger, type Logger } from 'capstan/runtime';
 import { createTestCertificates, type TestCertificates } from 'capstan/testing';
 import { Client } from 'undici';
 import { defineWebhook, type Webhook } from './definition.ts';
@@ -70,12 +71,15 @@ function podPolicy(failurePolicy: 'Fail' | 'Ignore' = 'Fail'): Webhook {
   return webhook;
 }
 
-async function serve(webhook: Webhook, options: { maxBodyBytes?: number; holder?: CertificateHolder } = {}) {
+async function serve(
+  webhook: Webhook,
+  options: { maxBodyBytes?: number; holder?: CertificateHolder; logger?: Logger } = {},
+) {
   const server = createWebhookServer(webhook, {
     certificate: options.holder ?? { certPem: certs.certPem, keyPem: certs.keyPem },
     port: 0,
     host: '127.0.0.1',
-    logger: quiet,
+    logger: options.logger ?? quiet,
     lifecycle: { drainDelayMs: 0, idleGraceMs: 100 },
     ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
   });
@@ -280,7 +284,16 @@ test('failurePolicy Ignore: a failing handler lets the request through unchanged
     .mutate(() => {
       throw new Error('sidecar registry unreachable');
     });
-  const ignoring = await serve(webhook);
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _encoding, callback) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+      callback();
+    },
+  });
+  const ignoring = await serve(webhook, {
+    logger: createLogger({ name: 'ignore', format: 'json', destination }),
+  });
   const c = clientFor(ignoring);
   try {
     const thrown = await post(c, '/validate--v1-configmap', configMapReview('throws'));
@@ -298,6 +311,17 @@ test('failurePolicy Ignore: a failing handler lets the request through unchanged
     assert.match(
       metrics,
       /capstan_webhook_handler_failures_total\{webhook="\/mutate--v1-pod",reason="handler",policy="Ignore"\} 1/,
+    );
+    // Logged with the request's uid and the handler's error.
+    const logged = lines.filter(
+      (l) => l['msg'] === 'admission handler failed; answered by the failure policy',
+    );
+    assert.deepEqual(
+      logged.map((l) => [l['uid'], l['webhook'], l['failurePolicy'], (l['err'] as { code?: string }).code]),
+      [
+        ['cm-throws', '/validate--v1-configmap', 'Ignore', 'CAP_ERR_WEBHOOK_HANDLER'],
+        ['705ab4f5-6393-11e8-b7cc-42010a800002', '/mutate--v1-pod', 'Ignore', 'CAP_ERR_WEBHOOK_HANDLER'],
+      ],
     );
   } finally {
     await c.close();
