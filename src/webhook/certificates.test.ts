@@ -271,3 +271,27 @@ test('in real time: a certificate of a few seconds is renewed by the timer befor
     await certs.close();
   }
 });
+
+test('a store that keeps refusing writes fails the start with CAP_ERR_WEBHOOK_CERTIFICATE; a failing read passes its error on', async () => {
+  let writes = 0;
+  const conflicting = {
+    description: 'always conflicting',
+    read: async () => ({ state: undefined, version: String(writes) }),
+    write: async () => {
+      writes += 1;
+      return false;
+    },
+  };
+  await assert.rejects(issueWebhookCertificates({ names, store: conflicting }), {
+    code: 'CAP_ERR_WEBHOOK_CERTIFICATE',
+  });
+  assert.ok(writes > 5 && writes < 20, `gave up after ${writes} writes`);
+  const broken = {
+    description: 'broken',
+    read: async () => {
+      throw new Error('apiserver unreachable');
+    },
+    write: async () => true,
+  };
+  await assert.rejects(issueWebhookCertificates({ names, store: broken }), /apiserver unreachable/);
+});

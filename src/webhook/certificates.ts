@@ -453,6 +453,13 @@ class CertificateIssuer implements IssuedWebhookCertificates {
     this.#timer = undefined;
     try {
       for (let attempt = 0; ; attempt++) {
+        // Conflicts, or steps that keep writing (a rotation takes three): more than this is a fight or a bug.
+        if (attempt > 10) {
+          throw new WebhookError(
+            WebhookErrorCode.certificate,
+            `${this.#store.description}: no stable state after ${attempt} writes or conflicts`,
+          );
+        }
         const signal = this.#stop.signal;
         const read = await this.#store.read({ signal });
         if (read.problem)
@@ -479,14 +486,7 @@ class CertificateIssuer implements IssuedWebhookCertificates {
             'webhook certificates written',
           );
           this.#adopt(step.state);
-          // Decide again at once: the next step may be due already, else this schedules its timer.
-          continue;
         }
-        if (attempt > 10)
-          throw new WebhookError(
-            WebhookErrorCode.certificate,
-            `${this.#store.description}: still conflicting after ${attempt} writes`,
-          );
       }
     } catch (err) {
       if (this.#stop.signal.aborted) return;
