@@ -60,6 +60,11 @@ const groups: CommandGroup[] = [
     load: () => import('./autoscale.ts'),
   },
   {
+    name: 'external-metrics',
+    summary: 'External Metrics API adapter: the APIService, Service and RBAC that register it',
+    load: () => import('./external-metrics.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
