@@ -10,8 +10,9 @@ import type { TestContext } from 'node:test';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { KubeClient, KubeError, Namespace, Pod } from 'capstan/kube';
-import { createLogger } from 'capstan/runtime';
+import { createLogger, freePort } from 'capstan/runtime';
 import { type SharedCluster, useSharedCluster } from 'capstan/testing';
 import {
   type CaInjector,
@@ -25,6 +26,7 @@ import {
   type WebhookServer,
   webhookConfigurations,
 } from 'capstan/webhook';
+import { spawnJson } from './fixtures/json-process.ts';
 import {
   ENABLED_LABEL,
   INJECTED_LABEL,
@@ -374,4 +376,55 @@ test('the namespaceSelector keeps the webhook away from other namespaces', {
   assert.equal(there.error, undefined, 'not reviewed: admitted');
   assert.deepEqual(reviewed.slice(seen), [], 'the webhook saw no request from the other namespace');
   assert.ok(reviewed.every((n) => n === cluster.namespace));
+});
+
+test('runWebhook outside the cluster (WEBHOOK_URL, memory certificates, WEBHOOK_REGISTER=full): it registers itself and is called; SIGTERM exits 0', {
+  skip,
+  timeout: TIMEOUT,
+}, async (t) => {
+  const cluster = await useSharedCluster(t, { node: true });
+  const kube = await KubeClient.fromKubeconfig({ path: cluster.kubeconfigPath });
+  const name = 'pod-policy-url';
+  t.after(async () => {
+    for (const kind of ['validating', 'mutating']) {
+      const path = `/apis/admissionregistration.k8s.io/v1/${kind}webhookconfigurations/${name}`;
+      await kube
+        .request({ method: 'DELETE', path })
+        .then((r) => r.body.dump())
+        .catch(() => {});
+    }
+    await kube.close();
+  });
+  const port = await freePort();
+  const program = spawnJson(fileURLToPath(new URL('./fixtures/pod-policy-webhook.ts', import.meta.url)), [], {
+    KUBECONFIG: cluster.kubeconfigPath,
+    POD_POLICY_NAME: name,
+    SIDECAR_IMAGE: cluster.node?.images.busybox ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    WEBHOOK_URL: `https://127.0.0.1:${port}`,
+    WEBHOOK_CERTIFICATES: 'memory',
+    WEBHOOK_REGISTER: 'full',
+    LOG_FORMAT: 'json',
+  });
+  t.after(() => program.kill());
+  await program.waitFor((l) => l['msg'] === 'listening', 30_000);
+  await program.waitFor((l) => l['msg'] === 'CA bundle injected', 30_000);
+  await label(kube, cluster.namespace, name);
+  const answer = await eventually('the program reviews pods', async () => {
+    const a = await admitted(kube, cluster.namespace, pod('root', { root: true }));
+    return a.error ? a : undefined;
+  });
+  assert.match(
+    answer.error ?? '',
+    /pod-policy-url\.capstan\.dev" denied the request: container app would run with root privileges/,
+  );
+  const withSidecar = await admitted(kube, cluster.namespace, pod('s', { sidecar: true }));
+  assert.deepEqual(
+    withSidecar.pod?.spec?.containers.map((c) => c.name),
+    ['app', SIDECAR],
+  );
+  program.child.kill('SIGTERM');
+  const { code } = await program.exited;
+  assert.equal(code, 0, program.stderr());
 });
