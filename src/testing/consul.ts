@@ -17,6 +17,8 @@ export interface StartConsulOptions {
   config?: Record<string, unknown>;
   /** How long the agent may take to elect itself leader. Default 60 s. */
   readyTimeoutMs?: number;
+  /** Listen on these ports instead of free ones: a restart on the addresses of an agent stopped before. */
+  ports?: Partial<Pick<ConsulPeer, 'httpPort' | 'dnsPort' | 'serverPort' | 'serfLanPort' | 'serfWanPort'>>;
 }
 
 /** A running single-node Consul agent in `-dev` mode (server, in-memory state). */
@@ -56,8 +58,9 @@ export async function startConsul(options: StartConsulOptions = {}): Promise<Con
   const binary = consulBinary();
   const datacenter = options.datacenter ?? 'dc1';
   const nodeName = options.nodeName ?? `capstan-${randomBytes(4).toString('hex')}`;
+  const p = options.ports ?? {};
   const [httpPort, dnsPort, serverPort, serfLanPort, serfWanPort] = await Promise.all(
-    Array.from({ length: 5 }, () => freePort()),
+    [p.httpPort, p.dnsPort, p.serverPort, p.serfLanPort, p.serfWanPort].map((port) => port ?? freePort()),
   );
   const url = `http://127.0.0.1:${httpPort}`;
   const dir = makeProcessDir('consul');

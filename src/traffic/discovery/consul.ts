@@ -211,6 +211,9 @@ export function consulSource(options: ConsulSourceOptions): DiscoverySource {
       });
       const bucket = new TokenBucket(rate.perSecond, rate.burst);
       let index = 0;
+      // After a failure the next query does not block: an agent that restarted (dev mode, or a new leader)
+      // would hold a query with an index above its own for the whole `wait` before the reset could be seen.
+      let fresh = false;
       const query = async (s: AbortSignal): Promise<EndpointInput[] | undefined> => {
         const params = new URLSearchParams();
         if (onlyPassing) params.set('passing', 'true');
@@ -218,7 +221,7 @@ export function consulSource(options: ConsulSourceOptions): DiscoverySource {
         for (const tag of options.tags ?? []) params.append('tag', tag);
         if (options.filter) params.set('filter', options.filter);
         if (consistency !== 'default') params.set(consistency, '');
-        if (index > 0) {
+        if (index > 0 && !fresh) {
           params.set('index', String(index));
           params.set('wait', `${Math.round(waitMs / 1000)}s`);
         }
@@ -282,7 +285,14 @@ export function consulSource(options: ConsulSourceOptions): DiscoverySource {
         signal: stop,
         ...(options.backoff ? { backoff: options.backoff } : {}),
         round: async (s) => {
-          const inputs = await query(s);
+          let inputs: EndpointInput[] | undefined;
+          try {
+            inputs = await query(s);
+            fresh = false;
+          } catch (err) {
+            fresh = true;
+            throw err;
+          }
           return inputs === undefined ? undefined : normalizeEndpoints(inputs, description);
         },
         pause: (s) => sleep(bucket.reserve(), s),
