@@ -25,6 +25,7 @@ export {
   toBackendEndpoints,
 } from './discovery/endpoint.ts';
 export { type FeedOptions, feedLoadBalancer } from './discovery/feed.ts';
+export { GRPC_DISCOVERY_SCHEME, type GrpcDiscoveryOptions, registerGrpcDiscovery } from './discovery/grpc.ts';
 export {
   type EndpointSliceSourceOptions,
   endpointSliceSource,
