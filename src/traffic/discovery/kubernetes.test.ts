@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import { EndpointSlice, KubeClient, loadKubeconfig } from 'capstan/kube';
 import { useSharedCluster } from 'capstan/testing';
 import { TrafficError, TrafficErrorCode } from '../errors.ts';
+import { createDiscoveryDispatcher } from './client-balancer.ts';
 import { endpointSliceSource, endpointsOfSlice } from './kubernetes.ts';
+import type { DiscoveryEvent } from './source.ts';
 import { readEvents, summary } from './testdata/events.ts';
 
 type SliceEndpoint = NonNullable<EndpointSlice['endpoints']>[number];
@@ -176,4 +178,53 @@ test('conditions map to health the way the API defines them; ports by name or nu
     () => endpointSliceSource({ client: {} as KubeClient, namespace: 'Bad_NS', service: 'web' }),
     (e: unknown) => e instanceof TrafficError && e.code === TrafficErrorCode.invalid,
   );
+});
+
+test('the client balancer on EndpointSlices: a terminating pod leaves the rotation, a draining one is used only when nothing is ready', async (t) => {
+  // The apiserver refuses loopback addresses in slices and we send no traffic off this machine: the
+  // addresses are TEST-NET-1 and the assertions read which endpoints the balancer would pick from.
+  const cluster = await useSharedCluster(t);
+  await using kube = await KubeClient.fromKubeconfig({ path: cluster.kubeconfigPath });
+  const slices = kube.resource(EndpointSlice, cluster.namespace);
+  await slices.create(
+    slice('api-a', 'api', [
+      ep('192.0.2.1', { ready: true }),
+      ep('192.0.2.2', { ready: true }),
+      ep('192.0.2.3', { ready: true }),
+    ]),
+  );
+  const events: DiscoveryEvent[] = [];
+  let wake: (() => void) | undefined;
+  await using d = createDiscoveryDispatcher({
+    source: endpointSliceSource({ client: kube, namespace: cluster.namespace, service: 'api', port: 'http' }),
+    onDiscoveryEvent: (e) => {
+      events.push(e);
+      wake?.();
+    },
+  });
+  const snapshots = () => events.filter((e) => e.type === 'snapshot').length;
+  const change = async (endpoints: SliceEndpoint[]) => {
+    const n = snapshots();
+    await slices.replace({ ...(await slices.get('api-a')), endpoints });
+    while (snapshots() === n) await new Promise<void>((r) => (wake = r));
+  };
+  await d.ready();
+  assert.deepEqual(d.available, ['http://192.0.2.1:8080', 'http://192.0.2.2:8080', 'http://192.0.2.3:8080']);
+
+  await change([
+    ep('192.0.2.1', { ready: true }),
+    ep('192.0.2.2', { ready: false, serving: true, terminating: true }),
+    ep('192.0.2.3', { ready: true }),
+  ]);
+  assert.deepEqual(d.available, ['http://192.0.2.1:8080', 'http://192.0.2.3:8080']);
+
+  await change([
+    ep('192.0.2.1', { ready: false, serving: false, terminating: false }),
+    ep('192.0.2.2', { ready: false, serving: true, terminating: true }),
+    ep('192.0.2.3', { ready: false, serving: false, terminating: true }),
+  ]);
+  assert.deepEqual(d.available, ['http://192.0.2.2:8080']);
+
+  await change([ep('192.0.2.3', { ready: false })]);
+  assert.deepEqual(d.available, []);
 });
