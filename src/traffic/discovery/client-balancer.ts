@@ -4,7 +4,7 @@
 // pickers, the same passive outlier ejection, and connect-error retries of idempotent requests on another
 // endpoint. Use it with anything that takes a dispatcher: `request(url, { dispatcher })`, `fetch`, a Client.
 import { DecoratorHandler, Dispatcher } from 'undici';
-import { IDEMPOTENT_METHODS, type Logger } from '../../runtime/index.ts';
+import { IDEMPOTENT_METHODS, type Logger, raceAbort } from '../../runtime/index.ts';
 import { TrafficError, TrafficErrorCode } from '../errors.ts';
 import type { Backend } from '../lb/backend.ts';
 import { BackendSet, type BackendSetChange } from '../lb/backend-set.ts';
@@ -59,7 +59,10 @@ class BalancedRequest implements Controller {
   current: Controller | undefined;
   #reason: Error | null = null;
   #paused = false;
+  /** The response (or upgrade) began: from here a failure is the caller's, never retried. */
   started = false;
+  /** The caller's handler got `onRequestStart` (once, whatever the attempts). */
+  notified = false;
 
   constructor(handler: Handler) {
     this.handler = handler;
@@ -198,13 +201,7 @@ export class DiscoveryDispatcher extends Dispatcher {
   ready(options: { signal?: AbortSignal } = {}): Promise<void> {
     const { signal } = options;
     if (!signal) return this.#following.ready;
-    return Promise.race([
-      this.#following.ready,
-      new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-    ]);
+    return raceAbort(this.#following.ready, signal);
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
@@ -268,6 +265,10 @@ export class DiscoveryDispatcher extends Dispatcher {
       this.#fail(request, request.reason!);
       return;
     }
+    if (this.#closed) {
+      this.#fail(request, new TrafficError(TrafficErrorCode.closed, 'the discovery dispatcher is closed'));
+      return;
+    }
     const backend = this.#picker.pick(this.#set.available, this.#set.version, {
       hashKey: this.#hashKey(opts),
       exclude: request.tried,
@@ -299,7 +300,10 @@ export class DiscoveryDispatcher extends Dispatcher {
         request.current = controller;
         if (request.aborted) controller.abort(request.reason!);
         else if (request.paused) controller.pause();
-        if (!request.started) user.onRequestStart?.(request, context);
+        if (!request.notified) {
+          request.notified = true;
+          user.onRequestStart?.(request, context);
+        }
       },
       onRequestUpgrade: (_c, statusCode, headers, socket) => {
         request.started = true;
