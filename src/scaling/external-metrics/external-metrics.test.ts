@@ -241,3 +241,24 @@ test('waitForExternalMetricsApi names the condition when the adapter cannot be r
   const raw = await cluster.request(`/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/queue_depth`);
   assert.equal(raw.status, 503, raw.body);
 });
+
+test('an apiserver without an aggregation layer: the adapter refuses to start, naming the flags', async () => {
+  const { startControlPlane } = await import('capstan/testing');
+  // The requestheader CA emptied: the apiserver runs, but proxies to no aggregated server.
+  await using cp = await startControlPlane({ apiServerFlags: ['--requestheader-client-ca-file='] });
+  const ca = await createCertAuthority('no-aggregation-ca');
+  const adapter = createExternalMetricsAdapter({
+    kube: cp.client,
+    serving: await issueExternalMetricsServingCertificate(ca, { namespace: 'x' }),
+    port: 0,
+    host: '127.0.0.1',
+    metrics: [],
+    logger: createLogger({ name: 'adapter', level: 'silent' }),
+  });
+  await assert.rejects(adapter.start(), (err: unknown) => {
+    assert.equal((err as { code?: string }).code, ScalingErrorCode.config);
+    assert.match((err as Error).message, /no aggregation layer: .*--requestheader-client-ca-file/);
+    return true;
+  });
+  await adapter.stop();
+});

@@ -29,7 +29,7 @@ import {
 // Outside CI a non-root developer skips this (a node needs root); in CI it runs, never skips.
 const skip = process.getuid?.() === 0 || process.env['CI'] ? false : 'a node needs root';
 const consumerEntry = fileURLToPath(new URL('./testdata/queue-consumer.ts', import.meta.url));
-const MESSAGES = 40;
+const MESSAGES = 60;
 const WORK_MS = 1000;
 
 /** Poll `read` every 500 ms until it returns a value, or fail naming `what` and the last state seen. */
@@ -213,7 +213,7 @@ test('a standard HPA scales a Deployment on RabbitMQ queue depth: up, the queue 
   const state = () =>
     `deployment replicas ${deploy.spec.replicas} ready ${deploy.status?.readyReplicas ?? 0}; hpa ${JSON.stringify(hpa.status)}`;
 
-  // Up: 40 messages over a target of 5 per replica is 8, capped at 4.
+  // Up: 60 messages over a target of 5 per replica is 12, capped at 4 (the first sync sees most of them).
   await until(
     'the HPA asks for 4 replicas',
     120_000,
