@@ -65,6 +65,11 @@ const groups: CommandGroup[] = [
     load: () => import('./external-metrics.ts'),
   },
   {
+    name: 'lb',
+    summary: 'Load-balancing reverse proxy with health checks, outlier ejection and retries',
+    load: () => import('./lb.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

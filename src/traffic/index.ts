@@ -1,5 +1,7 @@
 // capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
 // health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
+import type { UpService } from '../runtime/index.ts';
+import { loadBalancerUpService } from './lb/up.ts';
 
 export {
   createDiscoveryDispatcher,
@@ -45,6 +47,7 @@ export { parseEndpointsFile, type StaticFileOptions, staticFileSource } from './
 export { TrafficError, TrafficErrorCode } from './errors.ts';
 export type { Backend, BackendEndpoint, BackendHealth } from './lb/backend.ts';
 export { BackendSet, type BackendSetChange } from './lb/backend-set.ts';
+export { type LbConfig, type LbFlags, type ListenAddress, parseLbConfig, parseListen } from './lb/config.ts';
 export { type ForwardContext, forwardHeaders, responseHeaders, TrustedProxies } from './lb/headers.ts';
 export { DEFAULT_HEALTH_CHECK, type HealthCheckOptions } from './lb/health-checks.ts';
 export {
@@ -65,3 +68,8 @@ export {
 } from './lb/pickers.ts';
 export type { ProxyTimeouts, RetryOptions } from './lb/proxy.ts';
 export { RetryBudget, type RetryBudgetOptions } from './lb/retry-budget.ts';
+export { type RunLoadBalancerOptions, type RunningLoadBalancer, runLoadBalancer } from './lb/run.ts';
+export { LB_CONFIG_ENV, loadBalancerUpService } from './lb/up.ts';
+
+/** What this area adds to `capstan up`. */
+export const upServices: readonly UpService[] = [loadBalancerUpService];
