@@ -193,7 +193,7 @@ test('a pod with root privileges is denied, and the webhook’s message reaches 
   const refused = await kubectl(cluster, ['create', '-f', '-'], JSON.stringify(pod('root', { root: true })));
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, DENIED, refused.stderr);
-  assert.match(refused.stderr, /^Error from server/);
+  assert.match(refused.stderr, /^Error from server \(Forbidden\)/, 'the denial carries its reason');
   await assert.rejects(
     kube.resource(Pod, cluster.namespace).create(pod('root2', { root: true })),
     (err: unknown) => {

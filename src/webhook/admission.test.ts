@@ -44,7 +44,7 @@ test('validating handlers run in order; the first deny ends the run, warnings so
   assert.deepEqual(calls, ['first', 'second']);
   assert.equal(result.outcome, 'denied');
   // A code outside 400-599 becomes 403.
-  assert.deepEqual(result.response.status, { code: 403, message: 'no' });
+  assert.deepEqual(result.response.status, { code: 403, message: 'no', reason: 'Forbidden' });
   assert.deepEqual(result.response.warnings, ['looked']);
 });
 

@@ -7,6 +7,26 @@ import { diffJsonPatch, type JsonPatchOperation, toJsonValue } from './json-patc
 import type { AdmissionReviewRequest, AdmissionReviewResponse, JsonObject } from './review.ts';
 
 /** How a request ended, for logs and metrics. */
+
+/**
+ * The apiserver's `StatusReason` for a denial's code, as controller-runtime's `Denied` sets it: kubectl prints
+ * it (`Error from server (Forbidden): ...`) and clients branch on it.
+ */
+const STATUS_REASONS: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  410: 'Gone',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
+};
+
 export type AdmissionOutcome = 'allowed' | 'patched' | 'denied' | 'failed-open' | 'failed-closed';
 
 /** The response to send and what happened. */
@@ -111,7 +131,13 @@ function contextFor(
     allow: (): Verdict => ALLOW,
     deny: (message: string, code = 403): Verdict => {
       const status = Number.isInteger(code) && code >= 400 && code <= 599 ? code : 403;
-      return Object.freeze({ allowed: false, code: status, message: clip(String(message)) });
+      const reason = STATUS_REASONS[status];
+      return Object.freeze({
+        allowed: false,
+        code: status,
+        message: clip(String(message)),
+        ...(reason !== undefined ? { reason } : {}),
+      });
     },
     warn: (message: string) => {
       collected.warnings.push(clip(String(message)));

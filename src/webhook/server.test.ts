@@ -184,14 +184,14 @@ test('validate: allowed with warnings, denied with code and message, uid echoed'
   assert.deepEqual(privileged.body['response'], {
     uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
     allowed: false,
-    status: { code: 403, message: 'container app is privileged' },
+    status: { code: 403, message: 'container app is privileged', reason: 'Forbidden' },
   });
   const root = await post(
     client,
     '/validate--v1-pod',
     pod({ containers: [{ name: 'db', image: 'db:1', securityContext: { runAsUser: 0 } }] }),
   );
-  assert.deepEqual(root.body['response']['status'], { code: 422, message: 'container db runs as root' });
+  assert.deepEqual(root.body['response']['status'], { code: 422, message: 'container db runs as root', reason: 'Invalid' });
 });
 
 test('mutate: the JSON Patch is the diff of what the handler changed; no match, no patch', async () => {
