@@ -270,8 +270,45 @@ class LbMetrics {
   removeBackend(id: string): void {
     this.healthy.remove({ backend: id });
     this.ejected.remove({ backend: id });
+    this.#children.delete(id);
+  }
+
+  /** Per backend, the labelled children already made: prom-client hashes a label set on every call otherwise. */
+  readonly #children = new Map<
+    string,
+    {
+      requests: Map<string, { inc(): void }>;
+      errors: Map<string, { inc(): void }>;
+      duration: { observe(v: number): void };
+    }
+  >();
+
+  /** Count one attempt: its status class (or `error`), its failure kind if any, its duration. */
+  attempt(backend: string, code: string, kind: string | undefined, seconds: number): void {
+    let c = this.#children.get(backend);
+    if (!c) {
+      c = { requests: new Map(), errors: new Map(), duration: this.duration.labels({ backend }) };
+      this.#children.set(backend, c);
+    }
+    let requests = c.requests.get(code);
+    if (!requests) {
+      requests = this.requests.labels({ backend, code });
+      c.requests.set(code, requests);
+    }
+    requests.inc();
+    if (kind !== undefined && kind !== 'client') {
+      let errors = c.errors.get(kind);
+      if (!errors) {
+        errors = this.errors.labels({ backend, kind });
+        c.errors.set(kind, errors);
+      }
+      errors.inc();
+    }
+    c.duration.observe(seconds);
   }
 }
+
+const STATUS_CLASS: Record<number, string> = { 1: '1xx', 2: '2xx', 3: '3xx', 4: '4xx', 5: '5xx' };
 
 /**
  * A load-balancing reverse proxy. Create it with {@link createLoadBalancer}, `start()` it, `update()` it
@@ -422,12 +459,12 @@ export class LoadBalancer {
       record: (backend: Backend, outcome: AttemptOutcome) => this.#outlier.record(backend, outcome),
       observer: {
         attemptEnded(backend, _outcome, status, kind, seconds) {
-          metrics.requests.inc({
-            backend: backend.id,
-            code: status === 'error' ? 'error' : `${Math.floor(status / 100)}xx`,
-          });
-          if (kind !== undefined && kind !== 'client') metrics.errors.inc({ backend: backend.id, kind });
-          metrics.duration.observe({ backend: backend.id }, seconds);
+          metrics.attempt(
+            backend.id,
+            status === 'error' ? 'error' : (STATUS_CLASS[Math.floor(status / 100)] ?? 'error'),
+            kind,
+            seconds,
+          );
         },
         retried: (backend, reason) => {
           metrics.retries.inc({ backend: backend.id });
