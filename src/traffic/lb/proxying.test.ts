@@ -249,7 +249,42 @@ test('with TLS: HTTP/2 to clients that offer it, HTTP/1.1 to the others', async 
       /^127\.0\.0\.1:\d+$/,
       'the backend gets :authority as Host',
     );
+    // A request body over HTTP/2 streams to the backend (no Content-Length: undici sends it chunked).
+    backend.behaviour = (req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+      });
+      req.on('end', () =>
+        res.end(`got ${n} ${req.headers['transfer-encoding'] ?? req.headers['content-length']}`),
+      );
+    };
+    try {
+      const posted = await get('POST', '/upload', 'x'.repeat(100_000));
+      assert.equal(posted.status, 200);
+      assert.match(posted.body, /^got 100000 /);
+    } finally {
+      backend.behaviour = (req, res) => {
+        req.resume();
+        req.once('end', () => res.end('b0'));
+      };
+    }
     session.close();
+
+    // WebSocket over TLS: the HTTP/1.1 upgrade on the HTTP/2 server's allowHTTP1 side.
+    const { Agent } = await import('undici');
+    const wsAgent = new Agent({ connect: { ca: ca.certPem } });
+    const ws = new WebSocket(`${lb.url.replace('https', 'wss')}/chat`, { dispatcher: wsAgent } as never);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      ws.onopen = () => ws.send('over tls');
+      ws.onmessage = (e) => {
+        resolve(String(e.data));
+        ws.close();
+      };
+      ws.onerror = () => reject(new Error('wss error'));
+    });
+    assert.equal(echoed, 'over tls');
+    await wsAgent.close();
 
     const https = new Pool(lb.url, { connect: { ca: ca.certPem } });
     const h1 = await https.request({ method: 'GET', path: '/' });
