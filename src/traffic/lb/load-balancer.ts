@@ -424,6 +424,8 @@ export class LoadBalancer {
       this.backends,
       options,
       (t) => {
+        // A check that passes again ends an ejection: the backend has recovered, so why wait out the time.
+        if (t.to === 'healthy' && t.from === 'unhealthy') this.#outlier.uneject(t.backend);
         this.#metrics.setBackend(t.backend, Date.now());
         this.#log[t.to === 'unhealthy' ? 'warn' : 'info'](
           { backend: t.backend.id, from: t.from, to: t.to, reason: t.reason },

@@ -106,6 +106,16 @@ export class OutlierDetector {
     this.#timers.set(backend, setTimeout(() => this.#restore(backend), durationMs).unref());
   }
 
+  /**
+   * End an ejection early: an active check found the backend healthy again (Envoy's
+   * `successful_active_health_check_uneject_host`). No-op when it is not ejected.
+   */
+  uneject(backend: Backend): void {
+    if (!backend.isEjected(this.#now())) return;
+    clearTimeout(this.#timers.get(backend));
+    this.#restore(backend);
+  }
+
   #restore(backend: Backend): void {
     this.#timers.delete(backend);
     backend.ejectedUntil = 0;

@@ -180,15 +180,17 @@ class Exchange {
     );
   }
 
-  /** After a failed attempt: another backend, when this request may be retried and the budget allows. */
-  retryTarget(failed: Backend, reason: string): Backend | undefined {
-    if (
-      !this.idempotent ||
-      this.body ||
-      this.clientGone ||
-      this.res.headersSent ||
-      this.attempts > this.state.retry.retries
-    ) {
+  /**
+   * After a failed attempt: another backend, when this request may be retried and the budget allows. An
+   * idempotent request without a body may be sent again after any failure before its answer began. Any
+   * request may after a connect failure, when not a byte of its body has been read: the backend never saw
+   * it (HAProxy's `retry-on conn-failure`), so a POST caught by a dead backend is not lost either.
+   */
+  retryTarget(failed: Backend, reason: string, connectFailure = false): Backend | undefined {
+    const replayable = connectFailure
+      ? !(this.req as { readableDidRead?: boolean }).readableDidRead
+      : this.idempotent && !this.body;
+    if (!replayable || this.clientGone || this.res.headersSent || this.attempts > this.state.retry.retries) {
       return undefined;
     }
     const { set, picker } = this.state;
@@ -287,7 +289,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     if (x.clientGone) return;
     if (!x.res.headersSent) {
       const reason = (error as { code?: string }).code ?? error.message;
-      const next = this.#retryTo ?? x.retryTarget(this.#backend, reason);
+      const next = this.#retryTo ?? x.retryTarget(this.#backend, reason, kind === 'connect');
       if (next) {
         x.send(next);
         return;

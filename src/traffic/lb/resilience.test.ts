@@ -104,11 +104,15 @@ test('one of three backends killed under load: no failed request, out of rotatio
     assert.ok(!lb.backends.available.some((b) => b.id === victim.url));
     const retries = events.filter((e) => e.type === 'retry').length;
     assert.ok(retries >= 1, 'requests caught by the kill were retried');
-    // Revived: back in rotation after `rise` good checks.
+    // Revived: back in rotation after `rise` good checks (its first check at start was healthy too: look after the kill).
+    const down = events.findIndex(
+      (e) => e.type === 'health' && e.to === 'unhealthy' && e.backend === victim.url,
+    );
     await victim.revive();
     await waitFor('the victim healthy again', () =>
-      events.some((e) => e.type === 'health' && e.to === 'healthy' && e.backend === victim.url),
+      events.slice(down).some((e) => e.type === 'health' && e.to === 'healthy' && e.backend === victim.url),
     );
+    assert.ok(lb.backends.available.some((b) => b.id === victim.url));
   });
   victim.behaviour = answer(victim.name);
 });
@@ -266,6 +270,51 @@ test('no backend reachable at all: 502 after the retries, and 503 with an empty 
       const none = await client.request({ method: 'GET', path: '/' });
       assert.equal(none.statusCode, 503);
       await none.body.dump();
+    },
+  );
+});
+
+test('a connect failure is retried for any request, a POST with a body too; a reset after sending is not', async () => {
+  const live = backends[0]!;
+  await withLb(
+    {
+      backends: ['http://127.0.0.1:1', live.url],
+      policy: 'round-robin',
+      healthCheck: { enabled: false },
+      outlier: { enabled: false },
+    },
+    async (_lb, client, events) => {
+      live.behaviour = (req, res) => {
+        let body = '';
+        req.setEncoding('utf8').on('data', (c: string) => {
+          body += c;
+        });
+        req.on('end', () => res.end(`${req.method} ${body}`));
+      };
+      for (let i = 0; i < 4; i++) {
+        const res = await client.request({ method: 'POST', path: '/orders', body: `order ${i}` });
+        assert.equal(res.statusCode, 200);
+        assert.equal(
+          await res.body.text(),
+          `POST order ${i}`,
+          'the body arrived whole on the second backend',
+        );
+      }
+      assert.ok(events.some((e) => e.type === 'retry' && e.reason === 'ECONNREFUSED'));
+      // Once the backend has the request, a broken connection is not a reason to send a POST again.
+      live.behaviour = (req) => {
+        req.resume();
+        req.once('end', () => req.socket.destroy());
+      };
+      const before = live.served();
+      let status = 0;
+      for (let i = 0; i < 2 && status !== 502; i++) {
+        const res = await client.request({ method: 'POST', path: '/orders', body: 'once' });
+        status = res.statusCode;
+        await res.body.dump();
+      }
+      assert.equal(status, 502);
+      assert.equal(live.served() - before, 1, 'the POST reached a backend once');
     },
   );
 });
