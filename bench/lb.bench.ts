@@ -17,7 +17,7 @@ import { type Benchmark, type BenchResult, buildGoPeer } from './harness.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'src', 'cli', 'main.ts');
 
-type Subject = 'capstan' | 'undici-bare' | 'go-reverseproxy' | 'nginx' | 'direct';
+type Subject = 'capstan' | 'capstan-2-workers' | 'undici-bare' | 'go-reverseproxy' | 'nginx' | 'direct';
 
 function has(program: string): boolean {
   try {
@@ -85,6 +85,7 @@ const bench: Benchmark = {
     const subjects: Subject[] = [
       'direct',
       'capstan',
+      'capstan-2-workers',
       'undici-bare',
       'go-reverseproxy',
       ...(has('nginx') ? (['nginx'] as const) : []),
@@ -117,6 +118,20 @@ const bench: Benchmark = {
                 [
                   '--conditions=capstan-source',
                   cli,
+                  'lb',
+                  '--listen',
+                  `127.0.0.1:${port}`,
+                  ...backendsUrls.flatMap((b) => ['--backend', b]),
+                ],
+                { LOG_LEVEL: 'warn' },
+              );
+              break;
+            case 'capstan-2-workers':
+              child = startProcess(
+                process.execPath,
+                [
+                  '--conditions=capstan-source',
+                  join(here, 'lb-cluster.ts'),
                   'lb',
                   '--listen',
                   `127.0.0.1:${port}`,
@@ -189,6 +204,11 @@ const bench: Benchmark = {
       numerator: { subject: 'capstan', metric: 'requests_per_second' },
       denominator: { subject: 'go-reverseproxy', metric: 'requests_per_second' },
       goal: { op: '>=', value: 1, why: 'issue 12' },
+    },
+    {
+      label: 'lb requests/s: capstan in 2 node:cluster workers / one process',
+      numerator: { subject: 'capstan-2-workers', metric: 'requests_per_second' },
+      denominator: { subject: 'capstan', metric: 'requests_per_second' },
     },
     {
       label: 'lb requests/s: capstan / bare undici proxy',
