@@ -191,7 +191,11 @@ test('validate: allowed with warnings, denied with code and message, uid echoed'
     '/validate--v1-pod',
     pod({ containers: [{ name: 'db', image: 'db:1', securityContext: { runAsUser: 0 } }] }),
   );
-  assert.deepEqual(root.body['response']['status'], { code: 422, message: 'container db runs as root', reason: 'Invalid' });
+  assert.deepEqual(root.body['response']['status'], {
+    code: 422,
+    message: 'container db runs as root',
+    reason: 'Invalid',
+  });
 });
 
 test('mutate: the JSON Patch is the diff of what the handler changed; no match, no patch', async () => {
