@@ -228,7 +228,11 @@ export function retryInterceptor(options: HttpRetryOptions = {}): Interceptor {
     }
     let delay = backoffDelay(context.state.counter - 1, { ...backoff, random });
     const after = retryAfterMs(err.headers?.['retry-after']);
-    if (after !== undefined) delay = Math.min(Math.max(after, delay), backoff.maxMs);
+    if (after !== undefined) {
+      // Retry-After is the server's earliest time, and it tells every client the same one: a random spread
+      // after it keeps the crowd a throttled server turned away from coming back at the same instant.
+      delay = Math.min(Math.max(after + random() * after * 0.5, delay), backoff.maxMs);
+    }
     void sleep(delay, signal).then((waited) => callback(waited ? null : (signal?.reason ?? err)));
   };
 
