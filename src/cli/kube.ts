@@ -4,27 +4,19 @@ import { Command } from 'commander';
 import type { Operator } from '../kube/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
-import { importUserModule } from './user-module.ts';
+import { importUserModule, oneExport } from './user-module.ts';
 import { type OutputOptions, writeObjects } from './write-objects.ts';
 
 /** Import an operator module and return its operator (the one export made by defineOperator, or the one named). */
 async function operatorIn(modulePath: string, exportName?: string): Promise<Operator> {
   const { exportedOperators } = await import('../kube/index.ts');
   const mod = await importUserModule(modulePath);
-  let found = exportedOperators(mod);
-  if (exportName !== undefined) found = found.filter(([name]) => name === exportName);
-  if (found.length === 1) return found[0]![1];
-  if (found.length === 0) {
-    throw new CliError(
-      CliErrorCode.usage,
-      exportName === undefined
-        ? `${modulePath} exports no operator (export const operator = defineOperator({ ... }))`
-        : `${modulePath} exports no operator named ${exportName}`,
-    );
-  }
-  throw new CliError(
-    CliErrorCode.usage,
-    `${modulePath} exports ${found.length} operators (${found.map(([n]) => n).join(', ')}): pick one with --export`,
+  return oneExport(
+    modulePath,
+    exportedOperators(mod),
+    exportName,
+    'operator',
+    'export const operator = defineOperator({ ... })',
   );
 }
 

@@ -15,3 +15,31 @@ export async function importUserModule(modulePath: string): Promise<Record<strin
     throw new CliError(CliErrorCode.usage, `cannot import ${modulePath}: ${reason}`, { cause: err });
   }
 }
+
+/**
+ * The one export among `found` (`[name, value]` pairs a module's definitions were recognised by), or the one
+ * named `exportName`; none or several is a usage error naming the module. `kind` names what was looked for
+ * ("operator"), `example` shows how a module exports one.
+ */
+export function oneExport<T>(
+  modulePath: string,
+  found: Array<[string, T]>,
+  exportName: string | undefined,
+  kind: string,
+  example: string,
+): T {
+  const named = exportName === undefined ? found : found.filter(([name]) => name === exportName);
+  if (named.length === 1) return named[0]![1];
+  if (named.length === 0) {
+    throw new CliError(
+      CliErrorCode.usage,
+      exportName === undefined
+        ? `${modulePath} exports no ${kind} (${example})`
+        : `${modulePath} exports no ${kind} named ${exportName}`,
+    );
+  }
+  throw new CliError(
+    CliErrorCode.usage,
+    `${modulePath} exports ${named.length} ${kind}s (${named.map(([n]) => n).join(', ')}): pick one with --export`,
+  );
+}

@@ -3,27 +3,19 @@ import { Command } from 'commander';
 import type { Webhook } from '../webhook/index.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { runAction } from './run-action.ts';
-import { importUserModule } from './user-module.ts';
+import { importUserModule, oneExport } from './user-module.ts';
 import { type OutputOptions, writeObjects } from './write-objects.ts';
 
 /** Import a webhook module and return its webhook (the one export made by defineWebhook, or the one named). */
 async function webhookIn(modulePath: string, exportName?: string): Promise<Webhook> {
   const { exportedWebhooks } = await import('../webhook/index.ts');
   const mod = await importUserModule(modulePath);
-  let found = exportedWebhooks(mod);
-  if (exportName !== undefined) found = found.filter(([name]) => name === exportName);
-  if (found.length === 1) return found[0]![1];
-  if (found.length === 0) {
-    throw new CliError(
-      CliErrorCode.usage,
-      exportName === undefined
-        ? `${modulePath} exports no webhook (export const webhook = defineWebhook({ ... }))`
-        : `${modulePath} exports no webhook named ${exportName}`,
-    );
-  }
-  throw new CliError(
-    CliErrorCode.usage,
-    `${modulePath} exports ${found.length} webhooks (${found.map(([n]) => n).join(', ')}): pick one with --export`,
+  return oneExport(
+    modulePath,
+    exportedWebhooks(mod),
+    exportName,
+    'webhook',
+    'export const webhook = defineWebhook({ ... })',
   );
 }
 
