@@ -211,3 +211,4 @@ export {
   type WorkQueueOptions,
   type WorkQueueStats,
 } from './work-queue.ts';
+export { type ProgramWorkloadOptions, programWorkload } from './workload.ts';

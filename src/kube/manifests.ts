@@ -6,6 +6,7 @@ import { type CustomResourceDefinitionManifest, crdManifests } from './crd/manif
 import type { Operator } from './operator.ts';
 import { type RbacObject, rbacManifests } from './rbac.ts';
 import { operatorShutdown, terminationGraceSeconds } from './run-operator.ts';
+import { programWorkload } from './workload.ts';
 
 /** Options of {@link operatorManifests}. */
 export interface OperatorManifestOptions {
@@ -64,67 +65,26 @@ export function operatorManifests(operator: Operator, options: OperatorManifestO
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ...(options.logLevel ? [{ name: 'LOG_LEVEL', value: options.logLevel }] : []),
   ];
-  const probe = (path: string, failureThreshold: number) => ({
-    httpGet: { path, port: 'http' },
-    periodSeconds: 10,
-    timeoutSeconds: 2,
-    failureThreshold,
-  });
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace, labels },
-    spec: {
-      replicas,
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels },
-        spec: {
-          serviceAccountName: name,
-          terminationGracePeriodSeconds: terminationGraceSeconds(),
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: user,
-            runAsGroup: user,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          containers: [
-            {
-              name: 'operator',
-              image: options.image,
-              imagePullPolicy: options.imagePullPolicy ?? 'IfNotPresent',
-              ...(options.command ? { command: [...options.command] } : {}),
-              env,
-              ports: [{ name: 'http', containerPort: OPERATOR_PORT, protocol: 'TCP' }],
-              // Caches fill before /readyz turns 200; a startup probe keeps liveness from killing a slow first list.
-              startupProbe: probe('/livez', 30),
-              livenessProbe: probe('/livez', 3),
-              readinessProbe: probe('/readyz', 1),
-              lifecycle: { preStop: { sleep: { seconds: operatorShutdown.preStopSeconds } } },
-              resources: {
-                requests: { cpu: '50m', memory: '128Mi', ...options.resources?.requests },
-                limits: { memory: '512Mi', ...options.resources?.limits },
-              },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-            },
-          ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
-        },
-      },
+  const { deployment, pdb } = programWorkload({
+    name,
+    namespace,
+    labels,
+    selector,
+    replicas,
+    container: 'operator',
+    image: options.image,
+    ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
+    ...(options.command ? { command: options.command } : {}),
+    env,
+    port: { name: 'http', number: OPERATOR_PORT },
+    runAsUser: user,
+    terminationGracePeriodSeconds: terminationGraceSeconds(),
+    preStopSeconds: operatorShutdown.preStopSeconds,
+    resources: {
+      requests: { cpu: '50m', memory: '128Mi', ...options.resources?.requests },
+      limits: { memory: '512Mi', ...options.resources?.limits },
     },
-  } as Deployment;
-  const pdb = {
-    apiVersion: 'policy/v1',
-    kind: 'PodDisruptionBudget',
-    metadata: { name, namespace, labels },
-    spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
-  } as PodDisruptionBudget;
+  });
   return [
     ...(options.namespace === false
       ? []

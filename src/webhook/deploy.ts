@@ -2,13 +2,12 @@
 // certificate Secret (empty: the webhook fills it) or cert-manager's Certificate, a Service, a Deployment
 // running `runWebhook`, a PodDisruptionBudget, and the configurations (their caBundle injected at run time).
 // The Deployment follows the contract of `runWebhook` (environment, port, probes), which lives beside it.
-import type {
-  Deployment,
-  KubeObject,
-  Namespace,
-  PodDisruptionBudget,
-  Secret,
-  Service,
+import {
+  type KubeObject,
+  type Namespace,
+  programWorkload,
+  type Secret,
+  type Service,
 } from '../kube/index.ts';
 import type { WebhookConfiguration } from './ca-injection.ts';
 import type { Webhook } from './definition.ts';
@@ -124,12 +123,6 @@ export function webhookDeployManifests(webhook: Webhook, options: WebhookDeployO
     { name: 'WEBHOOK_CERTIFICATES', value: mode },
     ...(options.logLevel ? [{ name: 'LOG_LEVEL', value: options.logLevel }] : []),
   ];
-  const probe = (path: string, failureThreshold: number) => ({
-    httpGet: { path, port: 'https', scheme: 'HTTPS' },
-    periodSeconds: 10,
-    timeoutSeconds: 2,
-    failureThreshold,
-  });
   const certificateObjects: KubeObject[] =
     mode === 'capstan'
       ? [
@@ -170,61 +163,26 @@ export function webhookDeployManifests(webhook: Webhook, options: WebhookDeployO
     metadata: { name, namespace, labels },
     spec: { selector, ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
   } as Service;
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace, labels },
-    spec: {
-      replicas,
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels },
-        spec: {
-          serviceAccountName: name,
-          // The preStop sleep lets the endpoints drop the pod before it stops answering the apiserver.
-          terminationGracePeriodSeconds: 30,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: user,
-            runAsGroup: user,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          containers: [
-            {
-              name: 'webhook',
-              image: options.image,
-              imagePullPolicy: options.imagePullPolicy ?? 'IfNotPresent',
-              ...(options.command ? { command: [...options.command] } : {}),
-              env,
-              ports: [{ name: 'https', containerPort: WEBHOOK_POD_PORT, protocol: 'TCP' }],
-              startupProbe: probe('/livez', 30),
-              livenessProbe: probe('/livez', 3),
-              readinessProbe: probe('/readyz', 1),
-              lifecycle: { preStop: { sleep: { seconds: 5 } } },
-              resources: {
-                requests: { cpu: '50m', memory: '64Mi', ...options.resources?.requests },
-                limits: { memory: '256Mi', ...options.resources?.limits },
-              },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-            },
-          ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
-        },
-      },
+  const { deployment, pdb } = programWorkload({
+    name,
+    namespace,
+    labels,
+    selector,
+    replicas,
+    container: 'webhook',
+    image: options.image,
+    ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
+    ...(options.command ? { command: options.command } : {}),
+    env,
+    port: { name: 'https', number: WEBHOOK_POD_PORT, scheme: 'HTTPS' },
+    runAsUser: user,
+    terminationGracePeriodSeconds: 30,
+    preStopSeconds: 5,
+    resources: {
+      requests: { cpu: '50m', memory: '64Mi', ...options.resources?.requests },
+      limits: { memory: '256Mi', ...options.resources?.limits },
     },
-  } as Deployment;
-  const pdb = {
-    apiVersion: 'policy/v1',
-    kind: 'PodDisruptionBudget',
-    metadata: { name, namespace, labels },
-    spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
-  } as PodDisruptionBudget;
+  });
   return [
     ...(options.includeNamespace === false
       ? []
