@@ -529,19 +529,21 @@ export class Controller<T> {
     return action;
   }
 
+  /** The watches this controller keeps of `type`'s kind (the primary, owned and watched ones). */
+  #sourcesOf(type: ResourceType): Source[] {
+    return this.#sources.filter((s) => s.spec.type.group === type.group && s.spec.type.kind === type.kind);
+  }
+
+  /** Whether a watch holds every object of its kind: all do but a label-selected primary. */
+  #seesAll(source: Source): boolean {
+    return !(source === this.#primary && this.#definition.spec.labelSelector !== undefined);
+  }
+
   #cacheOf(type: ResourceType, metadataOnly: boolean): Store<unknown> {
-    const matching = this.#sources.filter(
-      (s) =>
-        s.spec.type.group === type.group &&
-        s.spec.type.kind === type.kind &&
-        (s.spec.metadataOnly ?? false) === metadataOnly,
-    );
+    const matching = this.#sourcesOf(type).filter((s) => (s.spec.metadataOnly ?? false) === metadataOnly);
     // A kind both reconciled (label-selected) and owned: the owned watch sees every object, the primary's
     // only the selected ones (those are in ctx.store too).
-    const source =
-      this.#definition.spec.labelSelector !== undefined && matching.length > 1
-        ? matching.find((s) => s !== this.#primary)
-        : matching[0];
+    const source = matching.find((s) => this.#seesAll(s)) ?? matching[0];
     if (!source) {
       throw new KubeError(
         KubeErrorCode.usage,
@@ -571,13 +573,12 @@ export class Controller<T> {
       // resourceVersions are opaque, but the apiserver's are etcd revisions: a larger one is later.
       return /^\d+$/.test(cached) && /^\d+$/.test(version) && BigInt(cached) > BigInt(version);
     };
-    const { namespace, labelSelector } = this.#definition.spec;
+    const { namespace } = this.#definition.spec;
     // Only caches that will ever hold the object: its namespace is watched, and no label selector
     // (the primary's only) may leave it out.
     if (namespace !== undefined && type.namespaced && written.metadata?.namespace !== namespace) return;
-    const stores = this.#sources
-      .filter((s) => s.spec.type.group === type.group && s.spec.type.kind === type.kind)
-      .filter((s) => !(s.spec.relation === 'for' && labelSelector !== undefined))
+    const stores = this.#sourcesOf(type)
+      .filter((s) => this.#seesAll(s))
       .map((s) => s.store);
     await Promise.all(
       stores.map((store) => store.waitFor(key, caught, { signal, timeoutMs: 10_000 }).catch(() => {})),
