@@ -4,7 +4,6 @@
 // pods keep being admitted, the failure policy decides when the webhook is down, and the namespaceSelector
 // keeps it out of other namespaces. Each webhook acts only in namespaces labelled for it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
@@ -102,27 +101,6 @@ async function serve(t: TestContext, name: string, failurePolicy: FailurePolicy 
   return { cluster, kube, certs, server, injector, configurations, reviewed, handshakes };
 }
 
-/**
- * kubectl without blocking this process (`cluster.kubectl` is synchronous, and the webhook it calls through
- * the apiserver is served by this very process). Resolves with stdout, stderr and the exit code.
- */
-function kubectl(
-  cluster: SharedCluster,
-  args: string[],
-  input: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      cluster.kubectlPath ?? 'kubectl',
-      ['--kubeconfig', cluster.kubeconfigPath, '--namespace', cluster.namespace, ...args],
-      { timeout: 60_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(input);
-  });
-}
-
 /** Turn the webhook `name` on in `namespace`. */
 async function label(kube: KubeClient, namespace: string, name: string): Promise<void> {
   await kube.resource(Namespace).patch(namespace, { metadata: { labels: { [ENABLED_LABEL]: name } } });
@@ -190,7 +168,10 @@ test('a pod with root privileges is denied, and the webhook’s message reaches 
   timeout: TIMEOUT,
 }, async (t) => {
   const { cluster, kube } = await serve(t, 'pod-policy-deny');
-  const refused = await kubectl(cluster, ['create', '-f', '-'], JSON.stringify(pod('root', { root: true })));
+  const refused = await cluster.kubectlAsync(['create', '-f', '-'], {
+    input: JSON.stringify(pod('root', { root: true })),
+    allowFailure: true,
+  });
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, DENIED, refused.stderr);
   assert.match(refused.stderr, /^Error from server \(Forbidden\)/, 'the denial carries its reason');
@@ -203,7 +184,10 @@ test('a pod with root privileges is denied, and the webhook’s message reaches 
       return true;
     },
   );
-  const created = await kubectl(cluster, ['create', '-f', '-', '-o', 'name'], JSON.stringify(pod('plain')));
+  const created = await cluster.kubectlAsync(['create', '-f', '-', '-o', 'name'], {
+    input: JSON.stringify(pod('plain')),
+    allowFailure: true,
+  });
   assert.equal(created.stdout.trim(), 'pod/plain', created.stderr);
   assert.equal(
     (await kube.resource(Pod, cluster.namespace).list()).items.length,
@@ -240,7 +224,7 @@ test('a pod asking for a sidecar gets it and a label, and on the node the inject
   assert.ok(sidecar?.state?.running?.startedAt, 'the sidecar container is running on the node');
   assert.equal(sidecar?.ready, true);
   const logs = await eventually('sidecar log', async () => {
-    const out = (await kubectl(cluster, ['logs', 'with-sidecar', '-c', SIDECAR], '')).stdout;
+    const out = (await cluster.kubectlAsync(['logs', 'with-sidecar', '-c', SIDECAR])).stdout;
     return out.includes('sidecar up') ? out : undefined;
   });
   assert.match(logs, /sidecar up/);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../runtime/index.ts';
+import { eventually } from '../testing/index.ts';
 
 const main = join(import.meta.dirname, 'main.ts');
 const children = new Set<ChildProcess>();
@@ -81,11 +82,10 @@ test('serves, reloads on SIGHUP, drains on SIGTERM with exit 0', async () => {
   writeFileSync(file, `backends: [${urls[1]}]\n`);
   assert.equal(await get(), 'one', '--no-watch: the file change alone does nothing');
   run.child.kill('SIGHUP');
-  const end = Date.now() + 30_000;
-  while ((await get()) !== 'two') {
-    assert.ok(Date.now() < end, 'the SIGHUP reload brought the second backend');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await eventually('the SIGHUP reload brings the second backend', async () => (await get()) === 'two', {
+    timeoutMs: 30_000,
+    intervalMs: 20,
+  });
   run.child.kill('SIGTERM');
   assert.equal(await run.exited, 0, run.err());
 });

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ControlPlane, startControlPlane } from '../testing/index.ts';
+import { type ControlPlane, eventually, startControlPlane } from '../testing/index.ts';
 import { ConfigMap, Lease, Namespace } from './builtin.ts';
 
 const program = new URL('./testdata/operator-program.ts', import.meta.url).pathname;
@@ -50,18 +50,6 @@ function startProgram(env: Record<string, string>): Program {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => lines.push(chunk));
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   return { child, lines, exit };
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const value = await Promise.resolve()
-      .then(probe)
-      .catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > until) assert.fail(`${what}: not within 30 s`);
-    await sleep(100);
-  }
 }
 
 test('leads, reconciles, is ready; SIGTERM drains, releases the Lease and exits 0', async (t) => {

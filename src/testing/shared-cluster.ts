@@ -17,6 +17,7 @@ import {
   PeerErrorCode,
   type RawRequestInit,
 } from '../peers/index.ts';
+import { type CommandResult, runCommand } from '../runtime/index.ts';
 
 /** The run's shared cluster as one test sees it (see {@link useSharedCluster}). */
 export interface SharedCluster {
@@ -39,6 +40,16 @@ export interface SharedCluster {
    * stdout, throws `CAP_ERR_PEER_COMMAND_FAILED` with kubectl's stderr on a non-zero exit.
    */
   kubectl(args: string[], options?: { input?: string; timeoutMs?: number }): string;
+  /**
+   * kubectl as a child process, without blocking this one: use it when the apiserver calls back into a
+   * server of this process (a webhook, an aggregated API), which a synchronous `kubectl` would stall until
+   * the apiserver gives up. Resolves with the exit code and output; with `allowFailure` unset, a non-zero
+   * exit rejects with `CAP_ERR_RUNTIME_PROCESS_FAILED` and kubectl's stderr.
+   */
+  kubectlAsync(
+    args: string[],
+    options?: { input?: string; timeoutMs?: number; allowFailure?: boolean },
+  ): Promise<CommandResult>;
   /** Pack an image and load it into the node's containerd (`imagePullPolicy: Never` then finds it). */
   loadImage(image: ImageSpec | BuiltImage): void;
 }
@@ -119,6 +130,22 @@ export async function useSharedCluster(
         );
       }
       return r.stdout;
+    },
+    kubectlAsync: (args, opts = {}) => {
+      if (!info.kubectl) {
+        return Promise.reject(new PeerError(PeerErrorCode.notFound, 'no kubectl in the kube asset folder'));
+      }
+      return runCommand(
+        'kubectl',
+        info.kubectl,
+        ['--kubeconfig', info.kubeconfigPath, '--namespace', namespace, ...args],
+        {
+          env: process.env,
+          timeoutMs: opts.timeoutMs ?? 60_000,
+          ...(opts.input !== undefined ? { input: opts.input } : {}),
+          ...(opts.allowFailure ? { allowFailure: true } : {}),
+        },
+      );
     },
     loadImage: (spec) => {
       if (!info.node)

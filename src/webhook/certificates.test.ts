@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { ManualClock } from '../kube/index.ts';
 import { createCertAuthority } from '../runtime/index.ts';
+import { eventually } from '../testing/index.ts';
 import { type IssuedCertificates, memoryCertificateStore } from './certificate-store.ts';
 import {
   issueWebhookCertificates,
@@ -255,11 +256,11 @@ test('in real time: a certificate of a few seconds is renewed by the timer befor
   });
   try {
     const first = new X509Certificate(certs.holder.current.certPem);
-    const deadline = Date.now() + 10_000;
-    while (new X509Certificate(certs.holder.current.certPem).fingerprint256 === first.fingerprint256) {
-      if (Date.now() > deadline) assert.fail('not renewed within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await eventually(
+      'renewed',
+      () => new X509Certificate(certs.holder.current.certPem).fingerprint256 !== first.fingerprint256,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     const second = new X509Certificate(certs.holder.current.certPem);
     assert.notEqual(second.fingerprint256, first.fingerprint256);
     assert.ok(

@@ -3,12 +3,10 @@
 // ServiceAccount, and read the way an HPA controller and a person read it (kubectl get --raw), including
 // refusals: an unknown metric, a bad selector, a user without RBAC.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { KubeClient, loadKubeconfig } from 'capstan/kube';
 import { createCertAuthority, createLogger } from 'capstan/runtime';
-import { type SharedCluster, useSharedCluster } from 'capstan/testing';
+import { useSharedCluster } from 'capstan/testing';
 import {
   applyExternalMetricsApi,
   createExternalMetricsAdapter,
@@ -19,25 +17,6 @@ import {
   ScalingErrorCode,
   waitForExternalMetricsApi,
 } from '../index.ts';
-
-const execFileAsync = promisify(execFile);
-
-/**
- * kubectl in this test's namespace, run without blocking: the adapter answers the apiserver from this very
- * process, so `cluster.kubectl` (spawnSync) would stall it until the apiserver gives up (503).
- */
-async function kubectl(cluster: SharedCluster, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(
-      cluster.kubectlPath ?? 'kubectl',
-      ['--kubeconfig', cluster.kubeconfigPath, '--namespace', cluster.namespace, ...args],
-      { timeout: 60_000 },
-    );
-    return stdout;
-  } catch (err) {
-    throw new Error(`kubectl ${args.join(' ')}: ${(err as { stderr?: string }).stderr ?? String(err)}`);
-  }
-}
 
 test('External Metrics API through the aggregation layer: discovery, values, refusals', async (t) => {
   const cluster = await useSharedCluster(t);
@@ -125,7 +104,7 @@ test('External Metrics API through the aggregation layer: discovery, values, ref
 
   // Discovery, through the apiserver.
   const resources = JSON.parse(
-    await kubectl(cluster, ['get', '--raw', '/apis/external.metrics.k8s.io/v1beta1']),
+    (await cluster.kubectlAsync(['get', '--raw', '/apis/external.metrics.k8s.io/v1beta1'])).stdout,
   ) as {
     groupVersion: string;
     resources: Array<{ name: string; kind: string }>;
@@ -135,14 +114,16 @@ test('External Metrics API through the aggregation layer: discovery, values, ref
     resources.resources.map((r) => [r.name, r.kind]),
     [['queue_depth', 'ExternalMetricValueList']],
   );
-  const groups = JSON.parse(await kubectl(cluster, ['get', '--raw', '/apis'])) as {
+  const groups = JSON.parse((await cluster.kubectlAsync(['get', '--raw', '/apis'])).stdout) as {
     groups: Array<{ name: string }>;
   };
   assert.ok(groups.groups.some((g) => g.name === 'external.metrics.k8s.io'));
 
   // Values, as the HPA controller reads them.
   const path = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/queue_depth`;
-  const work = JSON.parse(await kubectl(cluster, ['get', '--raw', `${path}?labelSelector=queue%3Dwork`])) as {
+  const work = JSON.parse(
+    (await cluster.kubectlAsync(['get', '--raw', `${path}?labelSelector=queue%3Dwork`])).stdout,
+  ) as {
     kind: string;
     items: Array<{ metricName: string; metricLabels: Record<string, string>; value: string }>;
   };
@@ -153,7 +134,7 @@ test('External Metrics API through the aggregation layer: discovery, values, ref
   );
   depths.set('work', 40);
   const after = JSON.parse(
-    await kubectl(cluster, ['get', '--raw', `${path}?labelSelector=queue%3Dwork`]),
+    (await cluster.kubectlAsync(['get', '--raw', `${path}?labelSelector=queue%3Dwork`])).stdout,
   ) as {
     items: Array<{ value: string }>;
   };
@@ -172,10 +153,12 @@ test('External Metrics API through the aggregation layer: discovery, values, ref
   const badSelector = await cluster.request(`${path}?labelSelector=${encodeURIComponent('queue in work')}`);
   assert.equal(badSelector.status, 400, badSelector.body);
   assert.match(badSelector.body, /invalid label selector/);
-  await assert.rejects(
-    kubectl(cluster, ['get', '--raw', `${path}?labelSelector=queue%3D%3D%3Dwork`]),
-    /BadRequest|invalid label selector/,
+  const refusedByKubectl = await cluster.kubectlAsync(
+    ['get', '--raw', `${path}?labelSelector=queue%3D%3D%3Dwork`],
+    { allowFailure: true },
   );
+  assert.notEqual(refusedByKubectl.code, 0);
+  assert.match(refusedByKubectl.stderr, /BadRequest|invalid label selector/);
 
   // A user without RBAC on external metrics is refused; bound to a Role that allows it, the same user reads.
   const asNobody = { headers: { 'Impersonate-User': 'nobody@capstan.dev' } };

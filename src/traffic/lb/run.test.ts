@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { createLogger } from '../../runtime/index.ts';
+import { eventually } from '../../testing/index.ts';
 import { TrafficError, TrafficErrorCode } from '../errors.ts';
 import { parseLbConfig, parseListen } from './config.ts';
 import type { LoadBalancerEvent } from './load-balancer.ts';
@@ -170,13 +171,8 @@ test('reloads under load: file change and SIGHUP, no failed request, no new clie
       }
     };
     workers = [worker(), worker(), worker()];
-    const waitFor = async (what: string, cond: () => boolean) => {
-      const end = Date.now() + 10_000;
-      while (!cond()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
+    const waitFor = (what: string, cond: () => boolean) =>
+      eventually(what, cond, { timeoutMs: 10_000, intervalMs: 10 });
     await waitFor('traffic', () => ok > 100);
     const acceptedBefore = accepted;
 
