@@ -1,5 +1,6 @@
-// capstan/traffic: traffic management. Today the load balancer (`lb/`): a reverse proxy on undici with
-// health checks, outlier ejection and budgeted retries; service discovery and an xDS control plane come next.
+// capstan/traffic: traffic management. The load balancer (`lb/`): a reverse proxy on undici with health
+// checks, outlier ejection and budgeted retries; service discovery (`discovery/`); the xDS control plane
+// (`xds/`) for gRPC proxyless clients and Envoy.
 import type { UpService } from '../runtime/index.ts';
 import { loadBalancerUpService } from './lb/up.ts';
 
@@ -70,6 +71,44 @@ export type { ProxyTimeouts, RetryOptions } from './lb/proxy.ts';
 export { RetryBudget, type RetryBudgetOptions } from './lb/retry-budget.ts';
 export { type RunLoadBalancerOptions, type RunningLoadBalancer, runLoadBalancer } from './lb/run.ts';
 export { LB_CONFIG_ENV, loadBalancerUpService } from './lb/up.ts';
+export {
+  AdsServer,
+  type AdsServerOptions,
+  type NackDetail,
+  type StreamKindStatus,
+  type StreamStatus,
+  type XdsEvent,
+  type XdsMode,
+} from './xds/ads.ts';
+export { ControlPlane, type ControlPlaneOptions, createControlPlane } from './xds/control-plane.ts';
+export {
+  checkMesh,
+  clusterName,
+  type Mesh,
+  type MeshRoute,
+  type MeshService,
+  type MeshVersion,
+  meshProblems,
+  meshSnapshot,
+  type VersionWeights,
+} from './xds/mesh.ts';
+export { type GrpcBootstrapOptions, grpcBootstrap, type Node } from './xds/node.ts';
+export { envoyTypes } from './xds/protos.ts';
+export {
+  type AssignmentEndpoint,
+  apiListener,
+  type EncodedResource,
+  edsCluster,
+  loadAssignment,
+  RESOURCE_KINDS,
+  type ResourceKind,
+  type ResourceObject,
+  type RouteSpec,
+  type RouteTarget,
+  routeConfiguration,
+  TYPE_URLS,
+} from './xds/resources.ts';
+export { type NodeHash, nodeIdHash, Snapshot, SnapshotCache, type SnapshotInput } from './xds/snapshot.ts';
 
 /** What this area adds to `capstan up`. */
 export const upServices: readonly UpService[] = [loadBalancerUpService];
