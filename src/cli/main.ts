@@ -70,6 +70,11 @@ const groups: CommandGroup[] = [
     load: () => import('./lb.ts'),
   },
   {
+    name: 'yaml',
+    summary: 'YAML files: get, set in place (comments kept), validate strictly, format',
+    load: () => import('./yaml.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
