@@ -171,7 +171,7 @@ export class YamlEditor {
     if (nonEmpty.length > 1) {
       throw new YamlError(
         YamlErrorCode.notFound,
-        `${this.#file} has ${nonEmpty.length} documents: say which one (`--doc N` or `--doc Kind/name`; `{ document }` in code)`,
+        `${this.#file} has ${nonEmpty.length} documents: say which one (--doc N or --doc Kind/name; { document } in code)`,
       );
     }
     return nonEmpty[0] ?? this.#docs[0]!;
