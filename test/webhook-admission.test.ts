@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { KubeClient, KubeError, Namespace, Pod } from 'capstan/kube';
 import { createLogger, freePort } from 'capstan/runtime';
-import { type SharedCluster, useSharedCluster } from 'capstan/testing';
+import { eventually as eventuallyWithin, type SharedCluster, useSharedCluster } from 'capstan/testing';
 import {
   type CaInjector,
   createWebhookServer,
@@ -126,25 +125,11 @@ function pod(name: string, options: { root?: boolean; sidecar?: boolean; image?:
   };
 }
 
-async function eventually<T>(
+const eventually = <T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(200);
-  }
-}
+) => eventuallyWithin(what, probe, { timeoutMs, intervalMs: 200 });
 
 /** Create (dry run: the webhooks are called, nothing is stored) and say what the apiserver answered. */
 async function admitted(

@@ -24,7 +24,7 @@ import {
   ValidatingWebhookConfiguration,
 } from 'capstan/kube';
 import { capstanImageSpec } from 'capstan/peers';
-import { type SharedCluster, useSharedCluster } from 'capstan/testing';
+import { eventually as eventuallyWithin, type SharedCluster, useSharedCluster } from 'capstan/testing';
 import {
   certificatesFromSecret,
   type IssuedCertificates,
@@ -40,25 +40,11 @@ const mainTs = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const program = fileURLToPath(new URL('./fixtures/pod-policy-webhook.ts', import.meta.url));
 const NAME = 'pod-policy-incluster';
 
-async function eventually<T>(
+const eventually = <T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(500);
-  }
-}
+) => eventuallyWithin(what, probe, { timeoutMs, intervalMs: 500 });
 
 /** GET over HTTPS from a pod, verifying its certificate against `ca` for the Service's name. */
 function get(

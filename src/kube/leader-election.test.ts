@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Health, Lifecycle } from '../runtime/index.ts';
-import { type ControlPlane, startControlPlane } from '../testing/index.ts';
+import { type ControlPlane, eventually as eventuallyWithin, startControlPlane } from '../testing/index.ts';
 import { Action } from './action.ts';
 import { ConfigMap, Lease, Namespace } from './builtin.ts';
 import { KubeClient } from './client.ts';
@@ -27,19 +27,11 @@ after(async () => {
 
 const TIMING = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
 
-async function eventually<T>(
+const eventually = <T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
-) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
+) => eventuallyWithin(what, probe, { timeoutMs, intervalMs: 50 });
 
 interface Replica {
   identity: string;

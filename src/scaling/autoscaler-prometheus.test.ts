@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeClient } from 'capstan/kube';
 import { type PrometheusPeer, type SharedCluster, startPrometheus, useSharedCluster } from 'capstan/testing';
 import { Autoscaler, prometheusQuerySource, ScalingErrorCode } from './index.ts';
+import { deployment } from './testdata/deployment.ts';
 
 const mainTs = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'capstan-autoscale-'));
@@ -46,22 +47,6 @@ after(async () => {
   await new Promise((resolve) => exporter?.close(resolve));
   rmSync(work, { recursive: true, force: true });
 });
-
-function deployment(name: string, replicas: number) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'main', image: 'registry.invalid/none:1' }] },
-      },
-    },
-  };
-}
 
 async function setUp(cluster: SharedCluster, name: string, replicas: number): Promise<string> {
   const ns = cluster.namespace;

@@ -17,6 +17,7 @@ import {
   ScalingErrorCode,
 } from './index.ts';
 import { WorkerPool } from './testdata/crds.ts';
+import { deployment } from './testdata/deployment.ts';
 
 let broker: RabbitMQPeer;
 before(async () => {
@@ -46,22 +47,6 @@ async function purge(queue: string): Promise<void> {
   } finally {
     await conn.close();
   }
-}
-
-function deployment(name: string, replicas: number) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'main', image: 'registry.invalid/none:1' }] },
-      },
-    },
-  };
 }
 
 async function specReplicas(cluster: SharedCluster, path: string): Promise<number> {

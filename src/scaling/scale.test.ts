@@ -17,24 +17,9 @@ import {
 import { type SharedCluster, useSharedCluster } from 'capstan/testing';
 import { Autoscaler, readScale, ScalingErrorCode, scaleResource } from './index.ts';
 import { Gadget, WorkerPool } from './testdata/crds.ts';
+import { deployment } from './testdata/deployment.ts';
 
 const mainTs = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-
-function deployment(name: string, replicas: number) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'main', image: 'registry.invalid/none:1' }] },
-      },
-    },
-  };
-}
 
 function statefulSet(name: string, replicas: number) {
   const d = deployment(name, replicas);

@@ -21,6 +21,7 @@ import {
 } from 'capstan/kube';
 import { createCertAuthority } from 'capstan/runtime';
 import { type SharedCluster, useSharedCluster } from 'capstan/testing';
+import { eventually as eventuallyWithin } from '../testing/index.ts';
 import type { WebhookConfiguration } from './ca-injection.ts';
 import { injectCaBundle } from './ca-injection.ts';
 import { certificatesFromSecret, secretCertificateStore } from './certificate-store.ts';
@@ -101,19 +102,11 @@ async function serviceAccountClient(namespace: string, name: string): Promise<Ku
   return client;
 }
 
-async function eventually<T>(
+const eventually = <T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+) => eventuallyWithin(what, probe, { timeoutMs, intervalMs: 100 });
 
 /** The caBundle (PEM) of every webhook of a configuration, as the apiserver stores it. */
 async function bundlesOf(config: WebhookConfiguration): Promise<string[]> {
