@@ -30,6 +30,8 @@ export type FromClients =
       type: 'applied';
       /** Per client: wall-clock ms (timeOrigin + now) when its channel took a route with the weights. */
       at: number[];
+      /** CPU this process spent from `await` until its last client took the route, ms. */
+      cpuMs: number;
     }
   | { type: 'split'; counts: Record<Version, number>; failed: number }
   | { type: 'error'; message: string };
@@ -191,9 +193,12 @@ async function main(): Promise<void> {
   process.on('message', (message: ToClients) => {
     const run = async (): Promise<FromClients> => {
       if (message.type === 'await') {
+        const cpu = process.cpuUsage();
         const applied = awaitRoutes(count, message.weights, wallClock(), message.timeoutMs);
         send({ type: 'armed' });
-        return { type: 'applied', at: await applied };
+        const at = await applied;
+        const used = process.cpuUsage(cpu);
+        return { type: 'applied', at, cpuMs: (used.user + used.system) / 1000 };
       }
       const counts: Record<Version, number> = { v1: 0, v2: 0 };
       let failed = 0;

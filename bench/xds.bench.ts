@@ -220,13 +220,20 @@ class Clients {
    * Arm every client to report when it routes by `weights`, run `change` (which returns the wall-clock
    * ms it made the change at), and return each client's delay from the change to its new route.
    */
-  async measure(weights: Weights, change: () => Promise<number>): Promise<number[]> {
+  async measure(
+    weights: Weights,
+    change: () => Promise<number>,
+  ): Promise<{ delays: number[]; clientCpuMs: number }> {
     const armed = this.#all('armed', 10_000);
     const applied = this.#all('applied', STEP_TIMEOUT_MS + 5_000);
     this.#send({ type: 'await', weights, timeoutMs: STEP_TIMEOUT_MS });
     await armed;
     const changedAt = await change();
-    return (await applied).flatMap((a) => a.at.map((t) => t - changedAt));
+    const answers = await applied;
+    return {
+      delays: answers.flatMap((a) => a.at.map((t) => t - changedAt)),
+      clientCpuMs: answers.reduce((n, a) => n + a.cpuMs, 0),
+    };
   }
 
   /** `calls` calls per client: the versions that answered, added up. */
@@ -279,6 +286,7 @@ interface Samples {
   converge: Map<string, number[]>;
   firstClient: Map<string, number[]>;
   medianClient: Map<string, number[]>;
+  clientCpuMs: Map<string, number[]>;
   readyMs: number[];
   peakRssMb: number;
 }
@@ -303,7 +311,9 @@ async function session(
       await plane.setWeights(100, 0);
       await clients.routeBy([100, 0]);
       for (const change of CHANGES) {
-        const delays = await clients.measure(change.to, () => plane.setWeights(...change.to));
+        const { delays, clientCpuMs } = await clients.measure(change.to, () =>
+          plane.setWeights(...change.to),
+        );
         if (delays.length !== CLIENTS || delays.some((d) => !(d >= 0))) {
           throw new Error(`${subject}: a client took ${change.to.join('/')} before it was set`);
         }
@@ -322,8 +332,9 @@ async function session(
         samples.converge.get(change.metric)!.push(converged);
         samples.medianClient.get(change.metric)!.push(medianClient);
         samples.firstClient.get(change.metric)!.push(Math.min(...delays));
+        samples.clientCpuMs.get(change.metric)!.push(clientCpuMs);
         log(
-          `${subject} round ${round + 1} → ${change.to.join('/')}: all ${CLIENTS} clients in ${converged.toFixed(1)} ms (first ${Math.min(...delays).toFixed(1)} ms, median ${medianClient.toFixed(1)} ms); ${n} calls split ${counts.v1}/${counts.v2}`,
+          `${subject} round ${round + 1} → ${change.to.join('/')}: all ${CLIENTS} clients in ${converged.toFixed(1)} ms (first ${Math.min(...delays).toFixed(1)} ms, median ${medianClient.toFixed(1)} ms; clients' CPU ${clientCpuMs.toFixed(0)} ms); ${n} calls split ${counts.v1}/${counts.v2}`,
         );
       }
     }
@@ -363,6 +374,7 @@ const bench: Benchmark = {
           converge: new Map(CHANGES.map((c) => [c.metric, []])),
           firstClient: new Map(CHANGES.map((c) => [c.metric, []])),
           medianClient: new Map(CHANGES.map((c) => [c.metric, []])),
+          clientCpuMs: new Map(CHANGES.map((c) => [c.metric, []])),
           readyMs: [],
           peakRssMb: 0,
         },
@@ -389,7 +401,7 @@ const bench: Benchmark = {
           metric: change.metric,
           unit: 'ms',
           ...summarize(s.converge.get(change.metric)!),
-          notes: `from the command to the last of ${CLIENTS} clients routing by it; median client ${percentile(s.medianClient.get(change.metric)!, 50).toFixed(1)} ms; ${CLIENTS} clients ready (all of LDS/RDS/CDS/EDS and a call) in ${percentile(s.readyMs, 50).toFixed(0)} ms${subject === 'go-control-plane' ? `; go-control-plane ${goModuleVersion(peerDir, 'github.com/envoyproxy/go-control-plane')}` : ''}`,
+          notes: `from the command to the last of ${CLIENTS} clients routing by it; median client ${percentile(s.medianClient.get(change.metric)!, 50).toFixed(1)} ms; the client processes' CPU meanwhile ${percentile(s.clientCpuMs.get(change.metric)!, 50).toFixed(0)} ms; ${CLIENTS} clients ready (all of LDS/RDS/CDS/EDS and a call) in ${percentile(s.readyMs, 50).toFixed(0)} ms${subject === 'go-control-plane' ? `; go-control-plane ${goModuleVersion(peerDir, 'github.com/envoyproxy/go-control-plane')}` : ''}`,
         });
         results.push({
           subject,
