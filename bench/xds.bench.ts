@@ -18,7 +18,7 @@
 // would be most of the figure.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -76,9 +76,9 @@ async function startBackend(version: Version): Promise<{ address: string; server
 class ControlPlane {
   readonly #child: ChildProcess;
   readonly #lines: AsyncIterator<string>;
-  address = '';
-
   readonly #exited: Promise<never>;
+  /** `host:port` of its xDS server. */
+  address = '';
 
   private constructor(child: ChildProcess, stderr: () => string) {
     this.#child = child;
@@ -99,11 +99,16 @@ class ControlPlane {
       stderr = (stderr + d.toString()).slice(-2000);
     });
     const plane = new ControlPlane(child, () => stderr);
-    const line = await plane.#line(30_000);
-    const m = /^listening (\S+)$/.exec(line);
-    if (!m) throw new Error(`control plane said ${JSON.stringify(line)}; stderr: ${stderr}`);
-    plane.address = m[1]!;
-    return plane;
+    try {
+      const line = await plane.#line(30_000);
+      const m = /^listening (\S+)$/.exec(line);
+      if (!m) throw new Error(`control plane said ${JSON.stringify(line)}; stderr: ${stderr}`);
+      plane.address = m[1]!;
+      return plane;
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
   }
 
   async #line(timeoutMs: number): Promise<string> {
@@ -345,24 +350,16 @@ async function session(
   }
 }
 
-/** The Capstan side: bench/xds-capstan-server.ts once capstan/traffic serves xDS, else undefined. */
-async function capstanCommand(): Promise<[string, string[]] | undefined> {
-  const script = join(here, 'xds-capstan-server.ts');
-  if (!existsSync(script)) return undefined;
-  return [process.execPath, ['--conditions=capstan-source', script]];
-}
-
 const bench: Benchmark = {
   name: 'xds',
   description: `xDS convergence: a weight change until all ${CLIENTS} proxyless gRPC clients (@grpc/grpc-js-xds) route by it, Capstan's control plane vs go-control-plane`,
   async run({ quick, log }) {
     const peerDir = join(here, 'peers', 'go_control_plane');
     const goBin = buildGoPeer(peerDir, log);
-    const capstan = await capstanCommand();
-    const subjects: Array<[Subject, [string, string[]]]> = [['go-control-plane', [goBin, []]]];
-    if (capstan) subjects.unshift(['capstan', capstan]);
-    else
-      log('capstan/traffic serves no xDS yet (bench/xds-capstan-server.ts missing): go-control-plane only');
+    const subjects: Array<[Subject, [string, string[]]]> = [
+      ['capstan', [process.execPath, ['--conditions=capstan-source', join(here, 'xds-capstan-server.ts')]]],
+      ['go-control-plane', [goBin, []]],
+    ];
     const sessions = quick ? 1 : 2;
     const rounds = quick ? 3 : 10;
     const v1 = await startBackend('v1');
