@@ -143,6 +143,12 @@ export {
   logConfig,
 } from './log/logger.ts';
 export {
+  type BoundCounter,
+  type BoundGauge,
+  type BoundHistogram,
+  bindCounter,
+  bindGauge,
+  bindHistogram,
   type CapstanMetricOptions,
   type Collector,
   type CollectorStatus,

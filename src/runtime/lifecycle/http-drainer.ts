@@ -5,10 +5,14 @@ import type { TLSSocket } from 'node:tls';
 import { type Drainer, drainCounts, type ServerDrainReport } from './drainer.ts';
 
 interface SocketState {
+  readonly socket: Socket;
   /** Requests in progress on this socket (more than one only with pipelining). */
   busy: number;
   idleTimer: NodeJS.Timeout | undefined;
 }
+
+/** A response carrying, under a drainer's own key, its socket's state until it closes (detached by then). */
+type TrackedResponse = ServerResponse & Record<symbol, SocketState | undefined>;
 
 /**
  * Drains an HTTP/1.1 (or HTTPS) server. It tracks every connection and how many requests each one is
@@ -35,6 +39,9 @@ export class HttpDrainer implements Drainer {
   readonly #onConnection: (socket: Socket) => void;
   readonly #onRawConnection: (socket: Socket) => void;
   readonly #onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly #key = Symbol('capstan.lifecycle.socketState');
+  /** One 'close' listener for every response, not a closure per request. */
+  readonly #onResponseClose: (this: ServerResponse) => void;
 
   constructor(server: HttpServer | HttpsServer, name: string, tls: boolean) {
     this.#server = server;
@@ -52,6 +59,10 @@ export class HttpDrainer implements Drainer {
       });
     };
     this.#onRequest = (req, res) => this.#request(req, res);
+    const drainer = this;
+    this.#onResponseClose = function (this: ServerResponse) {
+      drainer.#responseClosed(this as TrackedResponse);
+    };
     server.on(tls ? 'secureConnection' : 'connection', this.#onConnection);
     if (tls) server.on('connection', this.#onRawConnection);
     // Prepended so Connection: close is decided before the application writes its headers.
@@ -61,7 +72,7 @@ export class HttpDrainer implements Drainer {
   #track(socket: Socket): SocketState {
     let state = this.#sockets.get(socket);
     if (state) return state;
-    state = { busy: 0, idleTimer: undefined };
+    state = { socket, busy: 0, idleTimer: undefined };
     this.#sockets.set(socket, state);
     socket.once('close', () => {
       clearTimeout(this.#sockets.get(socket)?.idleTimer);
@@ -84,11 +95,19 @@ export class HttpDrainer implements Drainer {
       // Node then writes `Connection: close` and ends the socket after this response.
       res.shouldKeepAlive = false;
     }
-    res.once('close', () => {
-      this.#responses.delete(res);
-      state.busy--;
-      if (this.#draining && state.busy === 0 && !socket.destroyed) this.#scheduleIdleClose(socket, state);
-    });
+    (res as TrackedResponse)[this.#key] = state;
+    // 'close' comes once per response.
+    res.on('close', this.#onResponseClose);
+  }
+
+  #responseClosed(res: TrackedResponse): void {
+    const state = res[this.#key];
+    if (!state) return;
+    res[this.#key] = undefined;
+    this.#responses.delete(res);
+    state.busy--;
+    if (this.#draining && state.busy === 0 && !state.socket.destroyed)
+      this.#scheduleIdleClose(state.socket, state);
   }
 
   /**

@@ -55,10 +55,10 @@ export function seriesIndex(metric: object): Map<string, SeriesSlot> | undefined
 }
 
 /** The metric's series map without the guard's Proxy in front (fast iteration for exposition). */
-export function rawSeries(metric: { hashMap?: unknown }): Record<string, unknown> | undefined {
+export function rawSeries(metric: object): Record<string, unknown> | undefined {
   const raw = (metric as Partial<Guardable>)[kRaw];
   if (raw) return raw;
-  const map = metric.hashMap;
+  const map = (metric as { hashMap?: unknown }).hashMap;
   return map && typeof map === 'object' ? (map as Record<string, unknown>) : undefined;
 }
 

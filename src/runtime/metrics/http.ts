@@ -3,6 +3,14 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createGzip } from 'node:zlib';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import {
+  type BoundCounter,
+  type BoundGauge,
+  type BoundHistogram,
+  bindCounter,
+  bindGauge,
+  bindHistogram,
+} from './bound.ts';
 import { MetricsError, MetricsErrorCode } from './errors.ts';
 import { contentTypeOf, type ExpositionFormat, negotiateFormat } from './format.ts';
 
@@ -137,7 +145,59 @@ interface HttpMetricSet {
   requests: Counter<'method' | 'code'>;
   duration: Histogram<'method' | 'code'>;
   inFlight: Gauge;
+  /** `inFlight`, bound. */
+  inFlightSeries: BoundGauge;
+  /** Bound series per `method code`, shared by every hook writing this set. */
+  series: Map<string, { requests: BoundCounter; duration: BoundHistogram }>;
+  /** Where a response carries its pending record for this set. */
+  key: symbol;
+  /** The one 'close' listener of this set, shared by every response. */
+  onClose: (this: ServerResponse) => void;
 }
+
+/** The metric sets made per registry and prefix, so hooks sharing metrics share their bound series too. */
+const metricSets = new WeakMap<Registry, Map<string, HttpMetricSet>>();
+
+/** What one request's 'close' listener needs; a class, so a request costs no closure. */
+class RequestRecord {
+  readonly method: string;
+  readonly start: number;
+
+  constructor(method: string) {
+    this.method = method;
+    this.start = performance.now();
+  }
+}
+
+/**
+ * 'close' comes once for every response, after 'finish' or instead of it: one listener per metric set,
+ * shared by every response (the record rides on the response), rather than two closures per request.
+ */
+function onResponseClose(set: HttpMetricSet, res: ServerResponse): void {
+  const r = res as ServerResponse & Record<symbol, RequestRecord | undefined>;
+  const record = r[set.key];
+  if (!record) return;
+  r[set.key] = undefined;
+  const { method } = record;
+  set.inFlightSeries.dec();
+  // A response closed before finishing (client hung up) has no real status: count it apart.
+  const code = res.writableFinished
+    ? (STATUS_CLASS[Math.floor(res.statusCode / 100)] ?? `${Math.floor(res.statusCode / 100)}xx`)
+    : 'aborted';
+  const key = `${method} ${code}`;
+  let series = set.series.get(key);
+  if (!series) {
+    series = {
+      requests: bindCounter(set.requests, { method, code }),
+      duration: bindHistogram(set.duration, { method, code }),
+    };
+    set.series.set(key, series);
+  }
+  series.requests.inc();
+  series.duration.observe((performance.now() - record.start) / 1000);
+}
+
+const STATUS_CLASS: Record<number, string> = { 1: '1xx', 2: '2xx', 3: '3xx', 4: '4xx', 5: '5xx' };
 
 /**
  * A request hook for any Node HTTP server or framework: call it when a request arrives. It records
@@ -150,23 +210,18 @@ export function httpServerMetrics(registry: Registry, options: HttpMetricsOption
   const set = httpMetricSet(registry, options);
   const ignore = new Set(options.ignorePaths ?? ['/metrics']);
   return (req, res) => {
-    if (ignore.size > 0 && ignore.has((req.url ?? '/').split('?')[0]!)) return;
+    if (ignore.size > 0) {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      if (ignore.has(q === -1 ? url : url.slice(0, q))) return;
+    }
+    const r = res as ServerResponse & Record<symbol, RequestRecord | undefined>;
+    // The same metrics hooked twice on one server count a request once.
+    if (r[set.key]) return;
     const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
-    const start = process.hrtime.bigint();
-    set.inFlight.inc();
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      set.inFlight.dec();
-      // A response closed before finishing (client hung up) has no real status: count it apart.
-      const code = res.writableFinished ? `${Math.floor(res.statusCode / 100)}xx` : 'aborted';
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      set.requests.inc({ method, code });
-      set.duration.observe({ method, code }, seconds);
-    };
-    res.once('finish', finish);
-    res.once('close', finish);
+    set.inFlightSeries.inc();
+    r[set.key] = new RequestRecord(method);
+    res.on('close', set.onClose);
   };
 }
 
@@ -188,6 +243,39 @@ export function instrumentHttpServer(
 
 function httpMetricSet(registry: Registry, options: HttpMetricsOptions): HttpMetricSet {
   const prefix = options.prefix ?? 'http_server';
+  let sets = metricSets.get(registry);
+  if (!sets) {
+    sets = new Map();
+    metricSets.set(registry, sets);
+  }
+  let set = sets.get(prefix);
+  // Made here before, and still the registry's (not cleared or replaced since).
+  if (set && registry.getSingleMetric(`${prefix}_requests_total`) === set.requests) return set;
+  set = makeHttpMetricSet(registry, prefix, options);
+  sets.set(prefix, set);
+  return set;
+}
+
+function makeHttpMetricSet(registry: Registry, prefix: string, options: HttpMetricsOptions): HttpMetricSet {
+  const metrics = httpMetrics(registry, prefix, options);
+  const set = {
+    ...metrics,
+    inFlightSeries: bindGauge(metrics.inFlight, {}),
+    series: new Map(),
+    key: Symbol(`capstan.metrics.${prefix}`),
+  };
+  return Object.assign(set, {
+    onClose(this: ServerResponse) {
+      onResponseClose(set as HttpMetricSet, this);
+    },
+  });
+}
+
+function httpMetrics(
+  registry: Registry,
+  prefix: string,
+  options: HttpMetricsOptions,
+): Pick<HttpMetricSet, 'requests' | 'duration' | 'inFlight'> {
   const names = {
     requests: `${prefix}_requests_total`,
     duration: `${prefix}_request_duration_seconds`,

@@ -1,5 +1,13 @@
 // Metrics for Capstan services: prom-client's API, a fast sliced exposition, collectors, guards.
 export { collectDefaultMetrics, exponentialBuckets, linearBuckets } from 'prom-client';
+export {
+  type BoundCounter,
+  type BoundGauge,
+  type BoundHistogram,
+  bindCounter,
+  bindGauge,
+  bindHistogram,
+} from './bound.ts';
 export type { Collector, CollectorStatus, MetricDesc, MetricType, Sample } from './collector.ts';
 export { MetricsError, MetricsErrorCode } from './errors.ts';
 export {
