@@ -75,6 +75,11 @@ const groups: CommandGroup[] = [
     load: () => import('./yaml.ts'),
   },
   {
+    name: 'inventory',
+    summary: 'Ansible dynamic inventory from Docker, Consul, Kubernetes and static files, with group rules',
+    load: () => import('./inventory.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
