@@ -80,6 +80,11 @@ const groups: CommandGroup[] = [
     load: () => import('./inventory.ts'),
   },
   {
+    name: 'helm',
+    summary: 'Helm plugins: chart lint against the cluster, encrypted values, s3:// repositories',
+    load: () => import('./helm.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
