@@ -85,6 +85,11 @@ const groups: CommandGroup[] = [
     load: () => import('./helm.ts'),
   },
   {
+    name: 'xds',
+    summary: 'xDS control plane (ADS, SotW and delta) serving a mesh file to gRPC clients and Envoy',
+    load: () => import('./xds.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),

@@ -3,6 +3,7 @@
 // (`xds/`) for gRPC proxyless clients and Envoy.
 import type { UpService } from '../runtime/index.ts';
 import { loadBalancerUpService } from './lb/up.ts';
+import { controlPlaneUpService } from './xds/up.ts';
 
 export {
   createDiscoveryDispatcher,
@@ -92,6 +93,14 @@ export {
   meshSnapshot,
   type VersionWeights,
 } from './xds/mesh.ts';
+export {
+  type DiscoveredVersion,
+  type DiscoverySpec,
+  type MeshConfig,
+  type MeshFlags,
+  parseEndpoint,
+  parseMeshConfig,
+} from './xds/mesh-config.ts';
 export { type GrpcBootstrapOptions, grpcBootstrap, type Node } from './xds/node.ts';
 export { envoyTypes } from './xds/protos.ts';
 export {
@@ -108,7 +117,9 @@ export {
   routeConfiguration,
   TYPE_URLS,
 } from './xds/resources.ts';
+export { type RunControlPlaneOptions, type RunningControlPlane, runControlPlane } from './xds/run.ts';
 export { type NodeHash, nodeIdHash, Snapshot, SnapshotCache, type SnapshotInput } from './xds/snapshot.ts';
+export { controlPlaneUpService, XDS_CONFIG_ENV } from './xds/up.ts';
 
 /** What this area adds to `capstan up`. */
-export const upServices: readonly UpService[] = [loadBalancerUpService];
+export const upServices: readonly UpService[] = [loadBalancerUpService, controlPlaneUpService];
