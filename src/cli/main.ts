@@ -90,6 +90,11 @@ const groups: CommandGroup[] = [
     load: () => import('./xds.ts'),
   },
   {
+    name: 'parallel',
+    summary: 'Run a command per item, N at a time, with per-item timeout and retries (GNU parallel style)',
+    load: () => import('./parallel.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
