@@ -36,6 +36,12 @@ export {
 } from './framework/schema.ts';
 export { between, lengthBetween, matches, oneOf, sizeBetween } from './framework/validators.ts';
 export {
+  type InstalledProvider,
+  type InstallProviderOptions,
+  installProvider,
+  terraformPlatform,
+} from './packaging.ts';
+export {
   type CtyType,
   type CtyValue,
   Dynamic,

@@ -1,6 +1,13 @@
 // What the framework does to values between Terraform and the handlers: defaults, "(known after apply)",
 // requires-replace, validators, merging what a handler returned, and environment fallbacks.
-import { type CtyValue, isUnknown, unknown, type ValuePath, valuesEqual } from '../protocol/cty.ts';
+import {
+  type CtyValue,
+  formatPath,
+  isUnknown,
+  unknown,
+  type ValuePath,
+  valuesEqual,
+} from '../protocol/cty.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { AttributeSpec, FieldSpec } from './schema.ts';
 
@@ -27,21 +34,51 @@ export function planResource(fields: FieldMap, prior: Obj | null, proposed: Obj,
   return markUnknown(fields, planned, config, prior);
 }
 
+/** The nested fields of a field and how they nest, when it has any. */
+function nestedOf(field: FieldSpec): { mode: string; fields: FieldMap } | undefined {
+  if (field.kind === 'block') return { mode: field.mode, fields: field.fields };
+  return field.nested ? { mode: field.nested.mode, fields: field.nested.fields } : undefined;
+}
+
+/** Apply `fn` to each nested object of `value`, with the configuration's and the prior state's counterpart. */
+function mapNested(
+  mode: string,
+  value: CtyValue | undefined,
+  config: CtyValue | undefined,
+  prior: CtyValue | undefined,
+  fn: (v: Obj, c: Obj | null, p: Obj | null) => Obj,
+): CtyValue | undefined {
+  const obj = (x: CtyValue | undefined): Obj | null => (isObj(x) ? x : null);
+  if (mode === 'single') return isObj(value) ? fn(value, obj(config), obj(prior)) : value;
+  if (Array.isArray(value)) {
+    // Lists and sets pair elements by position (sets arrive in Terraform's order on every call).
+    const c = Array.isArray(config) ? config : [];
+    const p = Array.isArray(prior) ? prior : [];
+    return value.map((e: CtyValue, i: number) => (isObj(e) ? fn(e, obj(c[i]), obj(p[i])) : e));
+  }
+  if (mode === 'map' && isObj(value)) {
+    const c = obj(config);
+    const p = obj(prior);
+    return Object.fromEntries(
+      Object.entries(value).map(([k, e]) => [k, isObj(e) ? fn(e, obj(c?.[k]), obj(p?.[k])) : e]),
+    );
+  }
+  return value;
+}
+
 function applyDefaults(fields: FieldMap, value: Obj, config: Obj | null): Obj {
   const out = copy(value);
   for (const [name, field] of Object.entries(fields)) {
     const configured = config?.[name] ?? null;
-    if (field.kind === 'attribute') {
-      if (field.default !== undefined && configured === null) out[name] = field.default;
-      else if (field.nested?.mode === 'single' && isObj(out[name])) {
-        out[name] = applyDefaults(
-          field.nested.fields,
-          out[name] as Obj,
-          isObj(configured) ? configured : null,
-        );
-      }
-    } else if (field.mode === 'single' && isObj(out[name])) {
-      out[name] = applyDefaults(field.fields, out[name] as Obj, isObj(configured) ? configured : null);
+    if (field.kind === 'attribute' && field.default !== undefined && configured === null) {
+      out[name] = field.default;
+      continue;
+    }
+    const nested = nestedOf(field);
+    if (nested) {
+      out[name] =
+        mapNested(nested.mode, out[name], configured, null, (v, c) => applyDefaults(nested.fields, v, c)) ??
+        null;
     }
   }
   return out;
@@ -51,28 +88,18 @@ function markUnknown(fields: FieldMap, planned: Obj, config: Obj | null, prior: 
   const out = copy(planned);
   for (const [name, field] of Object.entries(fields)) {
     const configured = config?.[name] ?? null;
-    if (field.kind === 'attribute') {
-      if (field.computed && configured === null && field.default === undefined) {
-        const keep =
-          field.useStateForUnknown && prior !== null && prior[name] !== null && prior[name] !== undefined;
-        out[name] = keep ? (prior[name] as CtyValue) : unknown;
-      } else if (field.nested?.mode === 'single' && isObj(out[name])) {
-        const priorNested = prior && isObj(prior[name]) ? (prior[name] as Obj) : null;
-        out[name] = markUnknown(
-          field.nested.fields,
-          out[name] as Obj,
-          isObj(configured) ? configured : null,
-          priorNested,
-        );
-      }
-    } else if (field.mode === 'single' && isObj(out[name])) {
-      const priorNested = prior && isObj(prior[name]) ? (prior[name] as Obj) : null;
-      out[name] = markUnknown(
-        field.fields,
-        out[name] as Obj,
-        isObj(configured) ? configured : null,
-        priorNested,
-      );
+    if (field.kind === 'attribute' && field.computed && configured === null && field.default === undefined) {
+      const keep =
+        field.useStateForUnknown && prior !== null && prior[name] !== null && prior[name] !== undefined;
+      out[name] = keep ? (prior[name] as CtyValue) : unknown;
+      continue;
+    }
+    const nested = nestedOf(field);
+    if (nested) {
+      out[name] =
+        mapNested(nested.mode, out[name], configured, prior?.[name], (v, c, p) =>
+          markUnknown(nested.fields, v, c, p),
+        ) ?? null;
     }
   }
   return out;
@@ -144,7 +171,7 @@ function runValidators(field: AttributeSpec, v: CtyValue, diagnostics: Diagnosti
     const result = (validator as (value: CtyValue) => string | undefined | readonly string[])(v);
     const messages = result === undefined ? [] : typeof result === 'string' ? [result] : result;
     for (const message of messages)
-      diagnostics.error('Invalid attribute value', `${at.join('.')}: ${message}`, at);
+      diagnostics.error('Invalid attribute value', `${formatPath(at)}: ${message}`, at);
   }
 }
 

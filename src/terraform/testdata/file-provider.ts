@@ -1,6 +1,6 @@
 // A test provider whose remote objects are files in a folder: real, cheap, and easy to change behind
 // Terraform's back. Run by the tests as a plugin (node --conditions=capstan-source file-provider.ts).
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attr, between, block, DiagnosticError, defineProvider, oneOf, serveProvider } from '../index.ts';
 
@@ -33,12 +33,14 @@ export const provider = defineProvider('capstantest', {
     async create({ plan, client }) {
       if (plan.content.includes('LOG-TO-STDOUT')) console.log('provider code writing to stdout');
       writeFileSync(join(client.root, plan.name), plan.content);
+      chmodSync(join(client.root, plan.name), Number.parseInt(plan.mode, 8));
       return { id: plan.name, size: Buffer.byteLength(plan.content) };
     },
     async read({ state, client }) {
       try {
         const content = readFileSync(join(client.root, state.name), 'utf8');
-        return { content, size: statSync(join(client.root, state.name)).size };
+        const stat = statSync(join(client.root, state.name));
+        return { content, size: stat.size, mode: `0${(stat.mode & 0o777).toString(8)}` };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw err;
@@ -46,6 +48,7 @@ export const provider = defineProvider('capstantest', {
     },
     async update({ plan, client }) {
       writeFileSync(join(client.root, plan.name), plan.content);
+      chmodSync(join(client.root, plan.name), Number.parseInt(plan.mode, 8));
       return { size: Buffer.byteLength(plan.content) };
     },
     async delete({ state, client }) {
