@@ -98,28 +98,31 @@ describe('inventory configuration', () => {
     );
     assert.deepEqual(problems, [
       'inv.yaml:1:10: timeout: expected a duration like 10s, 500ms or 1m30s, got "5 parsecs"',
-      'inv.yaml:2:1: sourcse: unknown key (did you mean sources?)',
-      'inv.yaml:4:5: sources[0].file: required (string)',
-      'inv.yaml:5:5: sources[0].fille: unknown key (did you mean file?)',
-      'inv.yaml:6:11: sources[1].type: unknown type "dockr" (one of static, docker, consul, kubernetes)',
+      'inv.yaml:2:1: sourcse: unknown field "sourcse" (did you mean "sources"?)',
+      'inv.yaml:4:5: sources[0].file: missing required field (expected string)',
+      'inv.yaml:5:5: sources[0].fille: unknown field "fille" (did you mean "file"?)',
+      "inv.yaml:6:11: sources[1].type: Invalid discriminator value. Expected 'static' | 'docker' | 'consul' | 'kubernetes'",
       'inv.yaml:8:10: sources[2].all: Invalid input: expected boolean, received string',
-      'inv.yaml:10:11: sources[4]: the name consul is taken by sources[3]; give each source its own name',
+      'inv.yaml:10:11: sources[4].type: the name consul is taken by sources[3]; give each source its own name',
       'inv.yaml:12:11: groups[0].name: uses $2 but nameRegex has 1 capture group',
       'inv.yaml:15:16: groups[1].nameRegex: not a valid regex: Invalid regular expression: /([/u: Unterminated character class',
       'inv.yaml:17:13: groups[2].source: no source is named nope (static, dockr, docker, consul)',
-      'inv.yaml:18:5: groups[3].name: required (string)',
-      'inv.yaml:19:5: groups[3].colour: unknown key (known: name, namePrefix, nameRegex, label, labels, labelRegex, tag, tagRegex, service, serviceRegex, kind, source, vars, children)',
+      'inv.yaml:18:5: groups[3].name: missing required field (expected string)',
+      'inv.yaml:19:5: groups[3].colour: unknown field "colour"',
     ]);
   });
 
   test('YAML errors and duplicate keys come with their place too', async () => {
     assert.deepEqual(await problemsOf('sources: []\nsources: []\n'), [
-      'inv.yaml:2:1: Map keys must be unique',
+      'inv.yaml:2:1: duplicate key "sources"',
     ]);
     const [syntax] = await problemsOf('groups:\n  - name: [unclosed\n');
     assert.match(syntax!, /^inv\.yaml:\d+:\d+: /);
     assert.deepEqual(await problemsOf('- a\n- b\n'), [
-      'inv.yaml:1:1: the file must be a mapping (sources:, groups:, timeout:)',
+      'inv.yaml:1:1: Invalid input: expected object, received array',
+    ]);
+    assert.deepEqual(await problemsOf('sources: []\n---\ngroups: []\n'), [
+      'inv.yaml: one YAML document expected, found 2',
     ]);
   });
 

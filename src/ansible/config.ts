@@ -3,10 +3,10 @@
 // column, so a typo in `groups:` cannot silently drop hosts from a play.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ansibleError } from './fail.ts';
 import { type CompiledRule, compileRule, type GroupRuleSpec } from './groups.ts';
-import { at, byPosition, issueProblems, offsetOf, parseLocatedYaml } from './yaml-problems.ts';
 
 /** How long a source may take when the configuration says nothing: 10 s. */
 export const DEFAULT_SOURCE_TIMEOUT_MS = 10_000;
@@ -108,29 +108,79 @@ const sourceSchema = z.discriminatedUnion('type', [
   kubernetesSchema,
 ]);
 
-const ruleSchema = z.strictObject({
-  name,
-  namePrefix: name.optional(),
-  nameRegex: name.optional(),
-  label: name.optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  labelRegex: z.strictObject({ key: name, pattern: name }).optional(),
-  tag: name.optional(),
-  tagRegex: name.optional(),
-  service: name.optional(),
-  serviceRegex: name.optional(),
-  kind: name.optional(),
-  source: name.optional(),
-  vars: z.record(z.string(), z.unknown()).optional(),
-  children: z.array(name).optional(),
-});
+const ruleSchema = z
+  .strictObject({
+    name,
+    namePrefix: name.optional(),
+    nameRegex: name.optional(),
+    label: name.optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    labelRegex: z.strictObject({ key: name, pattern: name }).optional(),
+    tag: name.optional(),
+    tagRegex: name.optional(),
+    service: name.optional(),
+    serviceRegex: name.optional(),
+    kind: name.optional(),
+    source: name.optional(),
+    vars: z.record(z.string(), z.unknown()).optional(),
+    children: z.array(name).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    // Regexes that do not compile, `$N` beyond the captures...: at the key they are about.
+    for (const p of compileRule(spec as GroupRuleSpec).problems) {
+      ctx.addIssue({ code: 'custom', path: [p.field], message: p.message });
+    }
+  });
 
-const configSchema = z.strictObject({
-  /** Longest any source may take unless it says otherwise. */
-  timeout: duration.optional(),
-  sources: z.array(sourceSchema).optional(),
-  groups: z.array(ruleSchema).optional(),
-});
+/** The name a source goes by: its `name`, else its type (on raw input: the check below runs on broken files too). */
+function sourceNameOf(source: unknown): { name: string; key: 'name' | 'type' } | undefined {
+  if (source === null || typeof source !== 'object') return undefined;
+  const s = source as Record<string, unknown>;
+  if (typeof s['name'] === 'string') return { name: s['name'], key: 'name' };
+  if (typeof s['type'] === 'string') return { name: s['type'], key: 'type' };
+  return undefined;
+}
+
+const configSchema = z
+  .strictObject({
+    /** Longest any source may take unless it says otherwise. */
+    timeout: duration.optional(),
+    sources: z.array(sourceSchema).optional(),
+    groups: z.array(ruleSchema).optional(),
+  })
+  .superRefine(
+    (config, ctx) => {
+      // Across entries: one name per source, and rules naming sources that exist. Run even when other
+      // parts failed (`when`), so one report has every problem; hence the care with raw values.
+      const raw = config as { sources?: unknown; groups?: unknown };
+      const names = new Map<string, number>();
+      (Array.isArray(raw.sources) ? raw.sources : []).forEach((source, i) => {
+        const named = sourceNameOf(source);
+        if (!named) return;
+        const before = names.get(named.name);
+        if (before !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, named.key],
+            message: `the name ${named.name} is taken by sources[${before}]; give each source its own name`,
+          });
+        } else {
+          names.set(named.name, i);
+        }
+      });
+      (Array.isArray(raw.groups) ? raw.groups : []).forEach((rule, i) => {
+        const source = (rule as { source?: unknown } | null)?.source;
+        if (typeof source === 'string' && !names.has(source)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', i, 'source'],
+            message: `no source is named ${source} (${[...names.keys()].join(', ') || 'none configured'})`,
+          });
+        }
+      });
+    },
+    { when: () => true },
+  );
 
 type WithResolved<T> = Omit<T, 'timeout' | 'name'> & { name: string; timeoutMs: number };
 
@@ -173,80 +223,55 @@ export async function parseInventoryConfig(
 ): Promise<InventoryConfig> {
   const file = options.file ?? 'inventory configuration';
   const dir = options.dir ?? (options.file ? dirname(resolve(options.file)) : process.cwd());
-  const parsed = parseLocatedYaml(text, file);
-  if (parsed.problems.length > 0) throw await configError(file, parsed.problems);
-  const { located } = parsed;
-  const data = parsed.value ?? {};
-  if (typeof data !== 'object' || Array.isArray(data)) {
-    throw await configError(file, [
-      at(located, 0, 'the file must be a mapping (sources:, groups:, timeout:)'),
-    ]);
-  }
-  const checked = configSchema.safeParse(data);
-  const problems = checked.success ? [] : issueProblems(checked.error.issues, located, configSchema, data);
-  // The checks zod cannot make run on every source and rule that passed it, even when others did not, so
-  // one report has every problem.
-  const top = data as Record<string, unknown>;
-  const timeout = configSchema.shape.timeout.safeParse(top['timeout']);
-  const defaultTimeout = (timeout.success ? timeout.data : undefined) ?? DEFAULT_SOURCE_TIMEOUT_MS;
-  const sources: SourceConfig[] = [];
-  const names = new Map<string, number>();
-  elements(top['sources']).forEach((element, i) => {
-    // Names count even on a source with other problems: a rule naming it is not wrong too.
-    const given = element !== null && typeof element === 'object' ? (element as Record<string, unknown>) : {};
-    const rawName = typeof given['name'] === 'string' ? given['name'] : given['type'];
-    if (typeof rawName === 'string') {
-      const before = names.get(rawName);
-      if (before !== undefined) {
-        problems.push(
-          at(
-            located,
-            offsetOf(located, ['sources', i, typeof given['name'] === 'string' ? 'name' : 'type']),
-            `sources[${i}]: the name ${rawName} is taken by sources[${before}]; give each source its own name`,
-          ),
-        );
-      }
-      names.set(rawName, i);
-    }
-    const one = sourceSchema.safeParse(element);
-    if (!one.success) return;
-    const s = one.data;
-    const sourceName = s.name ?? s.type;
-    const { timeout: _timeout, ...rest } = s;
-    const resolved = { ...rest, name: sourceName, timeoutMs: s.timeout ?? defaultTimeout } as SourceConfig;
+  const raw = (await fastParse(text)) ?? (await strictParse(text, file));
+
+  const defaultTimeout = raw.timeout ?? DEFAULT_SOURCE_TIMEOUT_MS;
+  const sources = (raw.sources ?? []).map((s): SourceConfig => {
+    const { timeout, ...rest } = s;
+    const resolved = {
+      ...rest,
+      name: s.name ?? s.type,
+      timeoutMs: timeout ?? defaultTimeout,
+    } as SourceConfig;
     if (resolved.type === 'static') resolved.file = resolve(dir, resolved.file);
     if (resolved.type === 'consul' && resolved.tokenFile)
       resolved.tokenFile = resolve(dir, resolved.tokenFile);
     if (resolved.type === 'kubernetes' && resolved.kubeconfig) {
       resolved.kubeconfig = resolve(dir, resolved.kubeconfig);
     }
-    sources.push(resolved);
+    return resolved;
   });
-
-  const rules: CompiledRule[] = [];
-  elements(top['groups']).forEach((element, i) => {
-    const one = ruleSchema.safeParse(element);
-    if (!one.success) return;
-    const spec = one.data;
-    const compiled = compileRule(spec as GroupRuleSpec);
-    for (const p of compiled.problems) {
-      problems.push(
-        at(located, offsetOf(located, ['groups', i, p.field]), `groups[${i}].${p.field}: ${p.message}`),
-      );
-    }
-    if (spec.source !== undefined && !names.has(spec.source)) {
-      problems.push(
-        at(
-          located,
-          offsetOf(located, ['groups', i, 'source']),
-          `groups[${i}].source: no source is named ${spec.source} (${[...names.keys()].join(', ') || 'none configured'})`,
-        ),
-      );
-    }
-    if (compiled.rule) rules.push(compiled.rule);
-  });
-  if (problems.length > 0) throw await configError(file, byPosition(problems, file));
+  // Compiled before, in the schema's check; again here for the compiled form (microseconds a rule).
+  const rules = (raw.groups ?? []).map((spec) => compileRule(spec as GroupRuleSpec).rule!);
   return { ...(options.file ? { file: options.file } : {}), dir, sources, rules };
+}
+
+type RawConfig = z.output<typeof configSchema>;
+
+/**
+ * The configuration when it is right, by the `yaml` parser and zod alone; undefined at the first doubt.
+ * capstan/yaml would give the same answer, but it loads the runtime (see fail.ts), so it is only asked when
+ * something is wrong, for its located problems.
+ */
+async function fastParse(text: string): Promise<RawConfig | undefined> {
+  let data: unknown;
+  try {
+    data = parseYaml(text, { prettyErrors: false }) ?? {};
+  } catch {
+    return undefined;
+  }
+  const checked = configSchema.safeParse(data);
+  return checked.success ? checked.data : undefined;
+}
+
+/** The configuration by capstan/yaml's strict decoding, or every problem, located, in a `CAP_ERR_ANSIBLE_CONFIG` error. */
+async function strictParse(text: string, file: string): Promise<RawConfig> {
+  const { checkYaml, formatProblem } = await import('../yaml/index.ts');
+  const { values, problems } = checkYaml(text, configSchema, { file });
+  if (problems.length > 0) throw await configError(file, problems.map(formatProblem));
+  if (values.length > 1)
+    throw await configError(file, [`${file}: one YAML document expected, found ${values.length}`]);
+  return values[0] ?? {};
 }
 
 /**
@@ -267,11 +292,6 @@ export async function loadInventoryConfig(path: string): Promise<InventoryConfig
     );
   }
   return parseInventoryConfig(text, { file: path });
-}
-
-/** The elements of a list, or none when it is not one (zod reported that already). */
-function elements(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }
 
 async function configError(file: string, problems: string[]) {

@@ -137,8 +137,11 @@ describe('capstan inventory', () => {
     assert.equal(r.code, 78, r.stderr);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /invalid inventory configuration .*bad\.yaml: 3 problems/);
-    assert.match(r.stderr, /bad\.yaml:2:5: sources\[0\]\.file: required/);
-    assert.match(r.stderr, /bad\.yaml:3:5: sources\[0\]\.files: unknown key \(did you mean file\?\)/);
+    assert.match(r.stderr, /bad\.yaml:2:5: sources\[0\]\.file: missing required field/);
+    assert.match(
+      r.stderr,
+      /bad\.yaml:3:5: sources\[0\]\.files: unknown field "files" \(did you mean "file"\?\)/,
+    );
     assert.match(
       r.stderr,
       /bad\.yaml:5:11: groups\[0\]\.name: uses \$1 but the rule has no capturing matcher/,
