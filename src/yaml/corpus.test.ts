@@ -122,6 +122,30 @@ describe('edits over the commented-manifest corpus', () => {
     );
   });
 
+  test('why edit at the source: the Document API re-serialises, editYaml leaves every file identical', (t) => {
+    let documentApi = 0;
+    let editor = 0;
+    for (const file of files) {
+      const text = readFileSync(`${dir}${file}`, 'utf8');
+      // The same no-op edit both ways: each document's metadata.name set to itself.
+      const docs = parseAllDocuments(text);
+      const e = editYaml(text);
+      docs.forEach((d, document) => {
+        const name = (d.toJS() as { metadata?: { name?: string } } | null)?.metadata?.name;
+        if (name === undefined) return;
+        d.setIn(['metadata', 'name'], name);
+        e.set('metadata.name', name, { document });
+      });
+      if (docs.map((d) => d.toString()).join('') === text) documentApi++;
+      if (e.toString() === text) editor++;
+    }
+    t.diagnostic(
+      `byte-identical after a no-op edit: Document API ${documentApi}/${files.length}, editYaml ${editor}/${files.length}`,
+    );
+    assert.equal(editor, files.length);
+    assert.ok(documentApi < files.length / 2, `Document API kept ${documentApi} identical`);
+  });
+
   for (const file of files) {
     test(file, () => {
       const text = readFileSync(`${dir}${file}`, 'utf8');

@@ -20,7 +20,7 @@ import {
 } from 'yaml';
 import { formatProblem, YamlError, YamlErrorCode, type YamlProblem } from './errors.ts';
 import { formatPath, type PathSegment, parsePath } from './path.ts';
-import { duplicateKeyMessage, LineIndex, sequenceStyle } from './positions.ts';
+import { duplicateKeyMessage, isEmptyDocument, LineIndex, sequenceStyle } from './positions.ts';
 import { renderKey, renderScalar, type ScalarStyle } from './scalar.ts';
 
 /** Options of {@link editYaml}. */
@@ -167,7 +167,7 @@ export class YamlEditor {
       }
       return doc;
     }
-    const nonEmpty = this.#docs.filter((d) => d.contents !== null);
+    const nonEmpty = this.#docs.filter((d) => !isEmptyDocument(d));
     if (nonEmpty.length > 1) {
       throw new YamlError(
         YamlErrorCode.notFound,
@@ -492,9 +492,13 @@ export class YamlEditor {
   /** Append `value` to a list, after its last item, at the column of its dashes. */
   #append(seq: YAMLSeq, value: unknown): { start: number; end: number; text: string } {
     const r = nodeRange(seq);
+    // A new item is quoted as the last one is (`verbs: ["get", "list"]` gets `"update"`).
+    const last = seq.items[seq.items.length - 1];
+    const quoted = isScalar(last) && (last.type === 'QUOTE_DOUBLE' || last.type === 'QUOTE_SINGLE');
+    const style = quoted ? (last.type as ScalarStyle) : undefined;
     if (seq.flow) {
       const close = this.#text.lastIndexOf(']', r[1]);
-      const item = this.#flowValue(value);
+      const item = this.#flowValue(value, style);
       if (seq.items.length === 0) return { start: close, end: close, text: item };
       const lastItem = nodeRange(seq.items[seq.items.length - 1] as Node);
       return {
@@ -508,7 +512,7 @@ export class YamlEditor {
     return {
       start: at,
       end: at,
-      text: `${this.#eol}${' '.repeat(column)}- ${this.#afterDash(value, column)}`,
+      text: `${this.#eol}${' '.repeat(column)}- ${this.#afterDash(value, column, style)}`,
     };
   }
 }

@@ -1,3 +1,5 @@
+import { type Document, isScalar } from 'yaml';
+
 /** Line and column (both 1-based) of offsets in one text; line starts are computed once, on first use. */
 export class LineIndex {
   readonly #text: string;
@@ -39,4 +41,10 @@ export function duplicateKeyMessage(text: string, offset: number): string {
 export function sequenceStyle(text: string): 'indented' | 'compact' {
   const m = /^( *)[^\s#-][^\r\n]*:[ \t]*(?:#[^\r\n]*)?\r?\n( *)- /m.exec(text);
   return m !== null && m[1]!.length === m[2]!.length ? 'compact' : 'indented';
+}
+
+/** A document with nothing in it (`---` followed by comments or nothing), which kubectl skips. */
+export function isEmptyDocument(doc: Document): boolean {
+  const c = doc.contents;
+  return c === null || (isScalar(c) && c.value === null && c.range != null && c.range[0] === c.range[1]);
 }

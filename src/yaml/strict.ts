@@ -16,7 +16,7 @@ import {
 import type { z } from 'zod';
 import { formatProblem, YamlError, YamlErrorCode, type YamlProblem } from './errors.ts';
 import { formatPath, type PathSegment } from './path.ts';
-import { duplicateKeyMessage, LineIndex } from './positions.ts';
+import { duplicateKeyMessage, isEmptyDocument, LineIndex } from './positions.ts';
 import { didYouMean } from './suggest.ts';
 
 /** Options of {@link parseStrict} and {@link parseAllStrict}. */
@@ -221,7 +221,7 @@ function walk(
       // A value problem both sides found once each.
       const seen = new Set<string>();
       const merged = out.splice(before).filter((f) => {
-        const id = `${formatPath(f.path)}|${f.key ?? ''}|${f.message}`;
+        const id = f.key !== undefined ? `${formatPath(f.path)}|key` : `${formatPath(f.path)}|${f.message}`;
         if (seen.has(id)) return false;
         seen.add(id);
         return true;
@@ -374,7 +374,7 @@ export function checkYaml<S extends z.ZodType>(
         message: duplicate ? duplicateKeyMessage(text, e.pos[0]) : e.message,
       });
     }
-    if (doc.contents === null && doc.errors.length === 0) return;
+    if (isEmptyDocument(doc) && doc.errors.length === 0) return;
     documents.push(document);
     if (broken) {
       values.push(undefined);
@@ -442,13 +442,14 @@ export function problemsError(problems: readonly YamlProblem[], file: string): Y
 
 /**
  * Decode every document of a multi-document stream (Kubernetes manifests) into `schema`, strictly: see
- * {@link checkYaml}. Returns the schema's output for each non-empty document. Throws {@link YamlError}
+ * {@link checkYaml}; `schema` may be a {@link SchemaSelector} ({@link schemaByKind}) for streams mixing kinds.
+ * Returns the schema's output for each non-empty document. Throws {@link YamlError}
  * listing every problem of every document: `CAP_ERR_YAML_SYNTAX` when the YAML itself is broken (a
  * duplicate key included), else `CAP_ERR_YAML_INVALID`.
  */
 export function parseAllStrict<S extends z.ZodType>(
   text: string,
-  schema: S,
+  schema: S | SchemaSelector,
   options: StrictOptions = {},
 ): z.output<S>[] {
   const { values, problems } = checkYaml(text, schema, options);
