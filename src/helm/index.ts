@@ -92,5 +92,6 @@ export {
   runHelmWithSecrets,
   type SpawnHelmOptions,
   spawnHelm,
+  ValuePipes,
   valuesArgs,
 } from './secrets-run.ts';

@@ -7,7 +7,7 @@ import type { ApiResource, KubeClient } from '../kube/index.ts';
 import type { HelmEnv } from './env.ts';
 import { HelmError, HelmErrorCode } from './errors.ts';
 import type { SecretsKey } from './secrets.ts';
-import { decryptedValuesArgs, spawnHelm } from './secrets-run.ts';
+import { decryptedValuesArgs, type HelmRun, spawnHelm, ValuePipes } from './secrets-run.ts';
 
 /** One manifest of a rendered chart. */
 export interface RenderedManifest {
@@ -93,13 +93,19 @@ export async function renderChart(
   const noKey = (): SecretsKey => {
     throw new HelmError(HelmErrorCode.secretsNoKey, 'an encrypted values file needs a secrets key');
   };
-  const { argv, plaintexts } = decryptedValuesArgs(args, options.key ?? noKey);
-  const run = await spawnHelm(['template', ...argv], {
-    env: options.env,
-    pipes: plaintexts,
-    capture: true,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const pipes = new ValuePipes();
+  let run: HelmRun;
+  try {
+    const { argv, plaintexts } = decryptedValuesArgs(args, options.key ?? noKey, (i) => pipes.path(i));
+    pipes.feed(plaintexts);
+    run = await spawnHelm(['template', ...argv], {
+      env: options.env,
+      capture: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } finally {
+    await pipes.close();
+  }
   if (run.status !== 0)
     throw new HelmError(
       HelmErrorCode.helmFailed,

@@ -1,9 +1,22 @@
-// Hand decrypted values to helm without a file: each encrypted `-f` becomes `/dev/fd/N`, the read end of a
-// pipe the child inherits, and the plaintext is written into the pipe from memory.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// Hand decrypted values to helm without a file: each encrypted `-f` becomes a named pipe (a FIFO in a private
+// folder), and the plaintext is written into the pipe from memory; the kernel's pipe buffer is all it passes
+// through. Not an inherited fd (`/dev/fd/3`): Node's extra stdio "pipes" are socket pairs, which Linux
+// refuses to open through /dev/fd (ENXIO).
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Writable } from 'node:stream';
 import type { HelmEnv } from './env.ts';
 import { HelmError, HelmErrorCode } from './errors.ts';
 import {
@@ -52,13 +65,15 @@ export interface DecryptedArgs {
 }
 
 /**
- * Replace each encrypted values file in `argv` with `/dev/fd/N` (N from 3 up) and decrypt it into memory.
+ * Replace each encrypted values file in `argv` with `pathOf(i)` (a {@link ValuePipes} FIFO) and
+ * decrypt it into memory.
  * Plain files, `-` (stdin) and URLs are left as they are. `key` may be a function, called only when an
  * encrypted file is found. Fails like {@link decryptSecrets}.
  */
 export function decryptedValuesArgs(
   argv: readonly string[],
   key: SecretsKey | (() => SecretsKey),
+  pathOf: (index: number) => string,
 ): DecryptedArgs {
   const out = [...argv];
   let loaded: SecretsKey | undefined;
@@ -75,24 +90,74 @@ export function decryptedValuesArgs(
       const text = readFileSync(file, 'utf8');
       if (!isEncryptedSecrets(text)) return file;
       plaintexts.push(decryptSecrets(text, theKey(), file));
-      return `/dev/fd/${2 + plaintexts.length}`;
+      return pathOf(plaintexts.length - 1);
     });
     out[arg.index] = `${arg.prefix}${files.join(',')}`;
   }
   return { argv: out, plaintexts };
 }
 
-function writeAll(stream: Writable, text: string): void {
-  // The child may exit before reading (a bad flag): EPIPE then is not our failure, helm's status says what happened.
-  stream.on('error', () => {});
-  stream.end(text);
+/**
+ * Named pipes carrying plaintexts to a child: {@link ValuePipes.path} makes FIFO `i` (mode 0600, in a 0700
+ * folder), {@link ValuePipes.feed} writes each text into its FIFO as soon as the child opens it, and
+ * {@link ValuePipes.close} releases writers whose FIFO was never opened (the child failed first) and removes
+ * the folder.
+ */
+export class ValuePipes {
+  #dir: string | undefined;
+  readonly #paths: string[] = [];
+  readonly #writers: Array<Promise<void>> = [];
+
+  /** The FIFO for plaintext `index`, made on first use. */
+  path(index: number): string {
+    this.#dir ??= mkdtempSync(join(tmpdir(), 'capstan-values-'));
+    const path = join(this.#dir, `values-${index}.yaml`);
+    if (!this.#paths.includes(path)) {
+      const made = spawnSync('mkfifo', ['-m', '600', path], { encoding: 'utf8' });
+      if (made.status !== 0)
+        throw new HelmError(
+          HelmErrorCode.helmFailed,
+          `cannot make a pipe for the values (mkfifo): ${made.stderr || made.error?.message}`,
+        );
+      this.#paths.push(path);
+    }
+    return path;
+  }
+
+  /** Write `texts[i]` into FIFO `i`; each write waits (off the event loop) until the reader opens it. */
+  feed(texts: readonly string[]): void {
+    texts.forEach((text, i) => {
+      const path = this.path(i);
+      this.#writers.push(
+        new Promise<void>((resolve) => {
+          const stream = createWriteStream(path);
+          // A reader that goes away early (helm failed) makes the write fail with EPIPE: not our failure.
+          stream.on('error', () => resolve());
+          stream.end(text, () => resolve());
+        }),
+      );
+    });
+  }
+
+  /** Unblock writers still waiting for a reader, then remove the FIFOs. Idempotent. */
+  async close(): Promise<void> {
+    for (const path of this.#paths) {
+      try {
+        // A reader that opens and closes at once: a writer blocked in open() gets through and fails with EPIPE.
+        closeSync(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
+      } catch {
+        // Already removed.
+      }
+    }
+    await Promise.all(this.#writers);
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
+  }
 }
 
 /** Options of {@link spawnHelm}. */
 export interface SpawnHelmOptions {
   env: HelmEnv;
-  /** Texts for fds 3, 4...: `/dev/fd/3` in the arguments reads the first. */
-  pipes?: readonly string[];
   /** Collect stdout (and stderr) instead of passing them to the caller's. */
   capture?: boolean;
   signal?: AbortSignal;
@@ -106,20 +171,12 @@ export interface HelmRun {
 }
 
 /**
- * Run `$HELM_BIN <argv>` with `pipes` on fds 3 and up. stdin is the caller's; stdout and stderr too unless
- * `capture`. Fails with `CAP_ERR_HELM_HELM_FAILED` only when helm cannot start; a non-zero exit is returned.
+ * Run `$HELM_BIN <argv>`. stdin is the caller's; stdout and stderr too unless `capture`. Fails with `CAP_ERR_HELM_HELM_FAILED` only when helm cannot start; a non-zero exit is returned.
  */
 export async function spawnHelm(argv: readonly string[], options: SpawnHelmOptions): Promise<HelmRun> {
   options.signal?.throwIfAborted();
-  const pipes = options.pipes ?? [];
   const output = options.capture ? ('pipe' as const) : ('inherit' as const);
-  const child = spawn(options.env.bin, argv, {
-    env: options.env.vars,
-    stdio: ['inherit', output, output, ...pipes.map(() => 'pipe' as const)],
-  });
-  pipes.forEach((text, i) => {
-    writeAll(child.stdio[3 + i] as Writable, text);
-  });
+  const child = spawn(options.env.bin, argv, { env: options.env.vars, stdio: ['inherit', output, output] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -159,20 +216,26 @@ export interface RunHelmWithSecretsOptions {
 
 /**
  * Run `helm <argv>` (the `$HELM_BIN` that ran the plugin) with every encrypted values file decrypted into a
- * pipe: `helm capstan secrets install web ./chart -f secrets.enc.yaml` runs `helm install web ./chart -f
- * /dev/fd/3`. stdin, stdout and stderr are the caller's; returns helm's exit status. Linux and macOS (`/dev/fd`).
+ * named pipe: `helm capstan secrets install web ./chart -f secrets.enc.yaml` runs `helm install web ./chart
+ * -f /tmp/capstan-values-XXXX/values-0.yaml`, a FIFO ({@link ValuePipes}). stdin, stdout and stderr are the
+ * caller's; returns helm's exit status.
  */
 export async function runHelmWithSecrets(
   argv: readonly string[],
   options: RunHelmWithSecretsOptions,
 ): Promise<number> {
-  const { argv: args, plaintexts } = decryptedValuesArgs(argv, options.key);
-  const run = await spawnHelm(args, {
-    env: options.env,
-    pipes: plaintexts,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  return run.status;
+  const pipes = new ValuePipes();
+  try {
+    const { argv: args, plaintexts } = decryptedValuesArgs(argv, options.key, (i) => pipes.path(i));
+    pipes.feed(plaintexts);
+    const run = await spawnHelm(args, {
+      env: options.env,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return run.status;
+  } finally {
+    await pipes.close();
+  }
 }
 
 /**

@@ -113,7 +113,7 @@ describe('helm secrets: encrypted values files', () => {
     });
   });
 
-  test('values arguments: every spelling helm accepts, encrypted ones become /dev/fd/N in order', () => {
+  test('values arguments: every spelling helm accepts, encrypted ones become the pipes in order', () => {
     assert.deepEqual(
       valuesArgs([
         'install',
@@ -138,14 +138,15 @@ describe('helm secrets: encrypted values files', () => {
     const { argv, plaintexts } = decryptedValuesArgs(
       ['install', 'r', 'chart', '-f', encA, `--values=${clear},${encB}`, '-f', '-', '--set', 'x=1'],
       key,
+      (i) => `/pipe/${i}`,
     );
     assert.deepEqual(argv, [
       'install',
       'r',
       'chart',
       '-f',
-      '/dev/fd/3',
-      `--values=${clear},/dev/fd/4`,
+      '/pipe/0',
+      `--values=${clear},/pipe/1`,
       '-f',
       '-',
       '--set',
@@ -154,9 +155,13 @@ describe('helm secrets: encrypted values files', () => {
     assert.deepEqual(plaintexts, ['a: 1\n', 'b: 2\n']);
     // No encrypted file: the key is never asked for.
     assert.deepEqual(
-      decryptedValuesArgs(['-f', clear], () => {
-        throw new Error('asked');
-      }).plaintexts,
+      decryptedValuesArgs(
+        ['-f', clear],
+        () => {
+          throw new Error('asked');
+        },
+        (i) => `/pipe/${i}`,
+      ).plaintexts,
       [],
     );
   });
