@@ -12,9 +12,9 @@
 // itself (xds-clients.ts wraps the xDS resolver and reads the route it hands the channel). Then real calls
 // check the report: SPLIT_CALLS per client, and their split must match the weights within 4 standard
 // deviations, with no call failing, or the benchmark fails.
-// Why not time the change by calls alone (the first call answered by v2): a call through grpc-js-xds costs
-// ~0.3-0.9 ms of CPU here (client and backend), so 100 clients can call only every ~100 ms between them on
-// two cores, and the slowest client's first v2 at 50/50 would come ~7 calls after its switch: sampling
+// Why not time the change by calls alone (the first call answered by v2): a call through grpc-js-xds cost
+// ~0.9 ms of CPU here (client and backend, busy machine), so each of 100 clients on two cores can call only
+// every ~100 ms, and the slowest client's first v2 at 50/50 would come ~7 calls after its switch: sampling
 // would be most of the figure.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
