@@ -251,3 +251,33 @@ test('a stream that goes away is cleaned up; shutdown ends the others cleanly', 
   assert.equal(report.servers.find((s) => s.kind === 'grpc')?.forced, false);
   assert.equal(cp.cache.watchCount, 0);
 });
+
+test('a stream waits for a snapshot; nodes share a snapshot through the node hash', async () => {
+  const bare = createControlPlane({
+    port: 0,
+    logger,
+    lifecycle: { drainDelayMs: 0, idleGraceMs: 0 },
+    nodeHash: (n) => String(n.cluster ?? 'none'),
+  });
+  await bare.start();
+  try {
+    const a = new RawAdsStream(bare.address, 'sotw');
+    const b = new RawAdsStream(bare.address, 'delta');
+    streams.push(a, b);
+    a.send({ node: { id: 'a-1', cluster: 'blue' }, type_url: TYPE_URLS.listener });
+    b.send({ node: { id: 'b-1', cluster: 'blue' }, type_url: TYPE_URLS.listener });
+    const { meshSnapshot } = await import('./mesh.ts');
+    // Both requests arrived (each stream watches its key once it has read its node).
+    for (let i = 0; bare.cache.watchCount < 2; i++) {
+      assert.ok(i < 500, 'both streams watching');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Nothing to serve yet: the streams wait; a snapshot for key "blue" answers both.
+    bare.cache.setSnapshot('blue', meshSnapshot({ services: { web: mesh.services['web']! } }));
+    assert.deepEqual(sotwNames(await a.next()), ['web']);
+    assert.deepEqual(deltaNames(await b.next()), ['web']);
+    assert.equal(a.queued + b.queued, 0);
+  } finally {
+    await bare.stop();
+  }
+});
