@@ -21,6 +21,16 @@ export type DiscoverySpec =
         datacenter?: string;
         onlyPassing?: boolean;
       };
+    }
+  | {
+      /** The EndpointSlices of a Service; the client from `kubeconfig` (and `context`), else KUBECONFIG or in-cluster. */
+      kubernetes: {
+        service: string;
+        namespace?: string;
+        port?: string | number;
+        kubeconfig?: string;
+        context?: string;
+      };
     };
 
 /** A version whose endpoints a discovery source provides. */
@@ -72,6 +82,15 @@ const discoverySchema = z.union([
       tags: z.array(z.string()).optional(),
       datacenter: z.string().optional(),
       onlyPassing: z.boolean().optional(),
+    }),
+  }),
+  z.strictObject({
+    kubernetes: z.strictObject({
+      service: z.string().min(1),
+      namespace: z.string().min(1).optional(),
+      port: z.union([z.string().min(1), z.number().int().min(1).max(65_535)]).optional(),
+      kubeconfig: z.string().min(1).optional(),
+      context: z.string().min(1).optional(),
     }),
   }),
 ]);
@@ -183,8 +202,13 @@ export function parseMeshConfig(
       });
       versions[version] = { endpoints };
       if (v.discovery) {
+        const d = v.discovery as DiscoverySpec;
         const discovery: DiscoverySpec =
-          'file' in v.discovery ? { file: resolve(base, v.discovery.file) } : (v.discovery as DiscoverySpec);
+          'file' in d
+            ? { file: resolve(base, d.file) }
+            : 'kubernetes' in d && d.kubernetes.kubeconfig !== undefined
+              ? { kubernetes: { ...d.kubernetes, kubeconfig: resolve(base, d.kubernetes.kubeconfig) } }
+              : d;
         discovered.push({
           service,
           version,

@@ -8,10 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
-import { createLogger } from '../../runtime/index.ts';
+import { EndpointSlice, KubeClient } from 'capstan/kube';
+import { useSharedCluster } from 'capstan/testing';
+import { createLogger, Lifecycle } from '../../runtime/index.ts';
 import { grpcBootstrap } from './node.ts';
+import { TYPE_URLS } from './resources.ts';
 import { runControlPlane } from './run.ts';
 import { XdsClientProcess } from './testdata/harness.ts';
+import { RawAdsStream } from './testdata/raw-ads.ts';
 import { startWho } from './testdata/who.ts';
 
 const servers: grpc.Server[] = [];
@@ -90,4 +94,61 @@ test('a mesh file with a discovered version; file changes, discovery changes and
   assert.equal(report.exitCode, 0, JSON.stringify(report.errors));
   // The client keeps its last configuration with the control plane gone.
   assert.deepEqual((await client.call(20)).counts, { v1: 20 });
+});
+
+test('a version from Kubernetes EndpointSlices (the shared cluster’s apiserver)', async (t) => {
+  const cluster = await useSharedCluster(t);
+  await using kube = await KubeClient.fromKubeconfig({ path: cluster.kubeconfigPath });
+  const slices = kube.resource(EndpointSlice, cluster.namespace);
+  const slice = (addresses: string[]): EndpointSlice => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: 'api-v2',
+      labels: {
+        'kubernetes.io/service-name': 'api-v2',
+        'endpointslice.kubernetes.io/managed-by': 'capstan-test',
+      },
+    },
+    addressType: 'IPv4',
+    ports: [{ name: 'grpc', port: 50051, protocol: 'TCP' }],
+    // TEST-NET-1: the apiserver refuses loopback addresses in slices; no traffic is sent here.
+    endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+  });
+  await slices.create(slice(['192.0.2.10']));
+  const file = join(dir, 'mesh-kube.yaml');
+  writeFileSync(
+    file,
+    [
+      'listen: 127.0.0.1:0',
+      'services:',
+      '  api:',
+      '    versions:',
+      `      v1: { endpoints: ["127.0.0.1:${ports['v1']}"] }`,
+      `      v2: { discovery: { kubernetes: { service: api-v2, namespace: ${cluster.namespace}, port: grpc, kubeconfig: ${cluster.kubeconfigPath} } } }`,
+    ].join('\n'),
+  );
+  const running = await runControlPlane({
+    configFile: file,
+    logger,
+    reloadOnSighup: false,
+    lifecycle: new Lifecycle({ drainDelayMs: 0, idleGraceMs: 0 }),
+  });
+  const stream = new RawAdsStream(running.controlPlane.address, 'delta');
+  try {
+    stream.send({ node: { id: 'kube' }, type_url: TYPE_URLS.endpoint, resource_names_subscribe: ['api/v2'] });
+    const first = await stream.next();
+    assert.match(JSON.stringify(first['resources']), /"address":"192\.0\.2\.10","port_value":50051/);
+    stream.send({ type_url: TYPE_URLS.endpoint, response_nonce: first['nonce'] });
+    const current = await slices.get('api-v2');
+    current.endpoints = slice(['192.0.2.11', '192.0.2.12']).endpoints!;
+    await slices.replace(current);
+    const next = JSON.stringify((await stream.next())['resources']);
+    assert.match(next, /192\.0\.2\.11/);
+    assert.match(next, /192\.0\.2\.12/);
+    assert.doesNotMatch(next, /192\.0\.2\.10/);
+  } finally {
+    stream.close();
+    await running.controlPlane.stop();
+  }
 });

@@ -4,10 +4,12 @@ import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
+import { KubeClient } from '../../kube/index.ts';
 import type { Lifecycle, Logger } from '../../runtime/index.ts';
 import { consulSource } from '../discovery/consul.ts';
 import { dnsSource } from '../discovery/dns.ts';
 import { routableEndpoints } from '../discovery/endpoint.ts';
+import { endpointSliceSource } from '../discovery/kubernetes.ts';
 import { type DiscoverySource, type Following, followSource } from '../discovery/source.ts';
 import { staticFileSource } from '../discovery/static-file.ts';
 import { TrafficError, TrafficErrorCode } from '../errors.ts';
@@ -66,7 +68,31 @@ async function load(
   return { config: parseMeshConfig(text, { file, ...(flags ? { flags } : {}) }), text };
 }
 
-function sourceOf(spec: DiscoverySpec): DiscoverySource {
+/** Kubernetes clients by kubeconfig and context, shared by the sources that name the same ones. */
+type KubeClients = Map<string, Promise<KubeClient>>;
+
+async function sourceOf(spec: DiscoverySpec, kubeClients: KubeClients): Promise<DiscoverySource> {
+  if ('kubernetes' in spec) {
+    const k = spec.kubernetes;
+    const key = `${k.kubeconfig ?? ''}\u0000${k.context ?? ''}`;
+    let client = kubeClients.get(key);
+    if (!client) {
+      client =
+        k.kubeconfig === undefined && k.context === undefined
+          ? KubeClient.fromDefault()
+          : KubeClient.fromKubeconfig({
+              ...(k.kubeconfig !== undefined ? { path: k.kubeconfig } : {}),
+              ...(k.context !== undefined ? { context: k.context } : {}),
+            });
+      kubeClients.set(key, client);
+    }
+    return endpointSliceSource({
+      client: await client,
+      namespace: k.namespace ?? 'default',
+      service: k.service,
+      ...(k.port !== undefined ? { port: k.port } : {}),
+    });
+  }
   if ('file' in spec) return staticFileSource({ path: spec.file });
   if ('dns' in spec) {
     const d = spec.dns;
@@ -136,13 +162,23 @@ export async function runControlPlane(options: RunControlPlaneOptions): Promise<
     }
   };
 
-  const startSource = (version: DiscoveredVersion) => {
+  const kubeClients: KubeClients = new Map();
+  const startSource = async (version: DiscoveredVersion) => {
     const entry = {
       version,
       endpoints: [] as AssignmentEndpoint[],
       following: undefined as unknown as Following,
     };
-    const source = sourceOf(version.discovery);
+    let source: DiscoverySource;
+    try {
+      source = await sourceOf(version.discovery, kubeClients);
+    } catch (err) {
+      log.error(
+        { version: `${version.service}/${version.version}`, err },
+        'cannot start the discovery source; the version has no endpoints until a reload fixes it',
+      );
+      return;
+    }
     entry.following = followSource(
       source,
       (endpoints) => {
@@ -176,7 +212,7 @@ export async function runControlPlane(options: RunControlPlaneOptions): Promise<
         await entry.following.stop();
       }
     }
-    for (const [key, version] of wanted) if (!sources.has(key)) startSource(version);
+    for (const [key, version] of wanted) if (!sources.has(key)) await startSource(version);
   };
 
   await syncSources();
@@ -251,6 +287,8 @@ export async function runControlPlane(options: RunControlPlaneOptions): Promise<
     for (const c of closers.splice(0)) c();
     await Promise.all([...sources.values()].map((s) => s.following.stop()));
     sources.clear();
+    for (const client of kubeClients.values()) await (await client.catch(() => undefined))?.close();
+    kubeClients.clear();
   };
   controlPlane.service.lifecycle.onShutdown('xds reloads and discovery', close);
   return {
