@@ -11,6 +11,7 @@ import { createHelmHome, eventually, type HelmHome, helmBinary, useSharedCluster
 import { helmEnv } from './env.ts';
 import { HelmErrorCode } from './errors.ts';
 import { lintChart } from './lint.ts';
+import { encryptSecrets, generateSecretsKey, parseSecretsKey } from './secrets.ts';
 
 const shippedPlugin = fileURLToPath(new URL('../../helm-plugin/capstan', import.meta.url));
 
@@ -114,6 +115,18 @@ describe('helm capstan lint (real helm, shared control plane, server-side dry ru
       (await cluster.request(`/api/v1/namespaces/${cluster.namespace}/configmaps/release-name-cfg`)).status,
       404,
     );
+
+    // Encrypted values are decrypted for the render, as for install; without the key, lint says so.
+    const keyText = generateSecretsKey();
+    const enc = join(work, 'replicas.enc.yaml');
+    writeFileSync(enc, encryptSecrets('replicas: 4\n', parseSecretsKey(keyText)));
+    const withKey = await home.run(['capstan', 'lint', good, '-n', cluster.namespace, '-f', enc], {
+      env: { ...env, CAPSTAN_HELM_SECRETS_KEY: keyText },
+    });
+    assert.match(withKey.stdout, /3 manifest\(s\) valid/);
+    const noKey = await home.run(['capstan', 'lint', good, '-f', enc], { env, allowFailure: true });
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, new RegExp(HelmErrorCode.secretsNoKey));
 
     const bad = chart(work, 'bad', {
       'cm.yaml':

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createHelmHome, type HelmHome, type S3Peer, startS3, useSharedCluster } from 'capstan/testing';
 import { parse } from 'yaml';
+import { parseChartIndex, pushChart } from './chart-index.ts';
 import { HelmErrorCode } from './errors.ts';
 import { ChartBucket } from './s3.ts';
 
@@ -125,6 +126,30 @@ describe('s3:// chart repositories (real helm, Versity Gateway, Capstan plugin f
     await assert.rejects(bucket.get({ bucket: 'charts', key: 'stable/junk-0.1.0.tgz' }), {
       code: HelmErrorCode.s3NotFound,
     });
+  });
+
+  test('concurrent pushes to one repository keep every entry (index.yaml written with If-Match / If-None-Match)', async () => {
+    const settings = {
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      timeoutMs: 30_000,
+    };
+    const dir = join(work, 'race');
+    const names = ['alpha', 'beta', 'gamma', 'delta'];
+    for (const name of names) await home.run(['package', configChart(work, name, '0.1.0'), '-d', dir]);
+    const pushed = await Promise.all(
+      names.map((name) =>
+        pushChart(join(dir, `${name}-0.1.0.tgz`), 's3://charts/race', settings, { attempts: 10 }),
+      ),
+    );
+    assert.deepEqual(pushed.map((p) => p.name).sort(), [...names].sort());
+    await using bucket = new ChartBucket(settings);
+    const index = parseChartIndex(
+      Buffer.from((await bucket.get({ bucket: 'charts', key: 'race/index.yaml' })).body).toString(),
+    );
+    assert.deepEqual(Object.keys(index.entries).sort(), [...names].sort());
   });
 
   test('helm repo add s3://, search and pull go through the downloader; the pulled archive is the pushed one', async () => {
