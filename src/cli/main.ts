@@ -86,7 +86,7 @@ const groups: CommandGroup[] = [
   },
   {
     name: 'xds',
-    summary: 'xDS control plane (ADS, SotW and delta) serving a mesh file to gRPC clients and Envoy',
+    summary: 'xDS control plane (ADS, SotW and delta) serving a mesh file to proxyless gRPC clients',
     load: () => import('./xds.ts'),
   },
   {

@@ -17,11 +17,11 @@ interface ServeOptions {
 
 /**
  * `capstan xds serve`: an xDS control plane (ADS, state of the world and delta) serving the mesh of
- * `--config` to gRPC proxyless clients and Envoy; SIGHUP or a change of the file pushes a new snapshot.
+ * `--config` to gRPC proxyless clients; SIGHUP or a change of the file pushes a new snapshot.
  */
 export function command(): Command {
   const xds = new Command('xds').description(
-    'xDS control plane for gRPC proxyless clients and Envoy (see docs/traffic.md)',
+    'xDS control plane for gRPC proxyless clients (see docs/traffic.md)',
   );
   xds
     .command('serve')

@@ -1,6 +1,6 @@
 // capstan/traffic: traffic management. The load balancer (`lb/`): a reverse proxy on undici with health
 // checks, outlier ejection and budgeted retries; service discovery (`discovery/`); the xDS control plane
-// (`xds/`) for gRPC proxyless clients and Envoy.
+// (`xds/`) for gRPC proxyless clients (and any client of the xDS protocol).
 import type { UpService } from '../runtime/index.ts';
 import { loadBalancerUpService } from './lb/up.ts';
 import { controlPlaneUpService } from './xds/up.ts';
