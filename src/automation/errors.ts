@@ -8,6 +8,12 @@ export const AutomationErrorCode = {
   timeout: 'CAP_ERR_AUTOMATION_TIMEOUT',
   /** The run was cancelled (its signal aborted) before this item finished; in-flight work was told to stop. */
   cancelled: 'CAP_ERR_AUTOMATION_CANCELLED',
+  /** A shell command run by `sh` could not start or exited non-zero; the message has its status and stderr's tail. */
+  commandFailed: 'CAP_ERR_AUTOMATION_COMMAND_FAILED',
+  /** A capstanfile that cannot be used: not found, fails to load, no such target, a dependency cycle, bad arguments. */
+  taskfile: 'CAP_ERR_AUTOMATION_TASKFILE',
+  /** A target threw: the message names it and the chain of targets that led to it. */
+  targetFailed: 'CAP_ERR_AUTOMATION_TARGET_FAILED',
 } as const;
 /** One of {@link AutomationErrorCode}'s values. */
 export type AutomationErrorCode = (typeof AutomationErrorCode)[keyof typeof AutomationErrorCode];

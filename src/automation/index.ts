@@ -11,3 +11,25 @@ export {
   type ItemStatus,
   type TaskContext,
 } from './fan-out.ts';
+export { type ShellValue, sh, shellCommand, shellQuote } from './shell.ts';
+export {
+  type ArgSpec,
+  type ArgsOf,
+  type ArgType,
+  deps,
+  namespace,
+  serialDeps,
+  type Target,
+  type TargetOptions,
+  target,
+} from './targets.ts';
+export {
+  findTarget,
+  loadTaskfile,
+  parseTargetArgs,
+  type RunRecord,
+  type RunTargetsOptions,
+  runTargets,
+  type TargetInfo,
+  type Taskfile,
+} from './task-runner.ts';

@@ -90,6 +90,12 @@ const groups: CommandGroup[] = [
     load: () => import('./xds.ts'),
   },
   {
+    name: 'run',
+    summary:
+      'Run targets of a capstanfile.ts (Mage-style: exported functions, deps once each, up-to-date skips)',
+    load: () => import('./run.ts'),
+  },
+  {
     name: 'parallel',
     summary: 'Run a command per item, N at a time, with per-item timeout and retries (GNU parallel style)',
     load: () => import('./parallel.ts'),

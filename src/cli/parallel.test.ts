@@ -118,14 +118,15 @@ test('--timeout kills an attempt that runs too long, and the item fails', async 
 test('Ctrl-C stops in-flight commands (none left running), starts no more, and exits 130', async () => {
   const marks = mkdtempSync(join(dir, 'sigint-'));
   // A duration no other sleep on the machine has, so that pgrep finds only ours.
-  const token = `29.${process.pid}${Date.now() % 100_000}`;
+  const token = `290.${process.pid}${Date.now() % 100_000}`;
   const run = parallel([
     '-j',
     '3',
     '--',
     'sh',
     '-c',
-    `touch ${marks}/$0; exec sleep ${token}`,
+    // Not exec'd: the sleep is the shell's child, stopped only because its whole process group is.
+    `touch ${marks}/$0; sleep ${token}; true`,
     '{}',
     ':::',
     ...Array.from({ length: 9 }, (_, i) => String(i)),

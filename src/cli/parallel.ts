@@ -91,6 +91,8 @@ export function command(): Command {
               signal: ctx.signal,
               timeoutMs: 2 ** 31 - 1,
               allowFailure: true,
+              // A script's children stop with it on timeout or Ctrl-C.
+              processGroup: true,
             });
             lastResult[ctx.index] = result;
             if (result.code !== 0) throw new JobFailed(result, [program, ...args].join(' '));

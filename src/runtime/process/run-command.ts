@@ -16,6 +16,14 @@ export interface RunCommandOptions {
   timeoutMs?: number;
   /** Resolve with a non-zero exit code instead of throwing `CAP_ERR_RUNTIME_PROCESS_FAILED`. */
   allowFailure?: boolean;
+  /**
+   * Run the command in a process group of its own and signal the whole group on abort or timeout: what a
+   * shell line starts (`sh -c 'build; test'`) stops with it, instead of living on and holding the output
+   * pipes open. Such a command does not get the terminal's Ctrl-C itself: only through `signal`.
+   */
+  processGroup?: boolean;
+  /** Sees each chunk of output as it comes (to show it live); it is collected all the same. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** What a command printed and how it exited. */
@@ -47,19 +55,38 @@ export async function runCommand(
     cwd: options.cwd,
     env: options.env,
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: options.processGroup === true,
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const { onOutput } = options;
+  child.stdout.on('data', (b: Buffer) => {
+    out.push(b);
+    onOutput?.('stdout', b);
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    err.push(b);
+    onOutput?.('stderr', b);
+  });
   // A command that exits before reading its stdin makes the write fail with EPIPE; that is not an error.
   child.stdin.on('error', () => {});
   child.stdin.end(options.input ?? '');
 
   let killTimer: NodeJS.Timeout | undefined;
+  const kill = (sig: NodeJS.Signals) => {
+    if (options.processGroup && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, sig);
+        return;
+      } catch {
+        // The group is gone already; the child itself may not be.
+      }
+    }
+    child.kill(sig);
+  };
   const onAbort = () => {
-    child.kill('SIGTERM');
-    killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    kill('SIGTERM');
+    killTimer = setTimeout(() => kill('SIGKILL'), 5_000);
   };
   signal.addEventListener('abort', onAbort, { once: true });
 
