@@ -92,9 +92,23 @@ function highestReference(template: string): number {
   return highest;
 }
 
-/** `template` with `$0`…`$9` replaced from `captures` and `$$` by `$`. */
-function expand(template: string, captures: readonly string[]): string {
-  return template.replace(/\$(\$|\d)/g, (_, c: string) => (c === '$' ? '$' : (captures[Number(c)] ?? '')));
+/**
+ * `template` compiled: a function of the captures that replaces `$0`…`$9` and turns `$$` into `$`. Split
+ * once, so 10,000 hosts cost a join each, not a regex replace.
+ */
+function templateOf(template: string): (captures: readonly string[]) => string {
+  const parts: Array<string | number> = [];
+  let last = 0;
+  for (const m of template.matchAll(/\$(\$|\d)/g)) {
+    parts.push(template.slice(last, m.index), m[1] === '$' ? '$' : Number(m[1]));
+    last = m.index + m[0].length;
+  }
+  parts.push(template.slice(last));
+  return (captures) => {
+    let out = '';
+    for (const p of parts) out += typeof p === 'number' ? (captures[p] ?? '') : p;
+    return out;
+  };
 }
 
 function compileRegex(
@@ -212,13 +226,14 @@ export function compileRule(spec: GroupRuleSpec): { rule?: CompiledRule; problem
 
   const chosen = capture;
   const names = new Map<string, string>();
+  const expand = templateOf(spec.name);
   const groupsOf = (host: InventoryHost): string[] => {
     if (!hasMatcher) return [];
     for (const t of tests) if (!t(host)) return [];
     if (!chosen) return [fixed];
     const out: string[] = [];
     for (const captures of chosen.of(host)) {
-      const name = sanitizedName(expand(spec.name, captures), names);
+      const name = sanitizedName(expand(captures), names);
       // A capture that was empty can leave no name at all: no group rather than a group named `_`.
       if (name !== '' && !IMPLICIT_GROUPS.has(name) && !out.includes(name)) out.push(name);
     }

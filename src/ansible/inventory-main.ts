@@ -4,9 +4,14 @@
 // runtime (about 0.2 s of CPU) and Ansible runs the inventory before every play. Errors are reported as the
 // CLI reports them: `capstan inventory: <message> (<code>)` on stderr, exit 78 for a bad configuration, 2
 // for wrong arguments, 1 for a failed source.
+import { enableCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ansibleError } from './fail.ts';
-import { inventoryOutput } from './run.ts';
+
+// Node keeps the compiled code of what this program loads (zod and yaml are some 400 files) in a cache
+// folder under the system's temp dir, so the next run skips compiling them. Before the import below.
+enableCompileCache?.();
+const { inventoryOutput } = await import('./run.ts');
 
 /** Exit statuses, as the CLI's (src/cli/exit-code.ts): failed, usage, bad configuration. */
 const EXIT = { failed: 1, usage: 2, config: 78 } as const;

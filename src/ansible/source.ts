@@ -57,11 +57,7 @@ async function collectOne(timed: TimedSource, signal: AbortSignal | undefined): 
         cause: undefined,
       };
     }
-    const hosts = result.map((h) => {
-      const host = toInventoryHost(h, source.name);
-      if (timed.group && !host.groups.includes(timed.group)) host.groups.push(timed.group);
-      return host;
-    });
+    const hosts = result.map((h) => toInventoryHost(h, source.name, timed.group));
     return { ok: true, hosts };
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
