@@ -33,7 +33,7 @@ async function run(argv: string[]): Promise<number> {
   } catch (err) {
     throw await ansibleError('usage', (err as Error).message);
   }
-  if (values.list === (values.host !== undefined)) {
+  if (Boolean(values.list) === (values.host !== undefined)) {
     throw await ansibleError('usage', 'give --list or --host <name> (one of them)');
   }
   const { output, hints } = await inventoryOutput({

@@ -10,6 +10,31 @@ import { after, before, describe, test } from 'node:test';
 import { runAnsible } from 'capstan/testing';
 
 const main = join(import.meta.dirname, 'main.ts');
+const program = join(import.meta.dirname, '..', 'ansible', 'inventory-main.ts');
+
+/** The areas of src/ whose modules a run of `node args` loads (recorded by a module resolve hook). */
+function areasLoaded(dir: string, args: string[]): Set<string> {
+  const hook = join(dir, 'record-modules.mjs');
+  writeFileSync(
+    hook,
+    [
+      "import { registerHooks } from 'node:module';",
+      'registerHooks({ resolve(specifier, context, next) {',
+      '  const r = next(specifier, context);',
+      "  if (r.url.includes('/src/')) process.stderr.write('MODULE ' + r.url + '\\n');",
+      '  return r;',
+      '} });',
+    ].join('\n'),
+  );
+  const r = spawnSync(process.execPath, ['--import', hook, '--conditions=capstan-source', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const areas = new Set<string>();
+  for (const m of r.stderr.matchAll(/^MODULE .*\/src\/([^/]+)\//gm)) areas.add(m[1]!);
+  return areas;
+}
 
 function capstan(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, ['--conditions=capstan-source', main, ...args], {
@@ -244,6 +269,36 @@ describe('capstan inventory', () => {
         '  |  |--web-prod-1',
       ].join('\n'),
     );
+  });
+
+  test('what each path loads: the inventory program only this area; the CLI no Docker or Kubernetes code', () => {
+    assert.deepEqual([...areasLoaded(dir, [program, '--config', config, '--list'])], ['ansible']);
+    const cli = areasLoaded(dir, [main, 'inventory', '--config', config, '--list']);
+    assert.ok(cli.has('ansible') && cli.has('runtime'), [...cli].join());
+    for (const area of ['docker', 'kube', 'yaml', 'traffic']) assert.equal(cli.has(area), false, area);
+  });
+
+  test('the inventory program reports as the CLI does: exit 2, 78 or 1 and the code', () => {
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, [program, ...args], { encoding: 'utf8', timeout: 60_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const usage = run(['--config', config]);
+    assert.equal(usage.code, 2);
+    assert.match(
+      usage.stderr,
+      /^capstan inventory: give --list or --host <name> .*\(CAP_ERR_ANSIBLE_USAGE\)\n$/,
+    );
+    assert.equal(run(['--list', '--bogus']).code, 2);
+    writeFileSync(join(dir, 'typo2.yaml'), 'sources:\n  - type: statik\n');
+    const bad = run(['--config', join(dir, 'typo2.yaml'), '--list']);
+    assert.equal(bad.code, 78);
+    assert.match(bad.stderr, /typo2\.yaml:2:11: sources\[0\]\.type: .*\(CAP_ERR_ANSIBLE_CONFIG\)\n$/);
+    writeFileSync(join(dir, 'gone.yaml'), 'sources:\n  - type: static\n    file: gone.json\n');
+    const gone = run(['--config', join(dir, 'gone.yaml'), '--list']);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stdout, '');
+    assert.match(gone.stderr, /source static \(file .*gone\.json\): ENOENT.*\(CAP_ERR_ANSIBLE_SOURCE\)/);
   });
 
   test('ansible all -m ping over the local connection answers pong for every host', async () => {
