@@ -14,6 +14,8 @@ export const AutomationErrorCode = {
   taskfile: 'CAP_ERR_AUTOMATION_TASKFILE',
   /** A target threw: the message names it and the chain of targets that led to it. */
   targetFailed: 'CAP_ERR_AUTOMATION_TARGET_FAILED',
+  /** A single executable could not be built: the entry does not bundle (the message lists esbuild's errors) or Node could not make the blob. */
+  build: 'CAP_ERR_AUTOMATION_BUILD',
 } as const;
 /** One of {@link AutomationErrorCode}'s values. */
 export type AutomationErrorCode = (typeof AutomationErrorCode)[keyof typeof AutomationErrorCode];

@@ -12,6 +12,7 @@ export {
   type TaskContext,
 } from './fan-out.ts';
 export { type ShellValue, sh, shellCommand, shellQuote } from './shell.ts';
+export { type BuildBinaryOptions, type BuiltBinary, buildBinary } from './single-binary.ts';
 export {
   type ArgSpec,
   type ArgsOf,

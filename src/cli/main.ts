@@ -96,6 +96,11 @@ const groups: CommandGroup[] = [
     load: () => import('./run.ts'),
   },
   {
+    name: 'build-binary',
+    summary: 'Build a single executable (no Node, no node_modules) of the capstan CLI or your own tool',
+    load: () => import('./build-binary.ts'),
+  },
+  {
     name: 'parallel',
     summary: 'Run a command per item, N at a time, with per-item timeout and retries (GNU parallel style)',
     load: () => import('./parallel.ts'),
@@ -107,7 +112,11 @@ const groups: CommandGroup[] = [
   },
 ];
 
+// `capstan build-binary` bakes the version in: a single executable has no package.json beside it.
+declare const CAPSTAN_VERSION: string | undefined;
+
 function packageVersion(): string {
+  if (typeof CAPSTAN_VERSION === 'string') return CAPSTAN_VERSION;
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   return pkg.version;
 }
@@ -160,4 +169,5 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+// Not a top-level await: the same module is the entry of the single executable, which runs as CommonJS.
+void main(process.argv.slice(2));
