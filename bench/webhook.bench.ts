@@ -22,7 +22,7 @@ const capstanServer = join(here, 'webhook-server.ts');
 
 type Subject = 'capstan' | 'controller-runtime';
 
-function review(uid: string, mutate: boolean): string {
+export function review(uid: string, mutate: boolean): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -67,13 +67,26 @@ function review(uid: string, mutate: boolean): string {
   });
 }
 
+/** What the Capstan server saw during a round (bench/webhook-server.ts, on SIGUSR2). */
+interface LoopStats {
+  delayMs: { p50: number; p99: number; max: number };
+  gc: { count: number; totalMs: number; maxMs: number };
+  heapMb: number;
+}
+
+/** A running subject; `loop()` asks the Capstan server for its event-loop delay and GC since the last ask. */
+interface Running {
+  child: ChildProcess;
+  loop(): Promise<LoopStats | undefined>;
+}
+
 /** Start a subject's server; resolves once it serves. */
 async function startSubject(
   subject: Subject,
   port: number,
   certDir: string,
   goBin: string,
-): Promise<ChildProcess> {
+): Promise<Running> {
   const child =
     subject === 'capstan'
       ? spawn(process.execPath, ['--conditions=capstan-source', capstanServer, String(port), certDir], {
@@ -84,15 +97,31 @@ async function startSubject(
   child.stderr!.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
   });
+  const waiting: Array<(stats: LoopStats) => void> = [];
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       if (out.includes('listening')) resolve();
+      let nl = out.indexOf('\n');
+      while (nl !== -1) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (line.includes('"msg":"loop"')) waiting.shift()?.(JSON.parse(line) as LoopStats);
+        nl = out.indexOf('\n');
+      }
     });
     child.once('exit', (code) => reject(new Error(`${subject} exited ${code} before listening: ${stderr}`)));
   });
-  return child;
+  return {
+    child,
+    loop: async () => {
+      if (subject !== 'capstan') return undefined;
+      const stats = new Promise<LoopStats>((resolve) => waiting.push(resolve));
+      child.kill('SIGUSR2');
+      return stats;
+    },
+  };
 }
 
 async function stopSubject(child: ChildProcess): Promise<void> {
@@ -120,7 +149,7 @@ interface RoundResult {
 }
 
 /** Send `rate` reviews a second for `seconds`, each timed from when it was due. */
-async function drive(
+export async function drive(
   url: string,
   ca: string,
   rate: number,
@@ -187,31 +216,39 @@ const bench: Benchmark = {
     const subjects: Subject[] = ['controller-runtime', 'capstan'];
     const samples = new Map<
       Subject,
-      { latencies: number[]; errors: number; sent: number; rss: number; cpuUs: number[] }
-    >(subjects.map((s) => [s, { latencies: [], errors: 0, sent: 0, rss: 0, cpuUs: [] }]));
+      { latencies: number[]; errors: number; sent: number; rss: number; cpuUs: number[]; loops: LoopStats[] }
+    >(subjects.map((s) => [s, { latencies: [], errors: 0, sent: 0, rss: 0, cpuUs: [], loops: [] }]));
     try {
       const { freePort } = await import('../src/runtime/index.ts');
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? subjects : [...subjects].reverse();
         for (const subject of order) {
           const port = await freePort();
-          const child = await startSubject(subject, port, certDir, goBin);
+          const running = await startSubject(subject, port, certDir, goBin);
+          const { child } = running;
           try {
             const url = `https://127.0.0.1:${port}`;
             // Warm-up: connections, TLS sessions, JIT.
             await drive(url, certs.caPem, rate, 1, `warm-${subject}`);
+            await running.loop();
             const cpuBefore = cpuMsOf(child.pid!);
             const result = await drive(url, certs.caPem, rate, seconds, `${subject}-${round}`);
             const cpuUs = ((cpuMsOf(child.pid!) - cpuBefore) * 1000) / result.sent;
+            const loop = await running.loop();
             const s = samples.get(subject)!;
             s.latencies.push(...result.latenciesMs);
             s.errors += result.errors;
             s.sent += result.sent;
             s.rss = Math.max(s.rss, peakRssOf(child.pid!));
             s.cpuUs.push(cpuUs);
+            if (loop) s.loops.push(loop);
             const sum = summarize(result.latenciesMs);
             log(
-              `${subject} round ${round + 1}: p50 ${sum.p50.toFixed(2)} ms, p99 ${sum.p99.toFixed(2)} ms, ${cpuUs.toFixed(0)} µs CPU a review, ${result.errors} errors of ${result.sent}`,
+              `${subject} round ${round + 1}: p50 ${sum.p50.toFixed(2)} ms, p99 ${sum.p99.toFixed(2)} ms, ${cpuUs.toFixed(0)} µs CPU a review, ${result.errors} errors of ${result.sent}${
+                loop
+                  ? `; event-loop delay p99 ${loop.delayMs.p99} ms, max ${loop.delayMs.max} ms; GC ${loop.gc.count} pauses, ${loop.gc.totalMs} ms in all, longest ${loop.gc.maxMs} ms; heap ${loop.heapMb} MB`
+                  : ''
+              }`,
             );
           } finally {
             await stopSubject(child);
@@ -245,6 +282,24 @@ const bench: Benchmark = {
           notes,
           ...(subject === 'capstan' && { goal: { op: '<', value: 5, why: 'issue 11' } }),
         },
+        ...(s.loops.length > 0
+          ? [
+              {
+                subject,
+                metric: 'event_loop_delay_p99',
+                unit: 'ms',
+                ...summarize(s.loops.map((l) => l.delayMs.p99)),
+                notes: `the server's event-loop delay during a round (perf_hooks monitorEventLoopDelay, 1 ms resolution): the p99 of each round, summarized over rounds; max ${Math.max(...s.loops.map((l) => l.delayMs.max))} ms`,
+              },
+              {
+                subject,
+                metric: 'gc_pause_max',
+                unit: 'ms',
+                ...summarize(s.loops.map((l) => l.gc.maxMs)),
+                notes: `the longest GC pause of each round (PerformanceObserver 'gc'); ${s.loops.map((l) => `${l.gc.count} pauses, ${l.gc.totalMs} ms`).join('; ')}`,
+              },
+            ]
+          : []),
         {
           subject,
           metric: 'cpu_per_review',

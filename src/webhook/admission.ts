@@ -103,48 +103,80 @@ interface Collected {
   audit: Record<string, string>;
 }
 
-function contextFor(
-  request: AdmissionReviewRequest,
-  object: JsonObject | undefined,
-  signal: AbortSignal,
-  log: () => Logger,
-  collected: Collected,
-) {
-  return {
-    uid: request.uid,
-    operation: request.operation,
-    kind: request.kind,
-    resource: request.resource,
-    subResource: request.subResource,
-    name: request.name,
-    namespace: request.namespace,
-    userInfo: request.userInfo,
-    dryRun: request.dryRun === true,
-    options: request.options,
-    object,
-    oldObject: request.oldObject,
-    request,
-    signal,
-    get log() {
-      return log();
-    },
-    allow: (): Verdict => ALLOW,
-    deny: (message: string, code = 403): Verdict => {
-      const status = Number.isInteger(code) && code >= 400 && code <= 599 ? code : 403;
-      const reason = STATUS_REASONS[status];
-      return Object.freeze({
-        allowed: false,
-        code: status,
-        message: clip(String(message)),
-        ...(reason !== undefined ? { reason } : {}),
-      });
-    },
-    warn: (message: string) => {
-      collected.warnings.push(clip(String(message)));
-    },
-    annotateAudit: (key: string, value: string) => {
-      collected.audit[String(key)] = String(value);
-    },
+/**
+ * What a handler is given (`AdmissionContext`). A class: an object literal with a getter and four closures
+ * per binding and review, all sharing the review's scope, made V8 promote every review to the old
+ * generation (2 MB between scavenges at 200 reviews/s, 10-15 ms scavenges).
+ */
+class HandlerContext {
+  readonly uid: string;
+  readonly operation: AdmissionReviewRequest['operation'];
+  readonly kind: AdmissionReviewRequest['kind'];
+  readonly resource: AdmissionReviewRequest['resource'];
+  readonly subResource: string | undefined;
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+  readonly userInfo: AdmissionReviewRequest['userInfo'];
+  readonly dryRun: boolean;
+  readonly options: JsonObject | undefined;
+  readonly object: JsonObject | undefined;
+  readonly oldObject: JsonObject | undefined;
+  readonly request: AdmissionReviewRequest;
+  readonly signal: AbortSignal;
+  readonly #log: () => Logger;
+  readonly #collected: Collected;
+
+  constructor(
+    request: AdmissionReviewRequest,
+    object: JsonObject | undefined,
+    signal: AbortSignal,
+    log: () => Logger,
+    collected: Collected,
+  ) {
+    this.uid = request.uid;
+    this.operation = request.operation;
+    this.kind = request.kind;
+    this.resource = request.resource;
+    this.subResource = request.subResource;
+    this.name = request.name;
+    this.namespace = request.namespace;
+    this.userInfo = request.userInfo;
+    this.dryRun = request.dryRun === true;
+    this.options = request.options;
+    this.object = object;
+    this.oldObject = request.oldObject;
+    this.request = request;
+    this.signal = signal;
+    this.#log = log;
+    this.#collected = collected;
+  }
+
+  get log(): Logger {
+    return this.#log();
+  }
+
+  allow(): Verdict {
+    return ALLOW;
+  }
+
+  deny(message: string, code = 403): Verdict {
+    const status = Number.isInteger(code) && code >= 400 && code <= 599 ? code : 403;
+    const reason = STATUS_REASONS[status];
+    return Object.freeze({
+      allowed: false,
+      code: status,
+      message: clip(String(message)),
+      ...(reason !== undefined ? { reason } : {}),
+    });
+  }
+
+  // Fields, not methods: they keep working detached (`const { warn } = req`), as handlers may use them.
+  readonly warn = (message: string): void => {
+    this.#collected.warnings.push(clip(String(message)));
+  };
+
+  readonly annotateAudit = (key: string, value: string): void => {
+    this.#collected.audit[String(key)] = String(value);
   };
 }
 
@@ -163,7 +195,7 @@ async function runBindings(
       ? (toJsonValue(request.object) as JsonObject)
       : request.object;
   for (const binding of bindings) {
-    const ctx = contextFor(request, object, signal, log, collected);
+    const ctx = new HandlerContext(request, object, signal, log, collected);
     const result = await binding.handler(ctx);
     // Past the deadline (the race has answered already) or the client gone: the rest would be wasted.
     if (signal.aborted) throw signal.reason;
@@ -204,8 +236,13 @@ export async function admit(
     logger ??= typeof log === 'function' ? log() : log;
     return logger;
   };
+  // One controller aborted by the deadline or by the caller's signal (a listener, removed below), not
+  // AbortSignal.any, which links every review's signals through WeakRefs and a FinalizationRegistry.
   const deadline = new AbortController();
-  const handlerSignal = signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal;
+  const handlerSignal = deadline.signal;
+  const onCallerAbort = () => deadline.abort(signal!.reason);
+  if (signal?.aborted) deadline.abort(signal.reason);
+  else signal?.addEventListener('abort', onCallerAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -241,6 +278,7 @@ export async function admit(
     return failed(set, request, options, failure, collected, bindings.length);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onCallerAbort);
   }
   const extras = {
     ...(collected.warnings.length > 0 && { warnings: collected.warnings }),

@@ -165,6 +165,142 @@ function describeIssues(error: z.ZodError): string[] {
   return problems;
 }
 
+// The decoder of well-formed reviews, every day's case: the same checks and the same output as
+// `reviewSchema` (review.test.ts holds them to equal), written out, because zod's parse cost about 75 µs a
+// review and, worse, kept what it allocated alive long enough that V8 promoted it: at 200 reviews/s the old
+// generation grew 2.4 MB between scavenges and the scavenges took 10-15 ms (JSON.parse alone: 0.4 ms). It
+// answers undefined for anything it does not accept as it is, and the schema then decodes it or names
+// each problem.
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fastGroupVersion<K extends 'kind' | 'resource'>(
+  value: unknown,
+  last: K,
+): (K extends 'kind' ? GroupVersionKind : GroupVersionResource) | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const { group, version } = value;
+  const name = value[last];
+  if (typeof group !== 'string' || typeof version !== 'string' || typeof name !== 'string') return undefined;
+  if (version === '' || name === '') return undefined;
+  return { group, version, [last]: name } as never;
+}
+
+/** A RawExtension: a copy of the object's own keys (zod's record), `__proto__` left to the schema. */
+function fastRecord(value: Json): Json | undefined {
+  const copy: Json = {};
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return undefined;
+    copy[key] = value[key];
+  }
+  return copy;
+}
+
+function fastDecode(json: Json): AdmissionReviewRequest | undefined {
+  if (json['apiVersion'] !== ADMISSION_REVIEW_API_VERSION || json['kind'] !== 'AdmissionReview')
+    return undefined;
+  const r = json['request'];
+  if (!isPlainObject(r)) return undefined;
+  const { uid, operation, userInfo: info } = r;
+  if (typeof uid !== 'string' || uid === '') return undefined;
+  if (operation !== 'CREATE' && operation !== 'UPDATE' && operation !== 'DELETE' && operation !== 'CONNECT')
+    return undefined;
+  const kind = fastGroupVersion(r['kind'], 'kind');
+  const resource = fastGroupVersion(r['resource'], 'resource');
+  if (!kind || !resource || !isPlainObject(info)) return undefined;
+  // The schema's output has, in its own order, every required key and each optional key the input has.
+  const out: Json = { uid, kind, resource };
+  for (const key of [
+    'subResource',
+    'requestKind',
+    'requestResource',
+    'requestSubResource',
+    'name',
+    'namespace',
+  ] as const) {
+    if (!(key in r)) continue;
+    const v = r[key];
+    if (v === null || v === undefined) {
+      out[key] = undefined;
+    } else if (key === 'requestKind' || key === 'requestResource') {
+      const gv = fastGroupVersion(v, key === 'requestKind' ? 'kind' : 'resource');
+      if (!gv) return undefined;
+      out[key] = gv;
+    } else if (typeof v === 'string') {
+      out[key] = v === '' ? undefined : v;
+    } else {
+      return undefined;
+    }
+  }
+  out['operation'] = operation;
+  const userInfo: Json = {};
+  for (const key of ['username', 'uid'] as const) {
+    if (!(key in info)) continue;
+    const v = info[key];
+    if (v !== undefined && typeof v !== 'string') return undefined;
+    userInfo[key] = v;
+  }
+  if ('groups' in info) {
+    const groups = info['groups'];
+    if (groups === null || groups === undefined) userInfo['groups'] = undefined;
+    else if (isStringList(groups)) userInfo['groups'] = groups;
+    else return undefined;
+  }
+  if ('extra' in info) {
+    const extra = info['extra'];
+    if (extra === null || extra === undefined) userInfo['extra'] = undefined;
+    else if (isPlainObject(extra) && Object.values(extra).every(isStringList)) userInfo['extra'] = extra;
+    else return undefined;
+  }
+  out['userInfo'] = userInfo;
+  for (const key of ['object', 'oldObject'] as const) {
+    if (!(key in r)) continue;
+    const v = r[key];
+    if (v === null || v === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    if (!isPlainObject(v)) return undefined;
+    const copy = fastRecord(v);
+    if (!copy) return undefined;
+    out[key] = copy;
+  }
+  if ('dryRun' in r) {
+    const v = r['dryRun'];
+    if (v !== null && v !== undefined && typeof v !== 'boolean') return undefined;
+    out['dryRun'] = v ?? undefined;
+  }
+  if ('options' in r) {
+    const v = r['options'];
+    if (v === null || v === undefined) out['options'] = undefined;
+    else {
+      if (!isPlainObject(v)) return undefined;
+      const copy = fastRecord(v);
+      if (!copy) return undefined;
+      out['options'] = copy;
+    }
+  }
+  // The schema's refinement: what the apiserver always sends for these operations.
+  if ((operation === 'CREATE' || operation === 'UPDATE') && out['object'] === undefined) return undefined;
+  if (operation === 'UPDATE' && out['oldObject'] === undefined) return undefined;
+  return out as unknown as AdmissionReviewRequest;
+}
+
+/** The schema's decode alone (no fast path), for the tests that hold the two to the same output. */
+export function decodeWithSchema(json: unknown): AdmissionReviewRequest | undefined {
+  const parsed = reviewSchema.safeParse(json);
+  return parsed.success ? (parsed.data.request as AdmissionReviewRequest) : undefined;
+}
+
+/** The fast decode alone: undefined when it leaves the input to the schema. */
+export function decodeFast(json: unknown): AdmissionReviewRequest | undefined {
+  return isPlainObject(json) ? fastDecode(json) : undefined;
+}
+
 /**
  * Decode an AdmissionReview v1 request body. Throws a {@link WebhookError} `CAP_ERR_WEBHOOK_BAD_REQUEST`
  * whose `problems` name each field wrong: not JSON, not an object, another apiVersion or kind, no
@@ -186,6 +322,8 @@ export function decodeAdmissionReview(body: string | Uint8Array): AdmissionRevie
     const problem = `body is not a JSON object but ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`;
     throw new WebhookError(WebhookErrorCode.badRequest, problem, { problems: [problem] });
   }
+  const fast = fastDecode(json as Record<string, unknown>);
+  if (fast) return fast;
   const parsed = reviewSchema.safeParse(json);
   if (!parsed.success) {
     const problems = describeIssues(parsed.error);
