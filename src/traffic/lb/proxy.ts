@@ -124,6 +124,16 @@ function hasBody(req: ClientRequest): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+const kExchange = Symbol('capstan.lb.exchange');
+
+function onClientClose(this: ClientResponse & { [kExchange]?: Exchange }): void {
+  const x = this[kExchange];
+  this[kExchange] = undefined;
+  if (!x || this.writableFinished) return;
+  x.clientGone = true;
+  x.controller?.abort(new Error('client went away'));
+}
+
 /** One client request on its way through the proxy, over one or more attempts. */
 class Exchange {
   readonly state: ProxyState;
@@ -147,11 +157,10 @@ class Exchange {
     this.idempotent = state.retry.methods.has(req.method ?? '');
     const key = state.hashHeader !== undefined ? req.headers[state.hashHeader] : undefined;
     this.pick = { hashKey: Array.isArray(key) ? key[0] : key, exclude: this.tried };
-    res.once('close', () => {
-      if (res.writableFinished) return;
-      this.clientGone = true;
-      this.controller?.abort(new Error('client went away'));
-    });
+    (res as ClientResponse & { [kExchange]?: Exchange })[kExchange] = this;
+    // One listener shared by every response, not a closure per request: per-request closures over the
+    // exchange made V8 promote requests wholesale (6-7 MB between scavenges at 15k req/s, 5-9 ms each).
+    res.once('close', onClientClose);
   }
 
   /** Send to a backend (`backend` chosen by a retry, else picked now). */
