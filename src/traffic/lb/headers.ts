@@ -27,10 +27,13 @@ const REQUEST_DROPPED = new Set([
   'x-forwarded-host',
 ]);
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
 /** Header names listed in `Connection` (hop-by-hop by declaration), lowercased. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> {
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // Most messages name nothing (keep-alive is the default): no Set for them.
+  if (value === undefined) return NO_TOKENS;
   const tokens = new Set<string>();
-  if (value === undefined) return tokens;
   for (const v of Array.isArray(value) ? value : [value]) {
     for (const t of v.split(',')) {
       const token = t.trim().toLowerCase();

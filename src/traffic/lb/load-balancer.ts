@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import {
+  bindCounter,
+  bindHistogram,
   type CertificateHolder,
   Counter,
   createService,
@@ -273,7 +275,7 @@ class LbMetrics {
     this.#children.delete(id);
   }
 
-  /** Per backend, the labelled children already made: prom-client hashes a label set on every call otherwise. */
+  /** Per backend, the series already bound: prom-client validates and hashes a label set on every call otherwise. */
   readonly #children = new Map<
     string,
     {
@@ -287,19 +289,19 @@ class LbMetrics {
   attempt(backend: string, code: string, kind: string | undefined, seconds: number): void {
     let c = this.#children.get(backend);
     if (!c) {
-      c = { requests: new Map(), errors: new Map(), duration: this.duration.labels({ backend }) };
+      c = { requests: new Map(), errors: new Map(), duration: bindHistogram(this.duration, { backend }) };
       this.#children.set(backend, c);
     }
     let requests = c.requests.get(code);
     if (!requests) {
-      requests = this.requests.labels({ backend, code });
+      requests = bindCounter(this.requests, { backend, code });
       c.requests.set(code, requests);
     }
     requests.inc();
     if (kind !== undefined && kind !== 'client') {
       let errors = c.errors.get(kind);
       if (!errors) {
-        errors = this.errors.labels({ backend, kind });
+        errors = bindCounter(this.errors, { backend, kind });
         c.errors.set(kind, errors);
       }
       errors.inc();
