@@ -2,9 +2,9 @@
 // concurrency (wrk, 32 connections, one thread), side by side in one run, each proxy round-robining over
 // the same two Node backends: `capstan lb` with health checks, outlier ejection and retries on (its
 // defaults), a bare undici Pool proxy (the floor of a Node proxy), Go's httputil.ReverseProxy
-// (bench/peers/go_reverse_proxy) and nginx from Debian (the ceiling reference); the backend direct shows
-// what the machine gives without a hop. HAProxy, @fastify/reply-from and http-proxy are left out when not
-// installed (they are not dependencies), and say so. Rounds alternate the order, so drift on this shared
+// (bench/peers/go_reverse_proxy), @fastify/reply-from on fastify and http-proxy (the Node.js peers,
+// bench/lb-fastify.ts and bench/lb-http-proxy.ts), nginx and HAProxy from Debian (the ceiling references,
+// left out and named when not installed); the backend direct shows what the machine gives without a hop. Rounds alternate the order, so drift on this shared
 // machine hits every subject.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,7 +17,16 @@ import { type Benchmark, type BenchResult, buildGoPeer } from './harness.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'src', 'cli', 'main.ts');
 
-type Subject = 'capstan' | 'capstan-2-workers' | 'undici-bare' | 'go-reverseproxy' | 'nginx' | 'direct';
+type Subject =
+  | 'capstan'
+  | 'capstan-2-workers'
+  | 'undici-bare'
+  | 'fastify-reply-from'
+  | 'http-proxy'
+  | 'go-reverseproxy'
+  | 'nginx'
+  | 'haproxy'
+  | 'direct';
 
 function has(program: string): boolean {
   try {
@@ -74,23 +83,25 @@ function wrk(url: string, seconds: number): { rps: number; p50: number; p99: num
 const bench: Benchmark = {
   name: 'lb',
   description:
-    'load balancer requests/s and p50/p99 at 32 connections (wrk): capstan lb (checks, ejection, retries on) vs a bare undici proxy, Go httputil.ReverseProxy, nginx',
+    'load balancer requests/s and p50/p99 at 32 connections (wrk): capstan lb (checks, ejection, retries on) vs a bare undici proxy, @fastify/reply-from, http-proxy, Go httputil.ReverseProxy, nginx, HAProxy',
   async run({ quick, log }) {
     if (!has('wrk')) throw new Error('wrk is not installed (apt-get install wrk)');
     const { freePort } = await import('../src/runtime/index.ts');
     const goBin = buildGoPeer(join(here, 'peers', 'go_reverse_proxy'), log);
     const seconds = quick ? 3 : 10;
     const rounds = quick ? 1 : 3;
-    const missing = ['haproxy'].filter((p) => !has(p));
+    const missing = ['nginx', 'haproxy'].filter((p) => !has(p));
     const subjects: Subject[] = [
       'direct',
       'capstan',
       'capstan-2-workers',
       'undici-bare',
+      'fastify-reply-from',
+      'http-proxy',
       'go-reverseproxy',
       ...(has('nginx') ? (['nginx'] as const) : []),
+      ...(has('haproxy') ? (['haproxy'] as const) : []),
     ];
-    if (!has('nginx')) missing.push('nginx');
     const ports = [await freePort(), await freePort()];
     const backendsUrls = ports.map((p) => `http://127.0.0.1:${p}`);
     const backends = ports.map((p) =>
@@ -147,6 +158,24 @@ const bench: Benchmark = {
                 ...backendsUrls,
               ]);
               break;
+            case 'fastify-reply-from':
+            case 'http-proxy':
+              child = startProcess(process.execPath, [
+                join(here, subject === 'http-proxy' ? 'lb-http-proxy.ts' : 'lb-fastify.ts'),
+                String(port),
+                ...backendsUrls,
+              ]);
+              break;
+            case 'haproxy': {
+              // HAProxy's own defaults plus keep-alive to the backends (http-reuse safe is its default).
+              const cfg = join(dir, `haproxy-${round}.cfg`);
+              writeFileSync(
+                cfg,
+                `global\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\nfrontend fe\n  bind 127.0.0.1:${port}\n  default_backend be\nbackend be\n  balance roundrobin\n${ports.map((p, i) => `  server b${i} 127.0.0.1:${p}\n`).join('')}`,
+              );
+              child = startProcess('haproxy', ['-db', '-f', cfg]);
+              break;
+            }
             case 'go-reverseproxy':
               child = startProcess(goBin, [`127.0.0.1:${port}`, ...backendsUrls]);
               break;
@@ -186,7 +215,7 @@ const bench: Benchmark = {
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const results: BenchResult[] = [];
-    const notes = `wrk -t1 -c32 -d${seconds}s × ${rounds} rounds (median), two Node backends round robin; capstan and the Node proxies one process each, Go and nginx with their defaults (all cores)${missing.length ? `; not run (not installed): ${missing.join(', ')}; @fastify/reply-from and http-proxy are not dependencies` : '; @fastify/reply-from and http-proxy are not dependencies'}`;
+    const notes = `wrk -t1 -c32 -d${seconds}s × ${rounds} rounds (median), two Node backends round robin; capstan and the Node proxies (bare undici, @fastify/reply-from, http-proxy) one process each, Go, nginx and HAProxy with their defaults (all cores)${missing.length ? `; not run (not installed): ${missing.join(', ')}` : ''}`;
     for (const subject of subjects) {
       const s = samples.get(subject)!;
       const rps = median(s.map((x) => x.rps));
@@ -204,6 +233,22 @@ const bench: Benchmark = {
       numerator: { subject: 'capstan', metric: 'requests_per_second' },
       denominator: { subject: 'go-reverseproxy', metric: 'requests_per_second' },
       goal: { op: '>=', value: 1, why: 'issue 12' },
+    },
+    {
+      label: 'lb requests/s: capstan / @fastify/reply-from',
+      numerator: { subject: 'capstan', metric: 'requests_per_second' },
+      denominator: { subject: 'fastify-reply-from', metric: 'requests_per_second' },
+      goal: { op: '>=', value: 1.3, why: 'issue 12: 1.3× the fastest Node.js peer, reply-from here' },
+    },
+    {
+      label: 'lb requests/s: capstan / http-proxy',
+      numerator: { subject: 'capstan', metric: 'requests_per_second' },
+      denominator: { subject: 'http-proxy', metric: 'requests_per_second' },
+    },
+    {
+      label: 'lb requests/s: capstan / HAProxy (ceiling reference)',
+      numerator: { subject: 'capstan', metric: 'requests_per_second' },
+      denominator: { subject: 'haproxy', metric: 'requests_per_second' },
     },
     {
       label: 'lb requests/s: capstan in 2 node:cluster workers / one process',
