@@ -106,6 +106,11 @@ const groups: CommandGroup[] = [
     load: () => import('./parallel.ts'),
   },
   {
+    name: 'cloud',
+    summary: 'Cloud resources through the official SDKs: capstan cloud aws s3 ls|du|gc',
+    load: () => import('./cloud.ts'),
+  },
+  {
     name: 'logs',
     summary: 'Follow container logs (merged, no line lost or repeated)',
     load: () => import('./logs.ts'),
