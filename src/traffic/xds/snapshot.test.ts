@@ -68,7 +68,12 @@ test('problems: what a client would miss', () => {
   assert.deepEqual(mesh.problems(), []);
 });
 
-test('the cache: own snapshots win over the default; watches fire for the keys concerned', () => {
+/** A few turns of the event loop: the cache wakes watchers over turns, about 1 ms of them per turn. */
+async function woken(turns = 10): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+test('the cache: own snapshots win over the default; watches fire for the keys concerned', async () => {
   const cache = new SnapshotCache();
   const seen: string[] = [];
   const offA = cache.watch('a', () => seen.push('a'));
@@ -76,15 +81,61 @@ test('the cache: own snapshots win over the default; watches fire for the keys c
   const one = Snapshot.create({ routes: [route] });
   const two = Snapshot.create({});
   cache.setDefaultSnapshot(one);
+  assert.deepEqual(seen, ['a'], 'the first watcher is woken at once');
+  await woken();
   assert.deepEqual(seen.splice(0), ['a', 'b']);
   cache.setSnapshot('a', two);
+  await woken();
   assert.deepEqual(seen.splice(0), ['a']);
   assert.equal(cache.get('a'), two);
   assert.equal(cache.get('b'), one);
   cache.setDefaultSnapshot(two);
+  await woken();
   assert.deepEqual(seen.splice(0), ['b'], 'a has its own snapshot: the default does not concern it');
   cache.clearSnapshot('a');
+  await woken();
   assert.deepEqual(seen.splice(0), ['a']);
   offA();
   assert.equal(cache.watchCount, 1);
+});
+
+test('the cache wakes watchers over turns, each once, not after unsubscribe, past one that throws', async () => {
+  const cache = new SnapshotCache();
+  const calls = new Map<string, number>();
+  const offs: Array<() => void> = [];
+  for (let i = 0; i < 200; i++) {
+    const key = `node-${i}`;
+    offs.push(
+      cache.watch(key, () => {
+        calls.set(key, (calls.get(key) ?? 0) + 1);
+        if (i === 1) throw new Error('watcher 1 fails');
+        // Slow watchers: more than one turn's worth.
+        const end = performance.now() + 0.05;
+        while (performance.now() < end);
+      }),
+    );
+  }
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    cache.setDefaultSnapshot(Snapshot.create({ routes: [route] }));
+    assert.equal(calls.size, 1, 'one watcher in the turn that set the snapshot');
+    cache.setDefaultSnapshot(Snapshot.create({}));
+    offs[199]!();
+    // 200 × 0.05 ms of watchers: about ten turns; wait for them, bounded.
+    const until = performance.now() + 10_000;
+    while (calls.size < 199 && performance.now() < until) await woken(1);
+    await woken();
+    assert.equal(calls.size, 199, 'every watcher but the unsubscribed one');
+    assert.deepEqual(
+      [...calls.entries()].filter(([, n]) => n !== 1).map(([k]) => k),
+      ['node-0'],
+      'node-0 was woken for each change (the first at once), the others once for both',
+    );
+    assert.equal(calls.get('node-0'), 2);
+    assert.match(warnings.map((w) => w.message).join(), /watcher 1 fails/);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });

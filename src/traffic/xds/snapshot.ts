@@ -157,6 +157,9 @@ export class SnapshotCache {
   readonly #snapshots = new Map<string, Snapshot>();
   #default: Snapshot | undefined;
   readonly #watchers = new Map<string, Set<() => void>>();
+  /** Watchers to wake, in order; a watcher woken late reads the snapshot current then. */
+  readonly #pending = new Set<() => void>();
+  #scheduled = false;
 
   constructor(options: { nodeHash?: NodeHash } = {}) {
     this.nodeHash = options.nodeHash ?? nodeIdHash;
@@ -172,15 +175,18 @@ export class SnapshotCache {
     return [...this.#snapshots.keys()];
   }
 
-  /** Serve `snapshot` to the nodes of `key`; their streams respond at once with what changed. */
+  /**
+   * Serve `snapshot` to the nodes of `key`; their streams respond with what changed, the first in this turn of
+   * the event loop and the others in the next turns (see `watch`).
+   */
   setSnapshot(key: string, snapshot: Snapshot): void {
     this.#snapshots.set(key, snapshot);
-    this.#notify(key);
+    this.#notify([key]);
   }
 
   /** Forget `key`'s own snapshot: it is served the default again. */
   clearSnapshot(key: string): void {
-    if (this.#snapshots.delete(key)) this.#notify(key);
+    if (this.#snapshots.delete(key)) this.#notify([key]);
   }
 
   /** The snapshot of every key without its own (undefined: such nodes wait). */
@@ -191,10 +197,15 @@ export class SnapshotCache {
   /** Serve `snapshot` to every key without its own. */
   setDefaultSnapshot(snapshot: Snapshot | undefined): void {
     this.#default = snapshot;
-    for (const key of this.#watchers.keys()) if (!this.#snapshots.has(key)) this.#notify(key);
+    this.#notify([...this.#watchers.keys()].filter((key) => !this.#snapshots.has(key)));
   }
 
-  /** Call `onChange` whenever the snapshot served to `key` may have changed; returns the unsubscribe. */
+  /**
+   * Call `onChange` whenever the snapshot served to `key` may have changed; returns the unsubscribe. After a
+   * change the first watcher is called at once and the others over the next turns of the event loop (about
+   * 1 ms of watchers per turn), each once however many changes came meanwhile, reading the snapshot current
+   * then; an unsubscribed watcher is not called.
+   */
   watch(key: string, onChange: () => void): () => void {
     let set = this.#watchers.get(key);
     if (!set) {
@@ -204,6 +215,7 @@ export class SnapshotCache {
     set.add(onChange);
     return () => {
       set.delete(onChange);
+      this.#pending.delete(onChange);
       if (set.size === 0 && this.#watchers.get(key) === set) this.#watchers.delete(key);
     };
   }
@@ -215,7 +227,37 @@ export class SnapshotCache {
     return n;
   }
 
-  #notify(key: string): void {
-    for (const onChange of [...(this.#watchers.get(key) ?? [])]) onChange();
+  #notify(keys: readonly string[]): void {
+    for (const key of keys) for (const onChange of this.#watchers.get(key) ?? []) this.#pending.add(onChange);
+    if (this.#scheduled || this.#pending.size === 0) return;
+    // The first watcher answers in this turn; the others follow in slices of the event loop, so each
+    // slice's responses reach their sockets (HTTP/2 flushes between turns) while the next is prepared,
+    // rather than the first client waiting for every stream's response to be serialized.
+    this.#wake(FIRST_SLICE_MS);
+  }
+
+  #wake(budgetMs: number): void {
+    // Set while waking too: a watcher that sets a snapshot only adds to the pending set this loop drains.
+    this.#scheduled = true;
+    const end = performance.now() + budgetMs;
+    for (const onChange of this.#pending) {
+      this.#pending.delete(onChange);
+      try {
+        onChange();
+      } catch (err) {
+        // Not the caller's to catch any more (later turns): one watcher's failure must not stop the others.
+        process.emitWarning(err instanceof Error ? err : String(err), 'SnapshotCacheWatcherWarning');
+      }
+      if (this.#pending.size > 0 && performance.now() >= end) {
+        setImmediate(() => this.#wake(SLICE_MS));
+        return;
+      }
+    }
+    this.#scheduled = false;
   }
 }
+
+/** How long the turn that sets a snapshot spends waking watchers (at least one is woken). */
+const FIRST_SLICE_MS = 0;
+/** How long each later turn spends waking watchers. */
+const SLICE_MS = 1;
